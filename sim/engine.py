@@ -1,0 +1,283 @@
+"""The discrete-event engine: SimPy processes for arrivals, engine loops, and KV transfers.
+
+``simulate(config)`` is the entry point. One process releases requests at their arrival times; one
+process per engine repeats: plan a pass with the scheduler, price it with the cost model, wait that
+long, apply it. With ``disaggregated`` there are prefill engines and decode engines, and a process per
+handed-off sequence moves its KV cache over a shared link (C10).
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from sim import batching
+from sim.config import SimConfig
+from sim.cost_model import MODELS, HARDWARE, build_cost_model, kv_capacity_tokens
+from sim.errors import ConfigError
+from sim.kv_memory import make_kv
+from sim.metrics import compute_metrics
+from sim.queue_order import make_order
+from sim.scheduler import Scheduler, Seq, StepPlan
+from sim.trace import Iteration, RequestResult, SimResult, Transfer
+from sim.workload import generate
+
+# A decode step counts as a generation stall when a prefill in the same pass made the pass take more
+# than this many times as long as the same pass without the prefill (or when it got no step at all).
+STALL_FACTOR = 2.0
+MAX_ITERATIONS = 20_000_000  # a safety net: no configuration may run forever
+
+
+class Recorder:
+    """Collects what the metrics and timelines need while the engines run."""
+
+    def __init__(self, record_iterations: bool, record_layout: bool, capacity: int):
+        self.record_iterations = record_iterations
+        self.record_layout = record_layout
+        self.capacity = capacity
+        self.iterations: list[Iteration] = []
+        self.transfers: list[Transfer] = []
+        self.gaps: dict[str, list[float]] = {}
+        self.count = 0
+        self.busy_s: dict[str, float] = {}
+        self.kv_peak = 0.0
+        self.waste_area = 0.0  # integral over time of wasted slots / capacity, summed over engines
+        self.time_area = 0.0
+        self.running_now: dict[str, int] = {}
+        self.max_concurrent = 0
+        self.stalls = 0
+        self.preemptions = 0
+
+    def gap(self, seq: Seq, gap: float) -> None:
+        lst = self.gaps.get(seq.req.cls)
+        if lst is None:
+            lst = self.gaps[seq.req.cls] = []
+        lst.append(gap)
+
+
+class EngineProc:
+    """One engine: a scheduler, a cost model and the SimPy loop that drives them."""
+
+    def __init__(self, sim: "Simulation", name: str, sched: Scheduler):
+        self.sim = sim
+        self.name = name
+        self.sched = sched
+        self.wake = sim.env.event()
+
+    def notify(self) -> None:
+        if not self.wake.triggered:
+            self.wake.succeed()
+
+    def load(self) -> int:
+        return len(self.sched.waiting) + len(self.sched.running)
+
+    def loop(self):
+        """Plan a pass, price it, wait for it, apply it; sleep when there is nothing to do."""
+        sim, sched, env = self.sim, self.sched, self.sim.env
+        rec = sim.recorder
+        cost = sim.cost
+        idle_spins = 0
+        while True:
+            now = env.now
+            plan = sched.schedule(now)
+            rec.preemptions += len(plan.preempted)
+            if plan.empty:
+                sim.route_recomputes(sched)
+                if plan.preempted and idle_spins < 3:
+                    idle_spins += 1  # victims were requeued; try again at once
+                    continue
+                idle_spins = 0
+                self.wake = env.event()
+                yield self.wake
+                continue
+            idle_spins = 0
+            shape = plan.shape()
+            duration = max(cost.iteration_time(shape), 1e-9)
+            if plan.decode and plan.prefill:
+                alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding).shape())
+                slowed = duration > STALL_FACTOR * alone
+            else:
+                slowed = False
+            # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
+            for s in plan.joined:
+                if not s.ready:
+                    env.process(sim.transfer(s, self))
+            yield env.timeout(duration)
+            end = env.now
+            finished = sched.update(plan, end)
+            rec.count += 1
+            if rec.count > MAX_ITERATIONS:
+                raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
+            stalled = plan.stalled + (plan.decode if slowed else [])
+            for s in stalled:
+                s.stalls += 1
+            rec.stalls += len(stalled)
+            rec.busy_s[self.name] = rec.busy_s.get(self.name, 0.0) + duration
+            held = sched.kv.held_tokens
+            wasted = held - sched.stored_tokens + sched.kv.external_waste()
+            rec.waste_area += wasted / sched.kv.capacity_tokens * duration
+            rec.time_area += duration
+            util = held / sched.kv.capacity_tokens
+            if util > rec.kv_peak:
+                rec.kv_peak = util
+            rec.running_now[self.name] = len(plan.decode) + len(plan.prefill)
+            total_running = sum(rec.running_now.values())
+            if total_running > rec.max_concurrent:
+                rec.max_concurrent = total_running
+            if rec.record_iterations:
+                self._record(plan, now, end, finished, stalled)
+            if sched.handoffs:
+                sim.hand_off(sched)
+            sim.route_recomputes(sched)
+            if finished:
+                sim.on_finished(finished)
+
+    def _record(self, plan: StepPlan, start: float, end: float, finished: list, stalled: list) -> None:
+        sched = self.sched
+        stored, held, reserved, internal, external = sched.kv_snapshot()
+        layout = ()
+        if self.sim.recorder.record_layout:
+            layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
+        self.sim.recorder.iterations.append(Iteration(
+            index=len(self.sim.recorder.iterations) + 1, engine=self.name, start_s=start, end_s=end,
+            prefill=tuple((s.id, n) for s, n in plan.prefill), decode=tuple(s.id for s in plan.decode),
+            stalled=tuple(s.id for s in stalled), joined=tuple(s.id for s in plan.joined),
+            preempted=tuple(s.id for s in plan.preempted), finished=tuple(s.id for s in finished),
+            waiting=plan.waiting, running=len(plan.decode) + len(plan.prefill) + plan.padding,
+            kv_stored=stored, kv_held=held, kv_reserved=reserved, kv_internal=internal,
+            kv_external=external, kv_capacity=sched.kv.capacity_tokens, layout=layout))
+
+
+class Simulation:
+    """Builds the engines for a config and runs them over the request stream."""
+
+    def __init__(self, cfg: SimConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
+        model, hw = MODELS[cfg.model], HARDWARE[cfg.hardware]
+        self.kv_bytes_per_token = model.kv_bytes_per_token
+        if cfg.kv_capacity_tokens is not None:
+            capacity = cfg.kv_capacity_tokens
+        else:
+            capacity = kv_capacity_tokens(model, hw)
+            if cfg.hardware == "tiny-cpu":
+                capacity = min(capacity, 65_536)  # the real executor preallocates this much on the CPU
+        self.capacity = capacity
+        self.env = simpy.Environment()
+        self.recorder = Recorder(cfg.record_iterations, cfg.record_layout, capacity)
+        self.order = make_order(cfg.order, cfg.expr, cfg.aging_step_s)
+        self.requests = generate(cfg.workload, cfg.seed)
+        self.seqs: list[Seq] = []
+        self.link = simpy.Resource(self.env, capacity=1)  # one shared interconnect between engine pools
+        if cfg.policy == "disaggregated":
+            self.prefill = [self._engine(f"prefill-{i + 1}", batching.PrefillOnly(), "prefill")
+                            for i in range(cfg.prefill_engines)]
+            self.decode = [self._engine(f"decode-{i + 1}", batching.DecodeOnly(), "decode")
+                           for i in range(cfg.decode_engines)]
+        else:
+            self.prefill = [self._engine("engine", batching.STRATEGIES[cfg.policy](), "colocated")]
+            self.decode = []
+        self.engines = self.prefill + self.decode
+        self.source: dict[str, EngineProc] = {}
+        self.unfinished = len(self.requests)
+
+    def _engine(self, name: str, strategy, role: str) -> EngineProc:
+        cfg = self.cfg
+        sched = Scheduler(batching=strategy, order=self.order,
+                          kv=make_kv(cfg.memory, self.capacity, cfg.block_size), preempt=cfg.preempt,
+                          max_batch=cfg.max_batch, token_budget=cfg.token_budget, role=role,
+                          recorder=self.recorder)
+        return EngineProc(self, name, sched)
+
+    def arrivals(self):
+        env = self.env
+        for i, req in enumerate(self.requests):
+            if req.arrival_s > env.now:
+                yield env.timeout(req.arrival_s - env.now)
+            seq = Seq(req, i)
+            self.seqs.append(seq)
+            target = min(self.prefill, key=EngineProc.load)
+            reason = target.sched.never_fits(req)
+            if not reason and self.decode:
+                reason = self.decode[0].sched.never_fits(req)
+            if reason:
+                seq.rejected_reason = reason
+                self.unfinished -= 1
+                continue
+            target.sched.add(seq, env.now)
+            target.notify()
+
+    def hand_off(self, sched: Scheduler) -> None:
+        """Prefill engine finished some prompts: queue each at the least loaded decode engine."""
+        src = next(e for e in self.prefill if e.sched is sched)
+        for seq in sched.handoffs:
+            target = min(self.decode, key=EngineProc.load)
+            seq.needs_transfer = True
+            self.source[seq.id] = src
+            target.sched.add(seq, self.env.now)
+            target.notify()
+        sched.handoffs.clear()
+
+    def route_recomputes(self, sched: Scheduler) -> None:
+        """Decode engine dropped a sequence's KV: send it back to a prefill engine to rebuild."""
+        if not sched.recompute_out:
+            return
+        for seq in sched.recompute_out:
+            target = min(self.prefill, key=EngineProc.load)
+            target.sched.add(seq, self.env.now)
+            target.notify()
+        sched.recompute_out.clear()
+
+    def transfer(self, seq: Seq, target: EngineProc):
+        """Move a prefilled sequence's KV over the link; the prefill engine frees it afterwards."""
+        env = self.env
+        nbytes = seq.computed * self.kv_bytes_per_token
+        with self.link.request() as slot:
+            yield slot
+            start = env.now
+            yield env.timeout(nbytes / (self.cfg.link_gb_per_s * 1e9))
+        src = self.source.pop(seq.id)
+        src.sched.release(seq)
+        src.notify()
+        seq.ready = True
+        target.notify()
+        if self.recorder.record_iterations:
+            self.recorder.transfers.append(Transfer(seq.id, src.name, target.name, start, env.now,
+                                                    seq.computed, nbytes))
+
+    def on_finished(self, finished: list[Seq]) -> None:
+        self.unfinished -= len(finished)
+        # A finish frees slots and memory; engines asleep with a queue can now admit.
+        for e in self.engines:
+            if len(e.sched.waiting):
+                e.notify()
+
+    def run(self) -> SimResult:
+        env = self.env
+        env.process(self.arrivals())
+        for e in self.engines:
+            env.process(e.loop())
+        env.run()
+        for seq in self.seqs:
+            if not seq.done and not seq.rejected_reason:
+                # Nothing is left to run it (a guard: admission always fits an empty engine).
+                seq.rejected_reason = "never admitted: no engine could fit it"
+        return self._result()
+
+    def _result(self) -> SimResult:
+        reqs = [RequestResult(
+            id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
+            prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
+            admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
+            preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s,
+            rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in self.seqs]
+        metrics, by_class = compute_metrics(reqs, self.recorder, self.cfg.workload, len(self.engines))
+        return SimResult(config=self.cfg, requests=reqs, iterations=self.recorder.iterations,
+                         transfers=self.recorder.transfers, metrics=metrics, by_class=by_class,
+                         engines=tuple(e.name for e in self.engines), kv_capacity_tokens=self.capacity,
+                         tbt_samples=self.recorder.gaps, cost_description=self.cost.describe())
+
+
+def simulate(cfg: SimConfig) -> SimResult:
+    """Run one configuration; deterministic for a given config (seed included)."""
+    return Simulation(cfg).run()

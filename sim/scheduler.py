@@ -1,0 +1,418 @@
+"""Iteration-level scheduler (C7): one ``schedule()`` call plans one forward pass; ``update()`` applies it.
+
+The model follows the book and vLLM's v1 scheduler: a sequence's state is counted in tokens. It knows
+``num_tokens`` (prompt + tokens generated so far) and ``computed`` (tokens whose K and V are in the
+cache). A pass computes some of the missing tokens of each scheduled sequence; when a sequence has
+computed all its known tokens the pass also yields its next token. So "prefill" is simply a sequence
+with many missing tokens (a whole prompt, a prompt chunk, or a prompt + output recomputed after
+preemption) and "decode" is a sequence with exactly one missing token: prefill and decode can share a
+pass (C3), and chunked prefill needs no special case.
+
+``schedule(now)`` is pure decision-making plus KV bookkeeping: it returns a ``StepPlan`` and runs nothing.
+An executor turns the plan into time: the simulator with a cost model, or ``sim.real_executor`` on a real
+torch model. Then ``update(plan, end_s)`` advances the token counts. The batching strategy
+(``sim.batching``), queue order (``sim.queue_order``), preemption mode and KV manager (``sim.kv_memory``)
+are separate objects; this module owns only the mechanics they share.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from sim.cost_model import BatchShape
+from sim.workload import Request
+
+PREEMPT_MODES = ("none", "recompute", "swap")
+
+
+class Seq:
+    """A request inside the engine: its token counts and the times the metrics need."""
+
+    __slots__ = ("req", "id", "seq_no", "num_tokens", "computed", "generated", "first_token_s",
+                 "last_token_s", "finish_s", "admitted_s", "preemptions", "swapped", "ready",
+                 "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s")
+
+    def __init__(self, req: Request, seq_no: int):
+        self.req = req
+        self.id = req.id
+        self.seq_no = seq_no  # admission tie-breaker: the order requests reached the scheduler
+        self.num_tokens = req.prompt_tokens
+        self.computed = 0
+        self.generated = 0
+        self.first_token_s: float | None = None
+        self.last_token_s: float | None = None
+        self.finish_s: float | None = None
+        self.admitted_s: float | None = None  # first time the scheduler gave it a slot
+        self.preemptions = 0
+        self.swapped = False  # KV lives in host memory (swap preemption)
+        self.ready = True  # False while its KV is still in flight to a decode engine
+        self.needs_transfer = False  # admitted to a decode engine, KV must cross the link first
+        self.done = False
+        self.rejected_reason = ""
+        self.stalls = 0
+        self.max_gap_s = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Tokens to compute before the next token can be generated."""
+        return self.num_tokens - self.computed
+
+    @property
+    def is_decoding(self) -> bool:
+        return self.generated > 0 and self.num_tokens - self.computed == 1
+
+    def __repr__(self) -> str:
+        return f"Seq({self.id}, computed={self.computed}/{self.num_tokens}, generated={self.generated})"
+
+
+@dataclass
+class StepPlan:
+    """What one forward pass does. Produced by ``Scheduler.schedule``; read by executors and the trace."""
+
+    prefill: list = field(default_factory=list)  # (Seq, n): compute n of its missing tokens (a prefill chunk)
+    decode: list = field(default_factory=list)  # Seq: one decode step each (exactly one missing token)
+    joined: list = field(default_factory=list)  # Seq admitted to the running batch in this step
+    preempted: list = field(default_factory=list)  # Seq evicted before this pass (KV dropped or swapped out)
+    stalled: list = field(default_factory=list)  # decoding Seq that got no step in this pass
+    leaves: int = 0  # sequences that left the batch since the previous pass (C4 cost)
+    padding: int = 0  # static batching: finished sequences still occupying a slot in the batch
+    swap_in_tokens: int = 0
+    swap_out_tokens: int = 0
+    waiting: int = 0  # queue length after planning
+
+    @property
+    def empty(self) -> bool:
+        return not self.prefill and not self.decode
+
+    def shape(self) -> BatchShape:
+        """The aggregate numbers a cost model prices."""
+        pf_tokens = pf_pairs = pf_cached = 0
+        for seq, n in self.prefill:
+            c = seq.computed
+            pf_tokens += n
+            pf_cached += c
+            pf_pairs += n * (c + (n + 1) / 2)  # each new token attends to the cache and earlier new tokens
+        ctx = 0
+        for seq in self.decode:
+            ctx += seq.computed
+        return BatchShape(prefill_tokens=pf_tokens, prefill_attn_pairs=pf_pairs, prefill_seqs=len(self.prefill),
+                          prefill_cached_tokens=pf_cached, decode_seqs=len(self.decode) + self.padding,
+                          decode_context_tokens=ctx, joins=len(self.joined), leaves=self.leaves,
+                          swap_tokens=self.swap_in_tokens + self.swap_out_tokens)
+
+
+class WaitingQueue:
+    """Requests waiting for a slot, ordered by the queue order's key (smallest = most urgent).
+
+    Orders whose key does not change with time live in a heap; time-dependent orders (aging, custom
+    expressions over waiting time) are re-sorted once per step at most.
+    """
+
+    def __init__(self, order):
+        self.order = order
+        self._heap: list = []
+        self._list: list = []
+        self._sorted_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._list) if self.order.time_dependent else len(self._heap)
+
+    def push(self, seq: Seq, now: float) -> None:
+        if self.order.time_dependent:
+            self._list.append(seq)
+            self._sorted_at = None
+        else:
+            heapq.heappush(self._heap, (self.order.key(seq, now), seq.seq_no, seq))
+
+    def _resort(self, now: float) -> None:
+        if self._sorted_at != now:
+            self._list.sort(key=lambda s: self.order.key(s, now), reverse=True)  # most urgent at the end
+            self._sorted_at = now
+
+    def peek(self, now: float) -> Seq | None:
+        if self.order.time_dependent:
+            if not self._list:
+                return None
+            self._resort(now)
+            return self._list[-1]
+        return self._heap[0][2] if self._heap else None
+
+    def pop(self, now: float) -> Seq:
+        if self.order.time_dependent:
+            self._resort(now)
+            return self._list.pop()
+        return heapq.heappop(self._heap)[2]
+
+    def items(self) -> list[Seq]:
+        return list(self._list) if self.order.time_dependent else [e[2] for e in self._heap]
+
+
+class Scheduler:
+    """One engine's scheduler: running batch, waiting queue, KV bookkeeping, and the policy objects.
+
+    ``role`` is ``colocated`` (one engine does everything), ``prefill`` (hands a sequence off after its
+    first token) or ``decode`` (receives prefilled sequences whose KV must be transferred in).
+    """
+
+    def __init__(self, *, batching, order, kv, preempt: str, max_batch: int, token_budget: int,
+                 role: str = "colocated", recorder=None):
+        self.batching = batching
+        self.order = order
+        self.kv = kv
+        self.preempt = preempt
+        self.max_batch = max_batch
+        self.token_budget = token_budget
+        self.role = role
+        self.recorder = recorder
+        # Without preemption a sequence must never outgrow its memory, so it reserves its maximum up
+        # front; contiguous memory reserves the maximum by definition (regions cannot grow).
+        self.reserve_full = preempt == "none" or kv.name == "contiguous"
+        self.waiting = WaitingQueue(order)
+        self.running: list[Seq] = []
+        self.handoffs: list[Seq] = []  # prefill role: sequences whose prefill finished this step
+        self.recompute_out: list[Seq] = []  # decode role: sequences sent back for re-prefill
+        self.left_since_plan = 0
+        self.batch_size = 0  # static batching: size of the current batch when it started
+        self.stored_tokens = 0  # tokens whose KV is cached (for waste accounting)
+
+    # ---- admission bookkeeping -------------------------------------------------------------------
+
+    def kv_need(self, seq: Seq, chunk: int) -> int:
+        """Slots a sequence must hold to compute ``chunk`` more tokens."""
+        if self.reserve_full:
+            return seq.req.prompt_tokens + seq.req.max_new_tokens
+        return seq.computed + chunk
+
+    def max_need(self, req: Request) -> int:
+        """The most slots this request will ever need at once (for the 'can never fit' check)."""
+        if self.reserve_full:
+            return req.prompt_tokens + req.max_new_tokens
+        return req.prompt_tokens + req.output_tokens - 1  # the last token is never fed back
+
+    def never_fits(self, req: Request) -> str:
+        need = self.max_need(req)
+        cap = self.kv.max_tokens()
+        if self.kv.name == "paged":
+            need = -(-need // self.kv.block_size) * self.kv.block_size
+        if need > cap:
+            what = "contiguous slots (prompt + max new tokens)" if self.reserve_full else "KV slots"
+            return f"needs {need:,} {what} but the KV cache holds {cap:,}"
+        return ""
+
+    def add(self, seq: Seq, now: float) -> None:
+        self.waiting.push(seq, now)
+
+    # ---- planning helpers used by the batching strategies -----------------------------------------
+
+    def new_plan(self) -> StepPlan:
+        plan = StepPlan(leaves=self.left_since_plan)
+        self.left_since_plan = 0
+        return plan
+
+    def _victim(self, now: float, plan: StepPlan) -> Seq | None:
+        """Least urgent running sequence (largest key)."""
+        best = None
+        best_key = None
+        for s in self.running:
+            k = self.order.key(s, now)
+            if best_key is None or k > best_key:
+                best, best_key = s, k
+        return best
+
+    def preempt_seq(self, seq: Seq, plan: StepPlan) -> None:
+        """Evict ``seq`` from the running batch before this pass (recompute: drop KV; swap: to host)."""
+        self.running.remove(seq)
+        if seq in plan.decode:
+            plan.decode.remove(seq)
+        plan.prefill = [(s, n) for s, n in plan.prefill if s is not seq]
+        if seq in plan.joined:
+            plan.joined.remove(seq)
+        self.kv.free(seq.id)
+        self.stored_tokens -= seq.computed
+        if self.preempt == "swap":
+            seq.swapped = True
+            plan.swap_out_tokens += seq.computed
+        else:
+            seq.computed = 0  # recompute: the prompt and the tokens generated so far are prefilled again
+        seq.preemptions += 1
+        plan.preempted.append(seq)
+
+    def make_room(self, seq: Seq, tokens: int, plan: StepPlan, now: float) -> bool:
+        """Grow ``seq`` to ``tokens`` slots, evicting the least urgent running sequences if allowed.
+        Returns False when ``seq`` itself had to go (or no room could be made)."""
+        while not self.kv.allocate(seq.id, tokens):
+            if self.preempt == "none":
+                return False
+            victim = self._victim(now, plan)
+            if victim is None:
+                return False
+            self.preempt_seq(victim, plan)
+            if victim is seq:
+                return False
+        return True
+
+    def schedule_running(self, plan: StepPlan, now: float, budget: int | None) -> int | None:
+        """Give every running sequence its work: decodes first (one token each), then missing prompt
+        tokens (whole, or chunked by ``budget``). Returns the budget left (None = unlimited)."""
+        decoding = [s for s in self.running if s.ready and s.is_decoding]
+        if budget is not None and len(decoding) > budget:
+            decoding.sort(key=lambda s: self.order.key(s, now))
+            plan.stalled.extend(decoding[budget:])
+            decoding = decoding[:budget]
+        for s in decoding:
+            if s in plan.preempted:
+                continue
+            if self.reserve_full or self.make_room(s, s.computed + 1, plan, now):
+                plan.decode.append(s)
+        if budget is not None:
+            budget -= len(plan.decode)
+        for s in list(self.running):
+            if not s.ready or s.is_decoding or s in plan.preempted:
+                continue
+            n = s.pending if budget is None else min(s.pending, budget)
+            if n <= 0:
+                break
+            if self.reserve_full or self.make_room(s, s.computed + n, plan, now):
+                plan.prefill.append((s, n))
+                if budget is not None:
+                    budget -= n
+        return budget
+
+    def admit(self, plan: StepPlan, now: float, budget: int | None, min_one: bool = False) -> int | None:
+        """Admit waiting requests in queue order while a slot, KV memory (and budget) allow.
+
+        Stops at the first request that does not fit, so the order is never overtaken (no head-of-line
+        skipping). With preemption enabled and an order other than FCFS, a waiting request may evict a
+        strictly less urgent running one (C8). ``min_one`` lets one whole prompt exceed the budget.
+        """
+        while len(self.waiting):
+            if budget is not None and budget <= 0:
+                break
+            seq = self.waiting.peek(now)
+            if len(self.running) >= self.max_batch and not self._evict_for(seq, plan, now):
+                break
+            if seq.swapped:
+                chunk = seq.pending
+            elif budget is None or (min_one and not plan.prefill):
+                chunk = seq.pending
+            else:
+                chunk = min(seq.pending, budget)
+            need = self.kv_need(seq, chunk)
+            while not self.kv.allocate(seq.id, need):
+                if not self._evict_for(seq, plan, now):
+                    break
+            else:
+                self._join(seq, chunk, plan, now)
+                if budget is not None:
+                    budget -= chunk
+                continue
+            break
+        return budget
+
+    def _evict_for(self, seq: Seq, plan: StepPlan, now: float) -> bool:
+        if self.preempt == "none" or self.order.name == "fcfs" or not self.running:
+            return False
+        victim = self._victim(now, plan)
+        if self.order.primary(victim, now) <= self.order.primary(seq, now):
+            return False  # only a strictly more urgent request may take a slot
+        self.preempt_seq(victim, plan)
+        return True
+
+    def _join(self, seq: Seq, chunk: int, plan: StepPlan, now: float) -> None:
+        self.waiting.pop(now)
+        self.running.append(seq)
+        plan.joined.append(seq)
+        if seq.admitted_s is None:
+            seq.admitted_s = now
+        if seq.swapped:  # its KV comes back from host memory; no recompute needed
+            seq.swapped = False
+            plan.swap_in_tokens += seq.computed
+            self.stored_tokens += seq.computed
+        if seq.needs_transfer:
+            seq.needs_transfer = False
+            seq.ready = False  # the engine starts the KV transfer; it decodes once the KV has arrived
+            self.stored_tokens += seq.computed
+            return
+        if seq.is_decoding:
+            plan.decode.append(seq)
+        else:
+            plan.prefill.append((seq, chunk))
+
+    def finish_plan(self, plan: StepPlan, now: float) -> StepPlan:
+        """Requeue this step's victims (after admission, so a victim cannot bounce straight back)."""
+        for seq in plan.preempted:
+            if self.role == "decode" and not seq.swapped:
+                self.recompute_out.append(seq)  # its KV is gone: only a prefill engine can rebuild it
+            else:
+                self.waiting.push(seq, now)
+        plan.waiting = len(self.waiting)
+        return plan
+
+    def schedule(self, now: float) -> StepPlan:
+        plan = self.batching.plan(self, now)
+        return self.finish_plan(plan, now)
+
+    # ---- applying a finished pass -------------------------------------------------------------------
+
+    def update(self, plan: StepPlan, end_s: float) -> list[Seq]:
+        """Advance token counts after the pass; returns sequences that finished."""
+        finished: list[Seq] = []
+        rec = self.recorder
+        for seq, n in plan.prefill:
+            seq.computed += n
+            self.stored_tokens += n
+            if seq.computed >= seq.num_tokens:
+                self._emit(seq, end_s, finished, rec)
+        for seq in plan.decode:
+            seq.computed += 1
+            self.stored_tokens += 1
+            self._emit(seq, end_s, finished, rec)
+        if finished or self.handoffs:
+            self.running = [s for s in self.running if not s.done and s not in self.handoffs]
+        return finished
+
+    def _emit(self, seq: Seq, t: float, finished: list, rec) -> None:
+        seq.generated += 1
+        seq.num_tokens += 1
+        if seq.generated == 1:
+            seq.first_token_s = t
+        else:
+            gap = t - seq.last_token_s
+            if gap > seq.max_gap_s:
+                seq.max_gap_s = gap
+            if rec is not None:
+                rec.gap(seq, gap)
+        seq.last_token_s = t
+        if seq.generated >= seq.req.output_tokens:
+            seq.done = True
+            seq.finish_s = t
+            finished.append(seq)
+            self.kv.free(seq.id)
+            self.stored_tokens -= seq.computed
+            self.left_since_plan += 1
+        elif self.role == "prefill":
+            self.handoffs.append(seq)
+
+    def release(self, seq: Seq) -> None:
+        """Prefill role: the sequence's KV has been copied to a decode engine; free the local copy."""
+        self.kv.free(seq.id)
+        self.stored_tokens -= seq.computed
+        self.left_since_plan += 1
+
+    def kv_snapshot(self) -> tuple[int, int, int, int, int]:
+        """(stored, held, reserved, internal, external) slots now; O(batch), used when tracing."""
+        kv = self.kv
+        reserved = internal = 0
+        for s in self.running:
+            held = kv.held(s.id)
+            future = s.req.prompt_tokens + s.req.output_tokens - 1 - s.computed
+            slack = held - s.computed
+            r = min(slack, max(future, 0))
+            reserved += r
+            internal += slack - r
+        stored = self.stored_tokens
+        held_total = kv.held_tokens
+        # Sequences that hold KV but are not running (prefill handoffs in flight) count as stored.
+        internal += max(0, held_total - stored - reserved - internal)
+        return stored, held_total, reserved, internal, kv.external_waste()
