@@ -80,6 +80,10 @@ class EngineProc:
             now = env.now
             plan = sched.schedule(now)
             rec.preemptions += len(plan.preempted)
+            # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
+            for s in plan.joined:
+                if not s.ready:
+                    env.process(sim.transfer(s, self))
             if plan.empty:
                 sim.route_recomputes(sched)
                 if plan.preempted and idle_spins < 3:
@@ -97,10 +101,6 @@ class EngineProc:
                 slowed = duration > STALL_FACTOR * alone
             else:
                 slowed = False
-            # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
-            for s in plan.joined:
-                if not s.ready:
-                    env.process(sim.transfer(s, self))
             yield env.timeout(duration)
             end = env.now
             finished = sched.update(plan, end)

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (a virtual environment with pinned packages) and run the app on http://127.0.0.1:8501.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+exec .venv/bin/streamlit run app.py --server.address 127.0.0.1 --browser.gatherUsageStats false "$@"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (a virtual environment with pinned packages) and run every test: unit, property, golden-trace,
+# AppTest page tests and the real-browser tests. Usage: ./scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+exec .venv/bin/python -m pytest "$@"

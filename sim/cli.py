@@ -1,0 +1,266 @@
+"""Command line for instructors, scripts and checks: ``python -m sim run | sweep | bench | validate``.
+
+Bad input of any kind prints one message naming the field (and row) on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from sim.batching import POLICIES
+from sim.config import MEMORIES, SCENARIOS, build, load_scenario_file, resolve_workload, scenario
+from sim.cost_model import HARDWARE, MODELS
+from sim.errors import ConfigError
+from sim.metrics import METRIC_KEYS
+from sim.queue_order import EXPR_FIELDS, ORDERS
+from sim.scheduler import PREEMPT_MODES
+from sim.trace import requests_csv
+from sim.workload import PRESETS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return v
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = None) -> None:
+    g = p.add_argument_group("scheduling policy")
+    g.add_argument("--policy", choices=POLICIES, default=policy_default,
+                   help="batching strategy: static = standard (request-level) batching; continuous = "
+                        "iteration-level, prefill-prioritized; prefill-first = prefill-only passes stall decodes; "
+                        "chunked = per-pass token budget; disaggregated = prefill and decode engines")
+    g.add_argument("--order", choices=ORDERS, help="queue order for admission and preemption (lower = more urgent)")
+    g.add_argument("--expr", help="custom order's expression over: " + ", ".join(EXPR_FIELDS)
+                   + "; functions min, max, abs, log, sqrt (e.g. 'priority * 10 + prompt_tokens / 1000')")
+    g.add_argument("--aging-step", type=_number, dest="aging_step_s",
+                   help="aging order: seconds of waiting that improve the priority by one level")
+    g.add_argument("--preempt", choices=PREEMPT_MODES,
+                   help="preemption mode: none (reserve the maximum up front), recompute (drop KV, prefill again), "
+                        "swap (KV to host memory over PCIe)")
+    g.add_argument("--memory", choices=MEMORIES, help="KV memory manager: paged blocks or one contiguous region each")
+    g.add_argument("--block-size", type=_positive_int, help="tokens per KV block (paged memory)")
+    g.add_argument("--max-batch", type=_positive_int, help="most sequences in one engine's running batch")
+    g.add_argument("--token-budget", type=_positive_int,
+                   help="chunked: tokens per forward pass; disaggregated: prompt tokens per prefill pass")
+    g = p.add_argument_group("workload")
+    g.add_argument("--workload", help="preset (" + ", ".join(PRESETS) + ") or a trace file (.csv or .jsonl "
+                   "with arrival_s, prompt_tokens, output_tokens and optional id, priority, class, deadline_s)")
+    g.add_argument("--requests", type=_positive_int, help="number of requests to generate")
+    g.add_argument("--rate", type=_number, help="arrival rate in requests per second (Poisson/gamma presets)")
+    g.add_argument("--seed", type=_positive_int, help="random seed; same config + seed = identical trace")
+    g = p.add_argument_group("engine and hardware")
+    g.add_argument("--model", choices=tuple(MODELS), help="model preset (published config.json numbers)")
+    g.add_argument("--hardware", choices=tuple(HARDWARE), help="accelerator preset (datasheet numbers)")
+    g.add_argument("--kv-capacity", type=_positive_int, dest="kv_capacity_tokens",
+                   help="KV cache size in tokens (default: what fits after the weights)")
+    g.add_argument("--reorg-ms", type=_number, help="cost per sequence joining or leaving the batch, in ms (C4)")
+    g.add_argument("--prefill-engines", type=_positive_int, help="disaggregated: number of prefill engines")
+    g.add_argument("--decode-engines", type=_positive_int, help="disaggregated: number of decode engines")
+    g.add_argument("--link-gbps", type=_number, dest="link_gb_per_s",
+                   help="disaggregated: KV transfer bandwidth between engines in GB/s (1e9 bytes/s)")
+
+
+CONFIG_FLAGS = ("policy", "order", "expr", "aging_step_s", "preempt", "memory", "block_size", "max_batch",
+                "token_budget", "seed", "model", "hardware", "kv_capacity_tokens", "prefill_engines",
+                "decode_engines", "link_gb_per_s")
+
+
+def config_from_args(args, **extra):
+    """Scenario (preset name or YAML/JSON file) + flags -> validated SimConfig."""
+    name = getattr(args, "scenario", None) or "chat"
+    if name in SCENARIOS:
+        values = dict(SCENARIOS[name])
+        wname = args.workload or name
+    elif name.lower().endswith((".yaml", ".yml", ".json")):
+        values = load_scenario_file(name)
+        wname = args.workload
+    else:
+        raise ConfigError("scenario", f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} "
+                                      "or give a .yaml/.json scenario file")
+    for flag in CONFIG_FLAGS:
+        v = getattr(args, flag, None)
+        if v is not None:
+            values[flag] = v
+    if getattr(args, "reorg_ms", None) is not None:
+        values["reorg_s"] = args.reorg_ms / 1000.0
+    if wname is not None or args.requests is not None or args.rate is not None:
+        base = values.get("workload")
+        if wname is not None:
+            values["workload"] = resolve_workload(wname, args.requests, args.rate)
+        else:
+            from sim.workload import with_overrides
+            values["workload"] = with_overrides(base, n_requests=args.requests, rate_per_s=args.rate)
+    if values.get("order") == "custom" and not values.get("expr"):
+        raise ConfigError("expr", "--order custom needs --expr, e.g. --expr 'priority * 10 + prompt_tokens / 1000'")
+    values.update(extra)
+    return build(values)
+
+
+def _fmt(key: str, v) -> str:
+    if v is None:
+        return "-"
+    if key.endswith("_s") and not key.endswith("per_s"):
+        return f"{v * 1e3:,.1f} ms" if v < 10 else f"{v:,.2f} s"
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    return f"{v:,}"
+
+
+def _table(metrics: dict, by_class: dict) -> str:
+    classes = list(by_class) if len(by_class) > 1 else []
+    head = ["metric", "all"] + classes
+    rows = [head]
+    for k in METRIC_KEYS:
+        rows.append([k, _fmt(k, metrics.get(k))] + [_fmt(k, by_class[c].get(k)) for c in classes])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+
+
+def cmd_run(args) -> int:
+    from sim.engine import simulate
+    cfg = config_from_args(args, record_iterations=False)
+    res = simulate(cfg)
+    if args.trace_out:
+        try:
+            with open(args.trace_out, "w", encoding="utf-8") as f:
+                f.write(requests_csv(res.requests))
+        except OSError as e:
+            raise ConfigError("trace-out", f"cannot write {args.trace_out!r}: {e.strerror}") from None
+    if args.json:
+        print(json.dumps({"config": cfg.to_dict(), "metrics": res.metrics, "by_class": res.by_class}))
+    else:
+        w = cfg.workload
+        print(f"scenario {w.name}: {len(res.requests)} requests; policy {cfg.policy}, order {cfg.order}, "
+              f"preempt {cfg.preempt}, memory {cfg.memory}; {cfg.model} on {cfg.hardware}, "
+              f"KV cache {res.kv_capacity_tokens:,} tokens")
+        print(_table(res.metrics, res.by_class))
+        rejected = [r for r in res.requests if r.rejected_reason]
+        if rejected:
+            print(f"\n{len(rejected)} rejected, e.g. {rejected[0].id}: {rejected[0].rejected_reason}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from sim.engine import simulate
+    policies = args.policies.split(",")
+    for p in policies:
+        if p not in POLICIES:
+            raise ConfigError("policies", f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+    try:
+        rates = [float(x) for x in args.rates.split(",")]
+    except ValueError:
+        raise ConfigError("rates", f"expected comma-separated numbers, got {args.rates!r}") from None
+    cols = ["policy", "rate_per_s", "seed"] + list(METRIC_KEYS)
+    rows = []
+    for p in policies:
+        for rate in rates:
+            for seed in range(args.seeds):
+                args.policy, args.rate, args.seed = p, rate, seed
+                res = simulate(config_from_args(args, record_iterations=False))
+                rows.append([p, rate, seed] + [res.metrics.get(k) for k in METRIC_KEYS])
+    if args.csv:
+        print(",".join(cols))
+        for r in rows:
+            print(",".join("" if v is None else str(v) for v in r))
+    else:
+        show = ["policy", "rate_per_s", "seed", "throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s",
+                "tbt_p99_s", "e2e_p50_s", "stalls"]
+        idx = [cols.index(c) for c in show]
+        table = [show] + [[_fmt(cols[i], r[i]) if i > 2 else str(r[i]) for i in idx] for r in rows]
+        widths = [max(len(t[i]) for t in table) for i in range(len(show))]
+        for t in table:
+            print("  ".join(c.rjust(w) for c, w in zip(t, widths)))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Wall time of the simulator itself on a 10,000-request chat workload, per strategy and load."""
+    import subprocess
+    loads = {"light": 2.0, "heavy": args.heavy_rate}
+    print(f"{'policy':<15}{'load':<7}{'rate/s':>8}{'requests':>10}{'iterations':>12}{'sim wall s':>12}"
+          f"{'process s':>11}{'req/s simulated':>17}")
+    for p in POLICIES:
+        for load, rate in loads.items():
+            code = ("import sys, time, json; t0 = time.perf_counter(); from sim.engine import Simulation; "
+                    "from sim.config import scenario; "
+                    f"cfg = scenario('chat', policy={p!r}, requests={args.requests}, rate_per_s={rate}, "
+                    "record_iterations=False); sim = Simulation(cfg); t1 = time.perf_counter(); r = sim.run(); "
+                    "t2 = time.perf_counter(); "
+                    "print(json.dumps([t2 - t1, r.metrics['completed'], sim.recorder.count]))")
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - t0
+            if out.returncode != 0:
+                print(f"{p:<15}{load:<7} failed: {out.stderr.strip().splitlines()[-1]}")
+                continue
+            sim_s, done, iters = json.loads(out.stdout)
+            print(f"{p:<15}{load:<7}{rate:>8.1f}{done:>10,}{iters:>12,}{sim_s:>12.2f}{wall:>11.2f}"
+                  f"{done / sim_s:>17,.0f}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from sim.validate import main as validate_main
+    return validate_main(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim", description="Batch Lab's LLM inference scheduling simulator. "
+                                "Times are reported in seconds (JSON) or ms (tables).")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run one scenario and print its metrics")
+    r.add_argument("scenario", nargs="?", help="scenario preset (" + ", ".join(SCENARIOS) + ") or a .yaml/.json "
+                   "file of settings; default chat")
+    add_config_flags(r)
+    r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
+    r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
+    r.set_defaults(func=cmd_run)
+    s = sub.add_parser("sweep", help="run a grid of policies x arrival rates over several seeds")
+    s.add_argument("scenario", nargs="?", help="scenario preset or file; default chat")
+    add_config_flags(s)
+    s.add_argument("--policies", default="static,continuous,chunked", help="comma-separated policies")
+    s.add_argument("--rates", default="1,2,4,8", help="comma-separated arrival rates in requests/s")
+    s.add_argument("--seeds", type=_positive_int, default=3, help="seeds per grid point")
+    s.add_argument("--csv", action="store_true", help="print CSV with every metric instead of a table")
+    s.set_defaults(func=cmd_sweep)
+    b = sub.add_parser("bench", help="time the simulator on a 10,000-request chat workload per strategy")
+    b.add_argument("--requests", type=_positive_int, default=10_000, help="requests per run")
+    b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
+    b.set_defaults(func=cmd_bench)
+    v = sub.add_parser("validate", help="run one workload through the simulator and the real torch model")
+    v.add_argument("--policy", choices=POLICIES[:4], default="continuous", help="batching strategy to validate")
+    v.add_argument("--requests", type=_positive_int, default=50, help="number of requests")
+    v.add_argument("--seed", type=_positive_int, default=0, help="random seed")
+    v.add_argument("--recalibrate", action="store_true", help="fit the tiny-cpu cost model again first")
+    v.add_argument("--json", action="store_true", help="print one JSON object: simulated, measured, error")
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if getattr(args, "func", None) is cmd_sweep and args.seeds < 1:
+        p.error("--seeds must be at least 1")
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
