@@ -231,7 +231,7 @@ def _book_example() -> tuple[Request, ...]:
 def _three_long_one_short() -> tuple[Request, ...]:
     long = [Request(id=f"long{i}", arrival_s=0.0, prompt_tokens=1024, output_tokens=400) for i in (1, 2, 3)]
     # The short one arrives after the long ones have run a few dozen decode steps.
-    return tuple(long + [Request(id="short", arrival_s=0.25, prompt_tokens=32, output_tokens=16)])
+    return tuple(long + [Request(id="short", arrival_s=1.0, prompt_tokens=32, output_tokens=16)])
 
 
 def _frag_classes() -> tuple[RequestClass, ...]:
@@ -285,7 +285,7 @@ PRESETS: dict[str, WorkloadConfig] = {
     "three-long-one-short": WorkloadConfig(
         name="three-long-one-short", arrival="scripted", script=_three_long_one_short(),
         description="Three long requests (1024-token prompts, 400 output tokens) start at t=0; a short one "
-                    "(32 prompt, 16 output tokens) arrives at 0.25 s.",
+                    "(32 prompt, 16 output tokens) arrives at 1.0 s, some 55 decode steps later.",
         look_for="Under continuous batching the short request joins at the next iteration and finishes long "
                  "before the long ones; under static batching it waits for the whole batch."),
     "book-example": WorkloadConfig(

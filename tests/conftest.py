@@ -1,0 +1,8 @@
+"""Shared test set-up: the repo root on sys.path so tests import sim/, quiz/, viz/ and pages/ directly."""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
