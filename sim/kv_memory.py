@@ -80,9 +80,21 @@ class PagedKV:
         return len(self._free) * self.block_size
 
     def layout(self) -> list[Segment]:
-        """One segment per block, in address order (block k covers slots k*b .. k*b + b - 1)."""
-        segs = [Segment(sid, b * self.block_size, self.block_size)
-                for sid, owned in self._blocks.items() for b in owned]
+        """Segments in address order (block k covers slots k*b .. k*b + b - 1); adjacent blocks of one
+        sequence are merged into one segment, which keeps a per-iteration trace of the map small."""
+        b = self.block_size
+        segs = []
+        for sid, owned in self._blocks.items():
+            run_start = prev = None
+            for blk in sorted(owned):
+                if prev is not None and blk == prev + 1:
+                    prev = blk
+                    continue
+                if run_start is not None:
+                    segs.append(Segment(sid, run_start * b, (prev - run_start + 1) * b))
+                run_start = prev = blk
+            if run_start is not None:
+                segs.append(Segment(sid, run_start * b, (prev - run_start + 1) * b))
         segs.sort(key=lambda s: s.start)
         return segs
 

@@ -1,0 +1,108 @@
+"""Memory and fragmentation (C5): paged vs contiguous KV memory on the same arrivals, a block map synced to
+an iteration slider, the waste split over time, and the moment a request is refused although total free
+memory would hold it (found in the trace, not written here)."""
+
+import streamlit as st
+
+from pages import common
+from sim import scenario
+from sim.config import resolve_workload
+from sim.workload import PRESETS
+from viz import memory as vm
+
+st.title("Memory and fragmentation")
+st.markdown(
+    "Every running sequence keeps its **KV cache** (the keys and values of every token it has seen) in "
+    "accelerator memory. How that memory is handed out decides how many sequences fit. **Contiguous "
+    "allocation** gives each request one region sized for its prompt plus the most tokens it may ever "
+    "generate; **paged memory** (PagedAttention, as in vLLM) hands out small fixed-size blocks from anywhere. "
+    "The book calls the result of the first **memory fragmentation**: memory that is reserved, wasted "
+    "inside a region (*internal fragmentation*), or free but split into holes too small to use "
+    "(*external fragmentation*).")
+preset = PRESETS["fragmentation"]
+st.info(f"**Scenario `fragmentation`.** {preset.description}  \n**Look for:** {preset.look_for}")
+
+with st.sidebar:
+    st.subheader("Memory settings")
+    requests = common.url_slider("Requests", 20, 120, "requests", 60, step=10,
+                                 help="How many requests arrive (same stream for both memory managers).")
+    kv = common.url_select("KV cache size (token slots)", [8_000, 12_000, 16_000, 24_000], "kv", 12_000,
+                           help="Capacity in token slots; one slot holds one token's K and V in every layer.")
+    block = common.url_select("Paged block size (tokens)", [8, 16, 32, 64], "block", 16,
+                              help="Tokens per block; paging wastes less than one block per sequence.")
+    seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
+
+
+def _configs():
+    wl = resolve_workload("fragmentation", int(requests))
+    base = dict(workload=wl, kv_capacity_tokens=int(kv), block_size=int(block), seed=int(seed),
+                record_layout=True)
+    return scenario("fragmentation", memory="contiguous", **base), scenario("fragmentation", memory="paged", **base)
+
+
+try:
+    cfg_c, cfg_p = _configs()
+except Exception as e:  # a ConfigError names the field
+    st.error(f"**{getattr(e, 'field', 'settings')}**: {getattr(e, 'reason', e)}")
+    st.stop()
+contig = common.run_cached(cfg_c)
+paged = common.run_cached(cfg_p)
+refused = vm.refused_although_free(contig)
+moment = refused[0] if refused else None
+
+# ---- the refused-although-free moment ---------------------------------------------------------------
+st.subheader("A request refused although memory is free")
+if moment is not None:
+    st.warning(moment.sentence())
+    st.markdown(f"Paged memory on the same arrivals: the same request got memory after "
+                f"{common.ms(paged.request(moment.request_id).queue_s)} in the queue "
+                f"(contiguous: {common.ms(contig.request(moment.request_id).queue_s)}).")
+else:
+    st.success("With these settings no request was refused while enough memory was free in total. "
+               "Try a smaller KV cache or more requests.")
+
+# ---- block maps synced to one slider ----------------------------------------------------------------
+n_it = len(contig.iterations)
+default_it = max(1, moment.iteration - 1) if moment is not None else min(50, n_it)
+it_c = common.url_slider("Inspect iteration (contiguous run)", 1, n_it, "it", default_it,
+                         help="The paged map shows the paged run at the same moment in time.")
+t_now = contig.iterations[it_c - 1].end_s
+it_p = vm.iteration_at(paged, t_now)
+show_hl = moment if moment is not None and it_c == moment.iteration - 1 else None
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
+                                 title=f"Contiguous: after iteration {it_c} ({t_now:.2f} s)"),
+                    width="stretch", key="map_contig")
+with right:
+    st.plotly_chart(vm.block_map(paged, it_p, cell_tokens=int(block),
+                                 title=f"Paged: after iteration {it_p} "
+                                       f"({paged.iterations[it_p - 1].end_s:.2f} s)"),
+                    width="stretch", key="map_paged")
+common.explain(
+    f"The KV cache as a grid; each cell is {block} token slots, in address order (slot 0 top left). "
+    "Dark blue cells hold computed tokens, light blue cells are reserved for tokens a request will still "
+    "generate, orange cells are reserved but will never be used (the request stops before its maximum), "
+    "red cells are free but lie in a hole smaller than the largest one. Hover a cell for its owner. "
+    "The slider moves the contiguous run; the paged run is shown at the same moment in time."
+    + (f" Iteration {moment.iteration - 1} is the state just before the refusal." if moment else ""))
+
+# ---- waste over time --------------------------------------------------------------------------------
+st.subheader("Where the memory goes over time")
+st.plotly_chart(vm.waste_over_time({"contiguous": contig, "paged": paged}, moment), width="stretch",
+                key="waste")
+common.explain(
+    "The share of the KV cache in each state after every iteration, stacked: stored tokens at the bottom, "
+    "then reserved, internal and external waste. The white gap above the stack is free memory. The dashed "
+    "line marks the refusal above.")
+wc, wp = vm.waste_summary(contig), vm.waste_summary(paged)
+cols = st.columns(4)
+labels = {"reserved": "Reserved", "internal": "Internal waste", "external": "External waste"}
+for col, key in zip(cols, labels):
+    col.metric(f"{labels[key]} (time-weighted)", f"{wc[key]:.1%}", f"paged {wp[key]:.1%}", delta_color="off")
+cols[3].metric("Makespan", common.ms(contig.metrics["makespan_s"]),
+               f"paged {common.ms(paged.metrics['makespan_s'])}", delta_color="off")
+st.caption(f"Contiguous: peak {contig.metrics['max_concurrent']} sequences at once, mean queueing delay p50 "
+           f"{common.ms(contig.metrics['queue_p50_s'])}. Paged: peak {paged.metrics['max_concurrent']}, "
+           f"p50 {common.ms(paged.metrics['queue_p50_s'])}. Shares are of a {kv:,}-slot cache, "
+           f"{len(contig.requests)} requests.")
