@@ -1,0 +1,676 @@
+"""Batch timelines: pure figure builders from a finished run (``sim.trace.SimResult``) to plotly figures.
+
+Nothing here re-runs or re-computes the simulation; everything is read off the recorded iterations,
+requests and KV transfers. Times are seconds in the data and milliseconds on every axis.
+
+- ``request_lanes``: one lane per request, coloured by phase per iteration (queued, prefill, decode,
+  stalled, preempted, KV transfer, done), animated client-side with lean plotly frames.
+- ``slot_grid``: the book's picture of continuous batching: engine slots x iterations, each cell the
+  sequence in that slot and whether it was prefilled or decoded.
+- ``batch_composition``: prefill vs decode tokens of every iteration.
+- ``kv_and_queue``: KV cache use (stored / reserved / internal / external) and queue length over time.
+- ``iteration_table`` and ``narrate``/``narrations``: the text log that goes with every animation.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS
+
+# Legend names: the book's term first, a plain-words gloss beside it.
+PHASE_LABELS = {
+    "queued": "queued (waiting for a slot)",
+    "prefill": "prefill (prompt processed)",
+    "decode": "decode (one new token)",
+    "stalled": "stalled (token delayed by a prefill)",
+    "preempted": "preempted (evicted, waits to resume)",
+    "transfer": "KV transfer (prefill -> decode engine)",
+    "done": "done (last token out)",
+}
+PHASE_ORDER = ("queued", "preempted", "transfer", "prefill", "decode", "stalled")
+
+_EPS = 1e-12
+# Above this many per-iteration cells, consecutive cells of the same phase are merged into one bar:
+# the picture is the same at that zoom, and the figure stays small enough to send to a browser.
+_MERGE_ABOVE_CELLS = 2500
+
+
+def _ms(s: float) -> float:
+    return round(s * 1e3, 4)
+
+
+def _names(ids, limit: int = 6) -> str:
+    """'x1', 'x1 and x2', 'x1, x2 and x3', or 'x1, x2, ... and 12 more'."""
+    ids = list(ids)
+    if not ids:
+        return ""
+    if len(ids) > limit:
+        return ", ".join(ids[:limit - 1]) + f" and {len(ids) - limit + 1} more"
+    if len(ids) == 1:
+        return ids[0]
+    return ", ".join(ids[:-1]) + " and " + ids[-1]
+
+
+def _verb(ids, singular: str, plural: str) -> str:
+    return singular if len(list(ids)) == 1 else plural
+
+
+# ---- per-request phases ------------------------------------------------------------------------------
+
+class Segment(NamedTuple):
+    """A stretch of one lane in one phase. ``first``/``last`` are iteration indices (0 when none)."""
+
+    lane: str
+    phase: str
+    start_s: float
+    end_s: float
+    first: int = 0
+    last: int = 0
+    engine: str = ""
+    detail: str = ""
+
+
+def _cells(result) -> dict[str, list[tuple]]:
+    """Per request: (start, end, phase, iteration, engine, detail) for every iteration it took part in."""
+    cells: dict[str, list[tuple]] = {r.id: [] for r in result.requests}
+    for it in result.iterations:
+        stalled = set(it.stalled)
+        for rid, n in it.prefill:
+            cells.setdefault(rid, []).append((it.start_s, it.end_s, "prefill", it.index, it.engine,
+                                              f"prefill of {n} prompt tokens"))
+        for rid in it.decode:
+            if rid in stalled:
+                cells.setdefault(rid, []).append((it.start_s, it.end_s, "stalled", it.index, it.engine,
+                                                  "decode step slowed by a prefill in the same pass"))
+            else:
+                cells.setdefault(rid, []).append((it.start_s, it.end_s, "decode", it.index, it.engine,
+                                                  "decode step: one new token"))
+        decoding = set(it.decode)
+        for rid in it.stalled:
+            if rid not in decoding:
+                cells.setdefault(rid, []).append((it.start_s, it.end_s, "stalled", it.index, it.engine,
+                                                  "no token: this pass only prefills others"))
+    for t in result.transfers:
+        cells.setdefault(t.request_id, []).append((t.start_s, t.end_s, "transfer", 0, f"{t.source}->{t.target}",
+                                                   f"KV transfer of {t.tokens:,} tokens"))
+    for lst in cells.values():
+        lst.sort(key=lambda c: (c[0], c[1]))
+    return cells
+
+
+def _preempt_times(result) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for it in result.iterations:
+        for rid in it.preempted:
+            out.setdefault(rid, []).append(it.start_s)
+    return out
+
+
+def lane_segments(result, merge: bool | None = None) -> list[Segment]:
+    """Every request's lane as phase segments: gaps before admission are ``queued``, gaps after an
+    eviction ``preempted``; with ``merge`` (default: only for big runs) consecutive same-phase iterations
+    become one segment."""
+    cells = _cells(result)
+    if merge is None:
+        merge = sum(len(c) for c in cells.values()) > _MERGE_ABOVE_CELLS
+    pre = _preempt_times(result)
+    segs: list[Segment] = []
+    for r in result.requests:
+        own = cells.get(r.id, [])
+        evicted = pre.get(r.id, [])
+        t = r.arrival_s
+        out: list[Segment] = []
+        for start, end, phase, idx, engine, detail in own:
+            if start > t + 1e-9:
+                gap_phase = "preempted" if any(t - 1e-9 <= tp <= start + 1e-9 for tp in evicted) else "queued"
+                out.append(Segment(r.id, gap_phase, t, start, detail="waiting in the queue" if gap_phase ==
+                                   "queued" else "evicted from the batch, waiting to resume"))
+            out.append(Segment(r.id, phase, start, end, idx, idx, engine, detail))
+            t = max(t, end)
+        if not own and r.rejected_reason:
+            out.append(Segment(r.id, "queued", r.arrival_s, r.arrival_s, detail=f"rejected: {r.rejected_reason}"))
+        if merge:
+            merged: list[Segment] = []
+            for s in out:
+                p = merged[-1] if merged else None
+                if p and p.phase == s.phase and abs(p.end_s - s.start_s) < 1e-9 and p.engine == s.engine:
+                    merged[-1] = p._replace(end_s=s.end_s, first=p.first or s.first, last=s.last or p.last,
+                                            detail=p.detail if p.detail == s.detail else p.detail.split(":")[0])
+                else:
+                    merged.append(s)
+            out = merged
+        segs.extend(out)
+    return segs
+
+
+def coarsen(segs: list[Segment], t_end: float, max_segments: int) -> list[Segment]:
+    """Bound the number of bars: within each of G equal time columns a lane's short segments become one
+    bar whose phase is the one holding most of that time (stalls win at a quarter, so they stay visible)
+    and whose hover says the mix. G shrinks until the result fits ``max_segments``."""
+    if len(segs) <= max_segments or t_end <= 0:
+        return segs
+    columns = 1200
+    while True:
+        w = t_end / columns
+        out: list[Segment] = []
+        group: list[Segment] = []
+
+        def flush():
+            if not group:
+                return
+            if len(group) == 1:
+                out.append(group[0])
+            else:
+                time_by: dict[str, float] = {}
+                for g in group:
+                    time_by[g.phase] = time_by.get(g.phase, 0.0) + (g.end_s - g.start_s)
+                total = sum(time_by.values()) or 1.0
+                phase = max(time_by, key=time_by.get)
+                if time_by.get("stalled", 0.0) >= 0.25 * total:
+                    phase = "stalled"
+                mix = ", ".join(f"{100 * v / total:.0f}% {k}" for k, v in sorted(time_by.items(), key=lambda kv: -kv[1]))
+                firsts = [g.first for g in group if g.first]
+                out.append(Segment(group[0].lane, phase, group[0].start_s, group[-1].end_s,
+                                   min(firsts, default=0), max((g.last for g in group), default=0),
+                                   group[0].engine, f"{len(group)} stretches: {mix}"))
+            group.clear()
+
+        col = None
+        for sg in segs:
+            c = int(sg.start_s // w)
+            if group and (sg.lane != group[-1].lane or c != col):
+                flush()
+            group.append(sg)
+            col = c
+        flush()
+        merged: list[Segment] = []
+        for sg in out:
+            p = merged[-1] if merged else None
+            if p and p.lane == sg.lane and p.phase == sg.phase and abs(p.end_s - sg.start_s) < 1e-9:
+                merged[-1] = p._replace(end_s=sg.end_s, last=sg.last or p.last,
+                                        detail=p.detail if p.detail == sg.detail else "merged stretches")
+            else:
+                merged.append(sg)
+        if len(merged) <= max_segments or columns <= 50:
+            return merged
+        columns //= 2
+
+
+def _engine_segments(result) -> list[Segment]:
+    """Engine lanes (disaggregation): what each engine computed, contiguous same-kind passes merged."""
+    segs: list[Segment] = []
+    last: dict[str, Segment] = {}
+    for it in result.iterations:
+        kind = "prefill" if it.prefill and not it.decode else "decode"
+        lane = f"engine {it.engine}"
+        p = last.get(lane)
+        if p and p.phase == kind and abs(p.end_s - it.start_s) < 1e-9:
+            last[lane] = Segment(lane, kind, p.start_s, it.end_s, p.first, it.index, it.engine, p.detail)
+        else:
+            if p:
+                segs.append(p)
+            last[lane] = Segment(lane, kind, it.start_s, it.end_s, it.index, it.index, it.engine,
+                                 f"{kind} passes")
+    segs.extend(last.values())
+    return segs
+
+
+def _iters(s: Segment) -> str:
+    if s.first and s.last and s.last != s.first:
+        return f"iterations {s.first}-{s.last}"
+    return f"iteration {s.first}" if s.first else "between iterations"
+
+
+def _phase_bars(phase: str, ps: list, pos: dict) -> go.Bar:
+    """One bar trace per phase. Hover text is assembled in the browser from ``customdata`` (lane,
+    iterations[, detail]) and the bar's own base and length, which keeps big runs' figures small."""
+    starts = np.round(np.array([s.start_s for s in ps]) * 1e3, 3)
+    lengths = np.round(np.maximum(np.array([s.end_s for s in ps]) * 1e3 - starts, 0.0), 3)
+    with_detail = phase not in ("decode",)
+    cd = np.array([[s.lane, _iters(s)] + ([s.detail + (f" on {s.engine}" if s.engine and not
+                                                         s.lane.startswith("engine") else "")] if with_detail else [])
+                   for s in ps], dtype=object)
+    template = ("<b>%{customdata[0]}</b> " + PHASE_LABELS[phase] + "<br>%{customdata[1]}, "
+                "from %{base:,.1f} ms for %{x:,.1f} ms" + ("<br>%{customdata[2]}" if with_detail else "")
+                + "<extra></extra>")
+    return go.Bar(name=PHASE_LABELS[phase], orientation="h", y=np.array([pos[s.lane] for s in ps]), x=lengths,
+                  base=starts, customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase,
+                  marker=dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white")))
+
+
+# ---- the animated request-lane timeline ----------------------------------------------------------------
+
+def sampled_iterations(result, max_frames: int = 300) -> list:
+    """At most ``max_frames`` iterations, evenly spread, always keeping the first and the last."""
+    its = result.iterations
+    if len(its) <= max_frames:
+        return list(its)
+    n = max(max_frames, 2)
+    picks = sorted({round(i * (len(its) - 1) / (n - 1)) for i in range(n)})
+    return [its[i] for i in picks]
+
+
+def request_lanes(result, max_frames: int = 300, animate: bool = True, title: str | None = None,
+                  upto: int | None = None, merge: bool | None = None, height: int | None = None,
+                  max_segments: int = 6000) -> go.Figure:
+    """One lane per request (y, in arrival order) against time (x, ms), coloured by phase.
+
+    ``animate`` adds Play/Pause buttons and a slider; each frame only moves a "now" line and a veil
+    over the future (two small traces), so the figure stays small however many bars it has.
+    ``upto`` draws only iterations up to that index (the step-by-step page) and no animation.
+    """
+    segs = lane_segments(result, merge=merge)
+    t_run = max([it.end_s for it in result.iterations] + [0.0])
+    segs = coarsen(segs, t_run, max_segments)
+    if upto is not None:
+        cut = next((it.end_s for it in reversed(result.iterations) if it.index <= upto), 0.0)
+        segs = [s for s in segs if s.start_s < cut - _EPS or (s.start_s <= cut and s.phase == "queued")]
+        segs = [s._replace(end_s=cut) if s.end_s > cut else s for s in segs]
+        animate = False
+    lanes = [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))]
+    engine_lanes: list[str] = []
+    if len(result.engines) > 1:
+        esegs = _engine_segments(result)
+        if upto is not None:
+            esegs = [s for s in esegs if s.first <= upto]
+        engine_lanes = [f"engine {e}" for e in result.engines]
+        segs = esegs + segs
+    all_lanes = engine_lanes + lanes
+    pos = {lane: i for i, lane in enumerate(all_lanes)}
+
+    t_end = max([it.end_s for it in result.iterations] + [r.finish_s or 0.0 for r in result.requests] + [0.0])
+    if upto is not None:
+        t_end = next((it.end_s for it in reversed(result.iterations) if it.index <= upto), t_end)
+    x_max = _ms(max(t_end, 1e-6)) * 1.02
+
+    fig = go.Figure()
+    for phase in PHASE_ORDER:
+        ps = [s for s in segs if s.phase == phase]
+        if not ps:
+            continue
+        fig.add_trace(_phase_bars(phase, ps, pos))
+    done = [r for r in result.requests if r.finish_s is not None and (upto is None or r.finish_s <= t_end + _EPS)]
+    if done:
+        fig.add_trace(go.Scatter(
+            name=PHASE_LABELS["done"], x=[_ms(r.finish_s) for r in done], y=[pos[r.id] for r in done],
+            mode="markers", marker=dict(symbol="line-ns-open", size=10, color=PHASE_COLORS["done"],
+                                        line=dict(width=3, color=PHASE_COLORS["done"])),
+            hovertext=[f"<b>{r.id}</b> done at {_ms(r.finish_s):,.1f} ms: {r.output_tokens} tokens, "
+                       f"TTFT {_ms(r.ttft_s):,.1f} ms" for r in done],
+            hovertemplate="%{hovertext}<extra></extra>", meta="done"))
+    rejected = [r for r in result.requests if r.rejected_reason]
+    if rejected:
+        fig.add_trace(go.Scatter(
+            name="rejected (can never fit)", x=[_ms(r.arrival_s) for r in rejected],
+            y=[pos[r.id] for r in rejected], mode="markers",
+            marker=dict(symbol="x", size=9, color=OKABE_ITO["black"]),
+            hovertext=[f"<b>{r.id}</b> rejected: {r.rejected_reason}" for r in rejected],
+            hovertemplate="%{hovertext}<extra></extra>", meta="rejected"))
+
+    n = len(all_lanes)
+    step = 1 if n <= 40 else max(1, n // 30)
+    tickvals = list(range(0, n, step))
+    fig.update_yaxes(title_text="request (lane, in arrival order)", tickvals=tickvals,
+                     ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False)
+    fig.update_xaxes(title_text="time (ms)", range=[0, x_max])
+    fig.update_layout(
+        title=dict(text=title or "Batch timeline: one lane per request", x=0),
+        barmode="overlay", bargap=0.15, hovermode="closest",
+        height=height or int(min(760, max(300, 150 + 18 * min(n, 40) + 1.2 * max(n - 40, 0)))),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, title_text="phase: "),
+        margin=dict(l=10, r=10, t=90, b=10 if not animate else 110),
+    )
+    if engine_lanes:
+        fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))
+
+    if animate and result.iterations:
+        _add_animation(fig, result, n, x_max, max_frames)
+    return fig
+
+
+def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frames: int) -> None:
+    """Play/Pause and a slider over sampled iterations. Frames carry only the "now" line and the veil."""
+    frames_its = sampled_iterations(result, max_frames)
+    y_lo, y_hi = -0.6, n_lanes - 0.5
+    now_idx = len(fig.data)
+    # Initial state: the whole run visible, "now" at the end; Play replays it from the start.
+    fig.add_trace(go.Scatter(x=[x_max, x_max], y=[y_lo, y_hi], mode="lines", name="now",
+                             line=dict(color=OKABE_ITO["black"], width=2), hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(x=[x_max, x_max, x_max, x_max], y=[y_lo, y_lo, y_hi, y_hi], fill="toself",
+                             mode="lines", line=dict(width=0), fillcolor="rgba(255,255,255,0.82)",
+                             hoverinfo="skip", hoveron="points", showlegend=False, name="future"))
+    frames, steps = [], []
+    for it in frames_its:
+        t = _ms(it.end_s)
+        name = str(it.index)
+        # Unvalidated frames of plain dicts: 300 validated go.Frame objects would cost more time than the
+        # rest of the figure, and every value here is a number this function computed itself.
+        frames.append(go.Frame(name=name, traces=[now_idx, now_idx + 1], _validate=False, data=[
+            dict(type="scatter", x=[t, t]), dict(type="scatter", x=[t, x_max, x_max, t])]))
+        steps.append(go.layout.slider.Step(
+            method="animate", label=f"{it.index} ({t:,.0f} ms)", _validate=False,
+            args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))]))
+    fig.frames = frames
+    frame_ms = int(min(700, max(40, 12000 / max(len(frames), 1))))
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=-0.06,
+                          xanchor="left", yanchor="top", pad=dict(t=40, r=10), buttons=[
+                              dict(label="Play", method="animate",
+                                   args=[None, dict(frame=dict(duration=frame_ms, redraw=False), fromcurrent=True,
+                                                    transition=dict(duration=0), mode="immediate")]),
+                              dict(label="Pause", method="animate",
+                                   args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
+                                                      transition=dict(duration=0))])])],
+        sliders=[dict(active=len(steps) - 1, steps=steps, x=0.12, len=0.88, y=-0.06, yanchor="top",
+                      pad=dict(t=30), currentvalue=dict(prefix="after iteration ", visible=True),
+                      transition=dict(duration=0))],
+    )
+
+
+# ---- the book's slot picture -------------------------------------------------------------------------
+
+def slot_assignment(result, engine: str | None = None) -> list[dict[int, tuple[str, str]]]:
+    """For each iteration of one engine: slot number (from 1) -> (request id, phase). A joining request
+    takes the lowest free slot; a finished or evicted one frees its slot after the pass."""
+    engine = engine or (result.engines[0] if result.engines else "engine")
+    slot_of: dict[str, int] = {}
+    out = []
+    for it in result.iterations:
+        if it.engine != engine:
+            continue
+        for rid in it.preempted:
+            slot_of.pop(rid, None)
+        active = [rid for rid, _ in it.prefill] + list(it.decode) + [s for s in it.stalled if s not in it.decode]
+        for rid in active:
+            if rid not in slot_of:
+                used = set(slot_of.values())
+                slot_of[rid] = next(k for k in range(1, len(used) + 2) if k not in used)
+        stalled, prefilled = set(it.stalled), {rid for rid, _ in it.prefill}
+        row = {}
+        for rid in active:
+            phase = "prefill" if rid in prefilled else "stalled" if rid in stalled else "decode"
+            row[slot_of[rid]] = (rid, phase)
+        out.append(row)
+        for rid in it.finished:
+            slot_of.pop(rid, None)
+    return out
+
+
+def slot_grid(result, upto: int | None = None, slots: int | None = None, title: str | None = None) -> go.Figure:
+    """Engine slots (rows) x iterations (columns): each cell names the sequence in that slot and is
+    coloured prefill / decode / stalled; the queue length is written under each column."""
+    rows = slot_assignment(result)
+    its = [it for it in result.iterations if it.engine == (result.engines[0] if result.engines else "engine")]
+    n_slots = slots or max([max(r) for r in rows if r] + [1])
+    shown = len(its) if upto is None else max(0, min(upto, len(its)))
+    fig = go.Figure()
+    for phase in ("prefill", "decode", "stalled"):
+        xs, ys, texts, hovers = [], [], [], []
+        for k in range(shown):
+            for slot, (rid, ph) in rows[k].items():
+                if ph == phase:
+                    xs.append(its[k].index)
+                    ys.append(slot)
+                    texts.append(f"{rid}")
+                    hovers.append(f"iteration {its[k].index}, slot {slot}: {rid} {PHASE_LABELS[phase]}")
+        if xs:
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="markers+text", text=texts, textfont=dict(color="white", size=13),
+                marker=dict(symbol="square", size=38, color=PHASE_COLORS[phase]), name=PHASE_LABELS[phase],
+                hovertext=hovers, hovertemplate="%{hovertext}<extra></extra>", meta=phase))
+    # Queue under each column: who is waiting when this pass starts.
+    qx, qtext = [], []
+    for k in range(shown):
+        waiting = queued_ids(result, its[k])
+        qx.append(its[k].index)
+        qtext.append("queue: " + (", ".join(waiting) if waiting else "-"))
+    if qx:
+        fig.add_trace(go.Scatter(x=qx, y=[n_slots + 0.9] * len(qx), mode="text", text=[t.replace(": ", ":<br>")
+                                                                                      for t in qtext],
+                                 textfont=dict(color=PHASE_COLORS["queued"], size=11), hoverinfo="skip",
+                                 showlegend=False, name="queue"))
+    last = its[-1].index if its else 1
+    fig.update_xaxes(title_text="iteration (one forward pass each)", range=[0.4, last + 0.6], dtick=1)
+    fig.update_yaxes(title_text="engine slot", range=[n_slots + 1.5, 0.4], tickvals=list(range(1, n_slots + 1)),
+                     ticktext=[f"slot {s}" for s in range(1, n_slots + 1)])
+    fig.update_layout(title=dict(text=title or "Batch slots per iteration", x=0), height=150 + 60 * n_slots,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), margin=dict(l=10, r=10, t=70, b=10),
+                      plot_bgcolor="white")
+    return fig
+
+
+# ---- batch composition, KV memory and queue ----------------------------------------------------------
+
+def _bins(items: list, max_points: int) -> list[list]:
+    if len(items) <= max_points:
+        return [[x] for x in items]
+    k = -(-len(items) // max_points)
+    return [items[i:i + k] for i in range(0, len(items), k)]
+
+
+def batch_composition(result, x: str = "time", max_bars: int = 3000) -> go.Figure:
+    """Prefill tokens vs decode tokens of every iteration (stacked bars); ``x`` = ``time`` (ms) or
+    ``iteration``. Runs with more iterations than ``max_bars`` show the mean over consecutive groups.
+    Disaggregated runs get one row per engine."""
+    engines = list(result.engines) or ["engine"]
+    fig = make_subplots(rows=len(engines), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[f"engine {e}" for e in engines] if len(engines) > 1 else None)
+    group_size = 1
+    for row, eng in enumerate(engines, start=1):
+        its = [it for it in result.iterations if it.engine == eng]
+        groups = _bins(its, max_bars)
+        group_size = max(group_size, len(groups[0]) if groups else 1)
+        xs, widths, pre, dec, idx = [], [], [], [], []
+        for g in groups:
+            a, b = g[0], g[-1]
+            if x == "iteration":
+                xs.append((a.index + b.index) / 2)
+                widths.append(max(b.index - a.index + 1, 1) * 0.9)
+            else:
+                xs.append(_ms((a.start_s + b.end_s) / 2))
+                widths.append(max(_ms(b.end_s) - _ms(a.start_s), 1e-3))
+            pre.append(round(sum(it.prefill_tokens for it in g) / len(g), 2))
+            dec.append(round(sum(len(it.decode) for it in g) / len(g), 2))
+            idx.append(f"{a.index}" if a is b else f"{a.index}-{b.index}")
+        for name, ys, phase in (("prefill tokens", pre, "prefill"), ("decode tokens (1 per sequence)", dec, "decode")):
+            fig.add_trace(go.Bar(x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name, marker=dict(color=PHASE_COLORS[phase],
+                                                                                   line=dict(width=0)),
+                                 customdata=np.array(idx, dtype=object), legendgroup=phase, showlegend=row == 1, meta=phase,
+                                 hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>"),
+                          row=row, col=1)
+        unit = "tokens per iteration" + (f" (mean of {group_size})" if group_size > 1 else "")
+        fig.update_yaxes(title_text=unit, row=row, col=1)
+    fig.update_xaxes(title_text="time (ms)" if x != "iteration" else "iteration", row=len(engines), col=1)
+    fig.update_layout(barmode="stack", bargap=0, title=dict(text="Batch composition: prefill vs decode tokens "
+                                                                 "per iteration", x=0),
+                      height=320 if len(engines) == 1 else 200 + 160 * len(engines),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(l=10, r=10, t=80, b=10))
+    return fig
+
+
+def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
+    """Top: KV cache slots in use (tokens) split into stored / reserved / internal waste, external
+    fragmentation and capacity. Bottom: queue length and running sequences over time."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4],
+                        subplot_titles=("KV cache (token slots)", "queue and batch"))
+    engines = list(result.engines) or ["engine"]
+    # KV of the engine that holds the most (decode engine in disaggregated runs).
+    eng = max(engines, key=lambda e: max((it.kv_held for it in result.iterations if it.engine == e), default=0))
+    its = [it for it in result.iterations if it.engine == eng]
+    pts = [g[-1] for g in _bins(its, max_points)]
+    t = np.array([_ms(it.end_s) for it in pts])
+    stack = (("stored", "stored (cached tokens)", "kv_stored"), ("reserved", "reserved (for future tokens)",
+                                                                "kv_reserved"),
+             ("internal", "internal waste (unused in held blocks)", "kv_internal"))
+    for key, label, attr in stack:
+        fig.add_trace(go.Scatter(x=t, y=np.array([getattr(it, attr) for it in pts]), name=label, stackgroup="kv",
+                                 line=dict(width=0.5, shape="hv", color=KV_COLORS[key]), fillcolor=KV_COLORS[key],
+                                 meta=key, hovertemplate=label + ": %{y:,} tokens<extra></extra>"), row=1, col=1)
+    if any(it.kv_external for it in pts):
+        fig.add_trace(go.Scatter(x=t, y=np.array([it.kv_external for it in pts]), name="external fragmentation (free, "
+                                 "outside the largest hole)", line=dict(color=KV_COLORS["external"], dash="dot",
+                                                                         shape="hv"), meta="external",
+                                 hovertemplate="external: %{y:,} tokens<extra></extra>"), row=1, col=1)
+    cap = result.kv_capacity_tokens
+    peak = max((it.kv_held + it.kv_external for it in its), default=0)
+    if peak >= 0.3 * cap:
+        fig.add_hline(y=cap, line=dict(color=OKABE_ITO["black"], dash="dash"), row=1, col=1,
+                      annotation_text=f"capacity {cap:,} tokens", annotation_position="top left")
+        fig.update_yaxes(range=[0, cap * 1.08], row=1, col=1)
+    else:
+        fig.add_annotation(text=f"capacity {cap:,} tokens is off the chart: peak use {peak / max(cap, 1):.1%}",
+                           xref="x domain", yref="y domain", x=0, y=1, showarrow=False, xanchor="left",
+                           yanchor="bottom", font=dict(size=11), row=1, col=1)
+    all_pts = [g[-1] for g in _bins(list(result.iterations), max_points)]
+    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in all_pts]), y=np.array([it.waiting for it in all_pts]),
+                             name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"],
+                                                                                shape="hv", width=2),
+                             meta="queue", hovertemplate="queue: %{y} requests<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in pts]), y=np.array([it.running for it in pts]),
+                             name=f"running sequences ({eng})", line=dict(color=PHASE_COLORS["decode"], shape="hv"),
+                             meta="running", hovertemplate="running: %{y}<extra></extra>"), row=2, col=1)
+    fig.update_yaxes(title_text="tokens", row=1, col=1)
+    fig.update_yaxes(title_text="requests", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="time (ms)", row=2, col=1)
+    fig.update_layout(title=dict(text="KV memory and queue length over time", x=0), height=480, hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="top", y=-0.15, x=0), margin=dict(l=10, r=10, t=80, b=10))
+    return fig
+
+
+# ---- text log ----------------------------------------------------------------------------------------
+
+def queued_ids(result, it) -> list[str]:
+    """Requests waiting in the queue while ``it`` runs: arrived by its start, not in this pass, not yet
+    finished or rejected (admitted requests that sit out a pass on another engine excluded)."""
+    in_pass = {rid for rid, _ in it.prefill} | set(it.decode) | set(it.stalled)
+    out = []
+    for r in result.requests:
+        if r.arrival_s > it.start_s + _EPS or r.id in in_pass or r.rejected_reason:
+            continue
+        if r.finish_s is not None and r.finish_s <= it.start_s + _EPS:
+            continue
+        if len(result.engines) == 1 and r.admitted_s is not None and r.admitted_s < it.start_s - _EPS:
+            # Admitted earlier and not in this pass: only a preempted request waits in the queue again.
+            if not _evicted_before(result, r.id, it):
+                continue
+        out.append(r.id)
+    return out
+
+
+def _evicted_before(result, rid: str, it) -> bool:
+    last_seen_evicted = False
+    for other in result.iterations:
+        if other.index > it.index:
+            break
+        if rid in other.preempted:
+            last_seen_evicted = True
+        elif any(p == rid for p, _ in other.prefill) and other.index < it.index:
+            last_seen_evicted = False
+    return last_seen_evicted
+
+
+def arrivals_before(result, it, prev=None) -> list[str]:
+    """Requests that arrived after the previous pass started and by the time this one starts."""
+    lo = -1.0 if prev is None else prev.start_s
+    return [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))
+            if lo + _EPS < r.arrival_s <= it.start_s + _EPS or (prev is None and r.arrival_s <= it.start_s + _EPS)]
+
+
+def narrate(it, arrived=(), queued=(), slots: int | None = None, policy: str = "continuous") -> str:
+    """One sentence for one iteration, in the book's terms (synonyms in brackets the first time)."""
+    prefilled = [rid for rid, _ in it.prefill]
+    joined = [rid for rid in prefilled if rid in it.joined]
+    chunk = [f"{rid} ({n} tokens)" for rid, n in it.prefill if rid not in it.joined]
+    decoders = [rid for rid in it.decode]
+    stalled_only = [rid for rid in it.stalled if rid not in it.decode]
+    parts = []
+    if arrived:
+        parts.append(f"{_names(arrived)} {_verb(arrived, 'arrives', 'arrive')}")
+    if it.preempted:
+        parts.append(f"{_names(it.preempted)} {_verb(it.preempted, 'is', 'are')} preempted (evicted from the "
+                     "batch to make room)")
+    if joined:
+        if list(arrived) == joined:
+            whose = "its prompt is" if len(joined) == 1 else "their prompts are"
+        else:
+            whose = f"{joined[0]}'s prompt is" if len(joined) == 1 else f"the prompts of {_names(joined)} are"
+        if decoders:
+            parts.append(f"{whose} prefilled in the same forward pass in which {_names(decoders)} "
+                         f"{_verb(decoders, 'decodes', 'decode')}")
+        else:
+            parts.append(f"{whose} prefilled (the whole prompt in one forward pass, which also yields the first "
+                         "output token)")
+    elif decoders:
+        parts.append(f"{_names(decoders)} {_verb(decoders, 'decodes', 'decode')} (one new token "
+                     f"{'' if len(decoders) == 1 else 'each'})".replace(" )", ")"))
+    if chunk:
+        parts.append(f"prefill continues for {_names(chunk)} (a chunk of the prompt)")
+    if stalled_only:
+        parts.append(f"{_names(stalled_only)} {_verb(stalled_only, 'stalls', 'stall')}: no token this pass, "
+                     "because the pass only prefills newcomers")
+    elif it.stalled:
+        parts.append(f"the prefill slows the decode step of {_names(it.stalled)} (a generation stall)")
+    if it.finished:
+        parts.append(f"{_names(it.finished)} {_verb(it.finished, 'produces its', 'produce their')} last token "
+                     f"and {_verb(it.finished, 'leaves', 'leave')} the batch")
+    if queued:
+        if policy == "static":
+            why = "standard (request-level) batching admits no one until the whole batch has finished"
+        elif slots is not None and it.running >= slots:
+            why = f"the batch is full, all {slots} slots are taken"
+        else:
+            why = "there is not enough room for it yet"
+        parts.append(f"{_names(queued)} {_verb(queued, 'waits', 'wait')} in the queue: {why}")
+    if not parts:
+        parts.append("the engine is idle")
+    text = "; ".join(parts)
+    if text.startswith(("its ", "their ", "the ", "prefill ")):  # request ids keep their case
+        text = text[0].upper() + text[1:]
+    return f"Iteration {it.index}: {text}."
+
+
+def narrations(result, slots: int | None = None, policy: str | None = None) -> list[str]:
+    """``narrate`` for every iteration of a run (arrivals and queue read off the trace)."""
+    policy = policy or getattr(result.config, "policy", "continuous")
+    slots = slots or getattr(result.config, "max_batch", None)
+    out, prev = [], {}
+    for it in result.iterations:
+        p = prev.get(it.engine)
+        arrived = arrivals_before(result, it, p) if len(result.engines) == 1 else []
+        out.append(narrate(it, arrived, queued_ids(result, it), slots, policy))
+        prev[it.engine] = it
+    return out
+
+
+def iteration_table(result, limit: int | None = None) -> list[dict]:
+    """The iteration log: one row per forward pass, times in ms, KV use as a percentage of capacity."""
+    rows = []
+    multi = len(result.engines) > 1
+    for it in result.iterations[:limit]:
+        row = {"iteration": it.index}
+        if multi:
+            row["engine"] = it.engine
+        row.update({
+            "start (ms)": round(it.start_s * 1e3, 3),
+            "duration (ms)": round(it.duration_s * 1e3, 3),
+            "prefilled (id:tokens)": ", ".join(f"{rid}:{n}" for rid, n in it.prefill),
+            "decoded": ", ".join(it.decode),
+            "stalled": ", ".join(it.stalled),
+            "joined": ", ".join(it.joined),
+            "preempted": ", ".join(it.preempted),
+            "finished": ", ".join(it.finished),
+            "queue": it.waiting,
+            "KV %": round(100.0 * it.kv_held / it.kv_capacity, 2) if it.kv_capacity else 0.0,
+        })
+        rows.append(row)
+    return rows
+
+
+__all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_assignment",
+           "slot_grid", "coarsen", "batch_composition", "kv_and_queue", "queued_ids", "arrivals_before", "narrate",
+           "narrations", "iteration_table"]
