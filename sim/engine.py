@@ -53,6 +53,53 @@ class Recorder:
             lst = self.gaps[seq.req.cls] = []
         lst.append(gap)
 
+    def record_pass(self, engine: str, sched: Scheduler, plan: StepPlan, start: float, end: float,
+                    duration: float, finished: list, slowed: bool) -> list:
+        """Account one applied pass (stalls, busy time, KV use; the trace row when recording).
+        Shared by the simulated engine and the real executor; returns the stalled sequences."""
+        stalled = plan.stalled + (plan.decode if slowed else [])
+        for s in stalled:
+            s.stalls += 1
+        self.stalls += len(stalled)
+        self.busy_s[engine] = self.busy_s.get(engine, 0.0) + duration
+        held = sched.kv.held_tokens
+        wasted = held - sched.stored_tokens + sched.kv.external_waste()
+        self.waste_area += wasted / sched.kv.capacity_tokens * duration
+        self.time_area += duration
+        util = held / sched.kv.capacity_tokens
+        if util > self.kv_peak:
+            self.kv_peak = util
+        self.running_now[engine] = len(plan.decode) + len(plan.prefill)
+        total_running = sum(self.running_now.values())
+        if total_running > self.max_concurrent:
+            self.max_concurrent = total_running
+        if self.record_iterations:
+            self._record(engine, sched, plan, start, end, finished, stalled)
+        return stalled
+
+    def _record(self, engine: str, sched: Scheduler, plan: StepPlan, start: float, end: float, finished: list,
+                stalled: list) -> None:
+        stored, held, reserved, internal, external = sched.kv_snapshot()
+        layout = ()
+        if self.record_layout:
+            layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
+        self.iterations.append(Iteration(
+            index=len(self.iterations) + 1, engine=engine, start_s=start, end_s=end,
+            prefill=tuple((s.id, n) for s, n in plan.prefill), decode=tuple(s.id for s in plan.decode),
+            stalled=tuple(s.id for s in stalled), joined=tuple(s.id for s in plan.joined),
+            preempted=tuple(s.id for s in plan.preempted), finished=tuple(s.id for s in finished),
+            waiting=plan.waiting, running=len(plan.decode) + len(plan.prefill) + plan.padding,
+            kv_stored=stored, kv_held=held, kv_reserved=reserved, kv_internal=internal,
+            kv_external=external, kv_capacity=sched.kv.capacity_tokens, layout=layout))
+
+
+def slowed_by_prefill(cost, plan: StepPlan, duration: float) -> bool:
+    """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?"""
+    if plan.decode and plan.prefill:
+        alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding).shape())
+        return duration > STALL_FACTOR * alone
+    return False
+
 
 class EngineProc:
     """One engine: a scheduler, a cost model and the SimPy loop that drives them."""
@@ -96,55 +143,19 @@ class EngineProc:
             idle_spins = 0
             shape = plan.shape()
             duration = max(cost.iteration_time(shape), 1e-9)
-            if plan.decode and plan.prefill:
-                alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding).shape())
-                slowed = duration > STALL_FACTOR * alone
-            else:
-                slowed = False
+            slowed = slowed_by_prefill(cost, plan, duration)
             yield env.timeout(duration)
             end = env.now
             finished = sched.update(plan, end)
             rec.count += 1
             if rec.count > MAX_ITERATIONS:
                 raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
-            stalled = plan.stalled + (plan.decode if slowed else [])
-            for s in stalled:
-                s.stalls += 1
-            rec.stalls += len(stalled)
-            rec.busy_s[self.name] = rec.busy_s.get(self.name, 0.0) + duration
-            held = sched.kv.held_tokens
-            wasted = held - sched.stored_tokens + sched.kv.external_waste()
-            rec.waste_area += wasted / sched.kv.capacity_tokens * duration
-            rec.time_area += duration
-            util = held / sched.kv.capacity_tokens
-            if util > rec.kv_peak:
-                rec.kv_peak = util
-            rec.running_now[self.name] = len(plan.decode) + len(plan.prefill)
-            total_running = sum(rec.running_now.values())
-            if total_running > rec.max_concurrent:
-                rec.max_concurrent = total_running
-            if rec.record_iterations:
-                self._record(plan, now, end, finished, stalled)
+            rec.record_pass(self.name, sched, plan, now, end, duration, finished, slowed)
             if sched.handoffs:
                 sim.hand_off(sched)
             sim.route_recomputes(sched)
             if finished:
                 sim.on_finished(finished)
-
-    def _record(self, plan: StepPlan, start: float, end: float, finished: list, stalled: list) -> None:
-        sched = self.sched
-        stored, held, reserved, internal, external = sched.kv_snapshot()
-        layout = ()
-        if self.sim.recorder.record_layout:
-            layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
-        self.sim.recorder.iterations.append(Iteration(
-            index=len(self.sim.recorder.iterations) + 1, engine=self.name, start_s=start, end_s=end,
-            prefill=tuple((s.id, n) for s, n in plan.prefill), decode=tuple(s.id for s in plan.decode),
-            stalled=tuple(s.id for s in stalled), joined=tuple(s.id for s in plan.joined),
-            preempted=tuple(s.id for s in plan.preempted), finished=tuple(s.id for s in finished),
-            waiting=plan.waiting, running=len(plan.decode) + len(plan.prefill) + plan.padding,
-            kv_stored=stored, kv_held=held, kv_reserved=reserved, kv_internal=internal,
-            kv_external=external, kv_capacity=sched.kv.capacity_tokens, layout=layout))
 
 
 class Simulation:
@@ -178,6 +189,7 @@ class Simulation:
             self.prefill = [self._engine("engine", batching.STRATEGIES[cfg.policy](), "colocated")]
             self.decode = []
         self.engines = self.prefill + self.decode
+        self.capacity = self.engines[0].sched.kv.capacity_tokens  # paged memory rounds down to whole blocks
         self.source: dict[str, EngineProc] = {}
         self.unfinished = len(self.requests)
 
@@ -265,17 +277,24 @@ class Simulation:
         return self._result()
 
     def _result(self) -> SimResult:
-        reqs = [RequestResult(
-            id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
-            prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
-            admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
-            preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s,
-            rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in self.seqs]
-        metrics, by_class = compute_metrics(reqs, self.recorder, self.cfg.workload, len(self.engines))
-        return SimResult(config=self.cfg, requests=reqs, iterations=self.recorder.iterations,
-                         transfers=self.recorder.transfers, metrics=metrics, by_class=by_class,
-                         engines=tuple(e.name for e in self.engines), kv_capacity_tokens=self.capacity,
-                         tbt_samples=self.recorder.gaps, cost_description=self.cost.describe())
+        return build_result(self.cfg, self.seqs, self.recorder, tuple(e.name for e in self.engines),
+                            self.capacity, self.cost.describe())
+
+
+def build_result(cfg: SimConfig, seqs: list[Seq], recorder: Recorder, engines: tuple, capacity: int,
+                 cost_description: list) -> SimResult:
+    """Per-request results and metrics from the engine's sequences (shared with the real executor)."""
+    reqs = [RequestResult(
+        id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
+        prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
+        admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
+        preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s,
+        rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in seqs]
+    metrics, by_class = compute_metrics(reqs, recorder, cfg.workload, len(engines))
+    return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,
+                     transfers=recorder.transfers, metrics=metrics, by_class=by_class,
+                     engines=engines, kv_capacity_tokens=capacity,
+                     tbt_samples=recorder.gaps, cost_description=cost_description)
 
 
 def simulate(cfg: SimConfig) -> SimResult:

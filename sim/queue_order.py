@@ -71,8 +71,8 @@ class CustomExpression:
         for node in nodes:
             _check_node(node)
         self.text = text
-        self._tree = tree
         self._evaluator = simpleeval.SimpleEval(functions=dict(EXPR_FUNCTIONS), names={})
+        self._parsed = self._evaluator.parse(text)  # parse once; every evaluation reuses the tree
         # Try it once on typical values, so a type error shows now rather than mid-run.
         self.value({"priority": 1, "prompt_tokens": 512, "predicted_output_tokens": 128.0, "generated_tokens": 3,
                     "arrival_s": 1.0, "waiting_s": 2.0, "deadline_s": 30.0, "preemptions": 0})
@@ -80,7 +80,7 @@ class CustomExpression:
     def value(self, fields: dict) -> float:
         self._evaluator.names = fields
         try:
-            v = self._evaluator.eval(self.text, previously_parsed=self._tree)
+            v = self._evaluator.eval(self.text, previously_parsed=self._parsed)
         except simpleeval.NumberTooHigh:
             raise ConfigError("expr", "a power in the expression is too large") from None
         except ZeroDivisionError:

@@ -211,10 +211,12 @@ class Scheduler:
         return plan
 
     def _victim(self, now: float, plan: StepPlan) -> Seq | None:
-        """Least urgent running sequence (largest key)."""
+        """Least urgent running sequence (largest key); never one whose KV is still in flight."""
         best = None
         best_key = None
         for s in self.running:
+            if not s.ready:
+                continue
             k = self.order.key(s, now)
             if best_key is None or k > best_key:
                 best, best_key = s, k
@@ -255,7 +257,8 @@ class Scheduler:
     def schedule_running(self, plan: StepPlan, now: float, budget: int | None) -> int | None:
         """Give every running sequence its work: decodes first (one token each), then missing prompt
         tokens (whole, or chunked by ``budget``). Returns the budget left (None = unlimited)."""
-        decoding = [s for s in self.running if s.ready and s.is_decoding]
+        joined = plan.joined  # admitted this step: _join already gave them their work
+        decoding = [s for s in self.running if s.ready and s.is_decoding and s not in joined]
         if budget is not None and len(decoding) > budget:
             decoding.sort(key=lambda s: self.order.key(s, now))
             plan.stalled.extend(decoding[budget:])
@@ -268,7 +271,7 @@ class Scheduler:
         if budget is not None:
             budget -= len(plan.decode)
         for s in list(self.running):
-            if not s.ready or s.is_decoding or s in plan.preempted:
+            if not s.ready or s.is_decoding or s in plan.preempted or s in joined:
                 continue
             n = s.pending if budget is None else min(s.pending, budget)
             if n <= 0:
@@ -314,7 +317,7 @@ class Scheduler:
         if self.preempt == "none" or self.order.name == "fcfs" or not self.running:
             return False
         victim = self._victim(now, plan)
-        if self.order.primary(victim, now) <= self.order.primary(seq, now):
+        if victim is None or self.order.primary(victim, now) <= self.order.primary(seq, now):
             return False  # only a strictly more urgent request may take a slot
         self.preempt_seq(victim, plan)
         return True
@@ -324,7 +327,8 @@ class Scheduler:
         self.running.append(seq)
         plan.joined.append(seq)
         if seq.admitted_s is None:
-            seq.admitted_s = now
+            # The clock reaches an arrival by adding a delay, which can land one ulp before it.
+            seq.admitted_s = max(now, seq.req.arrival_s)
         if seq.swapped:  # its KV comes back from host memory; no recompute needed
             seq.swapped = False
             plan.swap_in_tokens += seq.computed
