@@ -88,7 +88,8 @@ MODELS: dict[str, ModelSpec] = {
     "llama-3-70b": ModelSpec("llama-3-70b", 70.6e9, 80, 8192, 64, 8, 128,
                              source="meta-llama/Meta-Llama-3-70B config.json: 80 layers, hidden 8192, 8 KV heads"),
     # The app's own torch model (sim.real_model): 4 layers, d_model 256, 4 heads, vocab 1000, fp32 on CPU.
-    "tiny": ModelSpec("tiny", 3.67e6, 4, 256, 4, 4, 64, bytes_per_param=4,
+    # 3,802,624 = TinyLM().num_params(): embeddings 256k + positions 131k + 4 x 790k + LM head 256k.
+    "tiny": ModelSpec("tiny", 3.80e6, 4, 256, 4, 4, 64, bytes_per_param=4,
                       source="defined in this repo (sim/real_model.py), seeded random weights"),
 }
 
@@ -162,6 +163,7 @@ class LinearCost:
     reorg_s: float = 0.0  # joins/leaves are part of the measured Python overhead on the real executor
     fit_r2: float | None = None  # quality of the fit that produced these numbers (None = defaults)
     fitted_on: str = ""  # device and time of the calibration
+    fit_mape_pct: float | None = None  # mean absolute % error on held-out calibration shapes
 
     def iteration_time(self, s: BatchShape) -> float:
         return (self.overhead_s + self.per_prefill_token_s * s.prefill_tokens
@@ -171,6 +173,8 @@ class LinearCost:
 
     def describe(self) -> list[tuple[str, str, str]]:
         fit = "defaults (not calibrated)" if self.fit_r2 is None else f"R^2 = {self.fit_r2:.3f} ({self.fitted_on})"
+        if self.fit_mape_pct is not None:
+            fit += f"; held-out error {self.fit_mape_pct:.1f}%"
         return [
             ("model", "tiny", MODELS["tiny"].source),
             ("fixed overhead per pass", f"{self.overhead_s * 1e3:.3f} ms", fit),

@@ -1,0 +1,238 @@
+"""Calibration: time the tiny model over a grid of batch shapes and fit the ``tiny-cpu`` LinearCost.
+
+A forward pass of ``sim.real_model.TinyLM`` costs (see that module for why):
+
+* a fixed part per pass (Python and framework dispatch, embedding, final norm),
+* a part per prefill token (the projections and MLP run once over all packed tokens),
+* a part per attention pair of a prefill (prompt length squared: each new token attends to the cache
+  and to the earlier new tokens),
+* a part per sequence (its own attention call, cache writes, its row of the LM head), larger for a
+  decoding sequence than for a prefill chunk only because of how the terms share the work,
+* a part per context token a decode step reads.
+
+``measure`` times random shapes drawn from those dimensions (several prefill chunks with and without a
+cache before them, up to 32 decodes with contexts up to 320 tokens, and mixes), each timed several times
+in shuffled rounds so that slow drift of a shared machine hits every shape alike, and keeps the median.
+``fit`` solves a non-negative least-squares problem on relative error (a 2 ms pass matters as much as
+a 40 ms one), reports R^2 on the fitted shapes and the mean absolute % error on held-out shapes.
+The fit is cached as JSON under ``$XDG_CACHE_HOME/batch-lab`` (or ``~/.cache/batch-lab``), keyed by
+device and torch version; ``load_or_calibrate(recalibrate=True)`` fits again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, replace
+from types import SimpleNamespace
+
+import numpy as np
+
+from sim.cost_model import BatchShape, LinearCost
+from sim.scheduler import StepPlan
+
+# LinearCost fields in the order of the feature vector below.
+COEFFS = ("overhead_s", "per_prefill_token_s", "per_attn_pair_s", "per_prefill_seq_s", "per_decode_seq_s",
+          "per_context_token_s")
+
+
+def features(s: BatchShape) -> list[float]:
+    return [1.0, s.prefill_tokens, s.prefill_attn_pairs, s.prefill_seqs, s.decode_seqs, s.decode_context_tokens]
+
+
+@dataclass(frozen=True)
+class GridShape:
+    """One calibration batch: prefill chunks (cached tokens before the chunk, chunk length) and decode contexts."""
+
+    chunks: tuple  # ((cached, n), ...)
+    decodes: tuple  # (context length, ...)
+
+    def shape(self) -> BatchShape:
+        # Price it with the scheduler's own formula: fake sequences that only carry ``computed``.
+        plan = StepPlan(prefill=[(SimpleNamespace(computed=c), n) for c, n in self.chunks],
+                        decode=[SimpleNamespace(computed=c) for c in self.decodes])
+        return plan.shape()
+
+
+def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> list[GridShape]:
+    """``n`` random shapes: a third prefill only, a third decode only, a third mixed."""
+    rng = np.random.default_rng(seed)
+    out = []
+
+    def chunks(k_max: int):
+        res = []
+        for _ in range(int(rng.integers(1, k_max + 1))):
+            length = int(np.exp(rng.uniform(0, np.log(256))))  # log-uniform 1..256: short chunks matter too
+            cached = 0 if rng.random() < 0.6 else int(rng.integers(1, max_len - length + 1))
+            res.append((cached, max(length, 1)))
+        return tuple(res)
+
+    def decodes(d_max: int):
+        d = int(rng.integers(1, d_max + 1))
+        return tuple(int(c) for c in rng.integers(8, max_len, size=d))
+
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            out.append(GridShape(chunks(4), ()))
+        elif kind == 1:
+            out.append(GridShape((), decodes(max_decodes)))
+        else:
+            out.append(GridShape(chunks(2), decodes(max_decodes // 2)))
+    return out
+
+
+def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | None = None,
+            seed: int = 0) -> tuple[list[GridShape], np.ndarray]:
+    """Median wall time of each shape over ``reps`` shuffled rounds. With ``budget_s``, skips the rounds
+    that would overrun it (one round always runs)."""
+    from sim.real_executor import timed_pass
+    rng = np.random.default_rng(seed + 1)
+    vocab = model.cfg.vocab
+    # Caches are built once; each timing resets their lengths, so only the pass itself is timed.
+    setups = []
+    for g in shapes:
+        entries = []
+        for cached, n in g.chunks:
+            entries.append((model.new_cache(cached + n), cached, rng.integers(0, vocab, n).tolist()))
+        for ctx in g.decodes:
+            entries.append((model.new_cache(ctx + 1), ctx, [int(rng.integers(0, vocab))]))
+        setups.append(entries)
+    times = np.full((reps, len(shapes)), np.nan)
+    t_start = time.perf_counter()
+    done_rounds = 0
+    for r in range(reps):
+        elapsed = time.perf_counter() - t_start
+        if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
+            break  # another round would overrun the budget
+        order = rng.permutation(len(shapes))
+        for i in order:
+            entries = setups[i]
+            for cache, length, _ in entries:
+                cache.length = length
+            _, dt = timed_pass(model, [(c, toks) for c, _, toks in entries])
+            times[r, i] = dt
+        done_rounds += 1
+    return shapes, np.median(times[:done_rounds], axis=0)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted cost model and how well it fits."""
+
+    cost: LinearCost
+    r2: float  # on the shapes used for the fit
+    heldout_mape_pct: float  # mean absolute % error on shapes left out of the fit
+    n_fit: int
+    n_heldout: int
+    seconds: float  # how long the calibration took (timing + fit)
+    fitted_at: float = 0.0  # time.time() of the fit (a cached fit goes stale as the machine drifts)
+
+
+def nnls_relative(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares on relative error with every coefficient >= 0 (a negative cost has no meaning):
+    solve, drop the most negative coefficient, repeat."""
+    w = 1.0 / y
+    active = list(range(X.shape[1]))
+    beta = np.zeros(X.shape[1])
+    while active:
+        sol, *_ = np.linalg.lstsq(X[:, active] * w[:, None], y * w, rcond=None)
+        if (sol >= 0).all():
+            beta[:] = 0
+            beta[active] = sol
+            return beta
+        active.pop(int(np.argmin(sol)))
+    return beta
+
+
+def fit(shapes: list[GridShape], times: np.ndarray, heldout: float = 0.25, seed: int = 0,
+        label: str = "", seconds: float = 0.0) -> Fit:
+    X = np.array([features(g.shape()) for g in shapes], dtype=float)
+    y = np.asarray(times, dtype=float)
+    rng = np.random.default_rng(seed + 2)
+    idx = rng.permutation(len(y))
+    n_out = int(round(len(y) * heldout))
+    test, train = idx[:n_out], idx[n_out:]
+    beta = nnls_relative(X[train], y[train])
+    pred_train = X[train] @ beta
+    ss_res = float(((y[train] - pred_train) ** 2).sum())
+    ss_tot = float(((y[train] - y[train].mean()) ** 2).sum())
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+    mape = float(np.mean(np.abs(X[test] @ beta - y[test]) / y[test]) * 100) if n_out else float("nan")
+    cost = LinearCost(**dict(zip(COEFFS, (float(b) for b in beta))), reorg_s=0.0, fit_r2=r2,
+                      fitted_on=label, fit_mape_pct=mape)
+    return Fit(cost, r2, mape, len(train), n_out, seconds, time.time())
+
+
+def calibrate(model=None, n_shapes: int = 120, reps: int = 3, budget_s: float = 7.0, seed: int = 0,
+              max_decodes: int = 24) -> Fit:
+    """Time ``n_shapes`` random shapes (about ``budget_s`` seconds on a 2-core CPU) and fit."""
+    from sim.real_executor import load_model
+    from sim.real_model import describe_device
+    t0 = time.perf_counter()
+    model = model or load_model()
+    shapes, times = measure(model, grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes), reps, budget_s, seed)
+    label = f"{describe_device(model.device)}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    return fit(shapes, times, seed=seed, label=label, seconds=time.perf_counter() - t0)
+
+
+# ---- the cache file ------------------------------------------------------------------------------------
+
+def cache_path(device: str) -> str:
+    import torch
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}-torch{torch.__version__}")
+    return os.path.join(base, "batch-lab", f"tiny-cpu-fit-{key}.json")
+
+
+def save(f: Fit, device: str) -> str:
+    path = cache_path(device)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = {"device": device, "cost": asdict(f.cost), "r2": f.r2, "heldout_mape_pct": f.heldout_mape_pct,
+            "n_fit": f.n_fit, "n_heldout": f.n_heldout, "seconds": f.seconds, "fitted_at": f.fitted_at}
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, path)  # atomic: a page reading it never sees half a file
+    return path
+
+
+def load(device: str) -> Fit | None:
+    """The cached fit for this device, or None when there is none (or it cannot be read)."""
+    try:
+        with open(cache_path(device), encoding="utf-8") as fh:
+            data = json.load(fh)
+        cost = replace(LinearCost(), **{k: v for k, v in data["cost"].items() if k in LinearCost.__dataclass_fields__})
+        return Fit(cost, data["r2"], data["heldout_mape_pct"], data["n_fit"], data["n_heldout"], data["seconds"],
+                   data.get("fitted_at", 0.0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | None = None, **kw) -> Fit:
+    """The cached fit, or a fresh one (saved) when there is none, it is older than ``max_age_s`` seconds,
+    or ``recalibrate`` is set."""
+    from sim.real_executor import load_model
+    from sim.real_model import describe_device
+    model = model or load_model()
+    device = describe_device(model.device)
+    if not recalibrate:
+        cached = load(device)
+        if cached is not None and (max_age_s is None or time.time() - cached.fitted_at <= max_age_s):
+            return cached
+    f = calibrate(model, **kw)
+    try:
+        save(f, device)
+    except OSError:
+        pass  # a read-only home still gets a fit, just not a cached one
+    return f
+
+
+if __name__ == "__main__":
+    fitted = load_or_calibrate(recalibrate=True)
+    for k in COEFFS:
+        print(f"{k:22s} {getattr(fitted.cost, k):.3e}")
+    print(f"R^2 {fitted.r2:.4f}  held-out MAPE {fitted.heldout_mape_pct:.1f}%  "
+          f"({fitted.n_fit} fit + {fitted.n_heldout} held out, {fitted.seconds:.1f} s)")

@@ -1,0 +1,193 @@
+"""The real executor: the simulator's own scheduler objects drive the tiny torch model, and every pass is timed.
+
+"One scheduler, two executors" (DESIGN.md section 2). ``sim.engine`` turns a ``StepPlan`` into a duration
+with the cost model; this module runs the same plan on ``sim.real_model.TinyLM`` and measures it. The
+scheduler, batching strategy, queue order and KV manager are built exactly as the simulator builds them
+(``sim.engine.Simulation``), and the result is the simulator's ``SimResult`` (same iteration records,
+same metrics via ``sim.metrics.compute_metrics``), so a page or ``python -m sim validate`` can put the
+two side by side.
+
+Time runs on the model's own clock: it advances by each pass's measured duration
+(``time.perf_counter``, after ``torch.cuda.synchronize()`` on a GPU), and jumps to the next arrival when
+the engine is idle instead of sleeping. Requests are released when that clock passes their arrival time,
+so a 30-second workload does not take 30 seconds when the engine is mostly idle. The scheduler's own
+planning time is measured too, but kept off the clock, as in the simulator (``schedule_s``).
+
+Limits: ``disaggregated`` needs two engines and a KV link, which one process does not have; swap
+preemption keeps the KV where it is (on the CPU there is no separate host memory to move it to).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sim.config import SimConfig
+from sim.cost_model import BatchShape
+from sim.engine import MAX_ITERATIONS, Simulation, build_result, slowed_by_prefill
+from sim.errors import ConfigError
+from sim.scheduler import Seq
+from sim.trace import SimResult
+
+ENGINE = "engine"  # the one colocated engine, named as the simulator names it
+
+
+@dataclass
+class RealRun:
+    """A measured run plus what validation needs beyond the ``SimResult``."""
+
+    result: SimResult
+    shapes: list[BatchShape]  # the shape of each measured pass, in the order of result.iterations
+    durations_s: list[float]  # measured duration of each pass
+    device: str
+    schedule_s: float  # wall time the scheduler itself took (kept off the model clock, as in the simulator)
+    fed: list[dict] = field(default_factory=list)  # per pass: request id -> tokens the model computed
+    tokens: dict = field(default_factory=dict)  # request id -> prompt + generated token ids
+
+
+def load_model(warmup: bool = True):
+    """Build the tiny model (seeded weights) on CUDA or the CPU, warmed up so first passes are not outliers."""
+    from sim.real_model import TinyLM
+    model = TinyLM()
+    if warmup:
+        for n, d in ((64, 0), (1, 8), (32, 4), (128, 0)):
+            work = [(model.new_cache(160), list(range(n)))]
+            for _ in range(d):
+                c = model.new_cache(160)
+                c.length = 64
+                work.append((c, [1]))
+            run_pass(model, work)
+    return model
+
+
+def run_pass(model, work: list) -> list:
+    """One forward pass and greedy sampling: the unit that is timed, here and in calibration."""
+    logits = model.forward_mixed(work)
+    import torch
+    return torch.stack(logits).argmax(dim=-1).tolist()
+
+
+def timed_pass(model, work: list) -> tuple[list, float]:
+    """``run_pass`` with its wall time in seconds (GPU work included: synchronized before and after)."""
+    from sim.real_model import synchronize
+    synchronize(model.device)
+    t0 = time.perf_counter()
+    out = run_pass(model, work)
+    synchronize(model.device)
+    return out, time.perf_counter() - t0
+
+
+def execute(cfg: SimConfig, model=None, progress=None) -> RealRun:
+    """Run ``cfg``'s workload with its scheduler on the real model. ``progress(done, total)`` is called
+    after every pass (for a progress bar)."""
+    from sim.real_model import describe_device, prompt_tokens
+    if cfg.policy == "disaggregated":
+        raise ConfigError("policy", "the real executor runs one engine; choose static, continuous, prefill-first "
+                                    "or chunked")
+    if cfg.model != "tiny" or cfg.hardware != "tiny-cpu":
+        raise ConfigError("model", "the real executor runs the tiny model: use model=tiny, hardware=tiny-cpu")
+    model = model or load_model()
+    sim = Simulation(cfg)  # the same scheduler, queue order, KV manager and recorder the simulator builds
+    sched = sim.prefill[0].sched
+    rec = sim.recorder
+    vocab, max_len = model.cfg.vocab, model.cfg.max_len
+    reqs = sim.requests
+    for r in reqs:
+        if r.prompt_tokens + r.output_tokens > max_len:
+            raise ConfigError("requests", f"request {r.id} needs {r.prompt_tokens + r.output_tokens} positions; "
+                                          f"the tiny model has {max_len}")
+    tokens: dict[str, list] = {}
+    caches: dict = {}
+    pads: list = []  # static batching: dummy slots of finished sequences that still take a decode step
+    run = RealRun(result=None, shapes=[], durations_s=[], device=describe_device(model.device), schedule_s=0.0)
+    clock = 0.0
+    nxt = 0
+    idle_spins = 0
+    total = len(reqs)
+    done = 0
+    while True:
+        while nxt < total and reqs[nxt].arrival_s <= clock:  # release arrivals that the clock has passed
+            req = reqs[nxt]
+            seq = Seq(req, nxt)
+            sim.seqs.append(seq)
+            reason = sched.never_fits(req)
+            if reason:
+                seq.rejected_reason = reason
+                done += 1
+            else:
+                tokens[req.id] = prompt_tokens(req.id, req.prompt_tokens, vocab, cfg.seed)
+                sched.add(seq, req.arrival_s)
+            nxt += 1
+        t0 = time.perf_counter()
+        plan = sched.schedule(clock)
+        run.schedule_s += time.perf_counter() - t0
+        rec.preemptions += len(plan.preempted)
+        for s in plan.preempted:
+            if not s.swapped:
+                caches.pop(s.id, None)  # recompute: its KV is dropped and will be prefilled again
+        if plan.empty:
+            if plan.preempted and idle_spins < 3:
+                idle_spins += 1
+                continue
+            idle_spins = 0
+            if nxt < total:
+                clock = max(clock, reqs[nxt].arrival_s)  # idle: jump to the next arrival, no sleeping
+                continue
+            break
+        idle_spins = 0
+        shape = plan.shape()  # before update(): the shape reads each sequence's cached length
+        work, emits, fed = _work(model, plan, caches, tokens, pads)
+        out, dt = timed_pass(model, work)
+        for seq, tok in zip(emits, out):
+            if seq is not None:
+                tokens[seq.id].append(tok)
+        start, end = clock, clock + dt
+        clock = end
+        finished = sched.update(plan, end)
+        for s in finished:
+            caches.pop(s.id, None)
+        done += len(finished)
+        rec.count += 1
+        if rec.count > MAX_ITERATIONS:
+            raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
+        rec.record_pass(ENGINE, sched, plan, start, end, dt, finished, slowed_by_prefill(sim.cost, plan, dt))
+        run.shapes.append(shape)
+        run.durations_s.append(dt)
+        run.fed.append(fed)
+        if progress is not None:
+            progress(done, total)
+    for seq in sim.seqs:
+        if not seq.done and not seq.rejected_reason:
+            seq.rejected_reason = "never admitted: no engine could fit it"
+    desc = [("device", run.device, "each pass timed with time.perf_counter"),
+            ("model", f"tiny, {model.num_params():,} parameters", "sim/real_model.py, seeded random weights"),
+            ("scheduler time (off the clock)", f"{run.schedule_s * 1e3:.1f} ms", "as in the simulator")]
+    run.result = build_result(cfg, sim.seqs, rec, (ENGINE,), sim.capacity, desc)
+    run.tokens = tokens
+    return run
+
+
+def _work(model, plan, caches: dict, tokens: dict, pads: list) -> tuple[list, list, dict]:
+    """Translate a plan into the model's input: (cache, token ids) per entry, who gets a token, who got what."""
+    work, emits, fed = [], [], {}
+    for seq, n in plan.prefill:
+        cache = caches.get(seq.id)
+        if cache is None:
+            cache = caches[seq.id] = model.new_cache(seq.req.prompt_tokens + seq.req.output_tokens)
+        cache.length = seq.computed  # equal already, unless a recompute started over
+        work.append((cache, tokens[seq.id][seq.computed:seq.computed + n]))
+        emits.append(seq if seq.computed + n >= seq.num_tokens else None)
+        fed[seq.id] = n
+    for seq in plan.decode:
+        cache = caches[seq.id]
+        cache.length = seq.computed
+        work.append((cache, [tokens[seq.id][seq.computed]]))
+        emits.append(seq)
+        fed[seq.id] = 1
+    while len(pads) < plan.padding:
+        pads.append(model.new_cache(1))
+    for pad in pads[:plan.padding]:
+        pad.length = 0  # a finished sequence's slot in a static batch: real work, thrown away
+        work.append((pad, [0]))
+        emits.append(None)
+    return work, emits, fed

@@ -1,0 +1,199 @@
+"""Validation: one workload through the simulator and through the real tiny model; how far apart they are.
+
+``python -m sim validate [--policy P] [--requests N] [--seed S] [--recalibrate] [--json]``
+(DESIGN.md section 6). Steps: fit the ``tiny-cpu`` cost model to this machine (``sim.calibrate``; a fit
+older than ``FIT_MAX_AGE_S`` is redone, because a shared CPU drifts by 20-30% over minutes), simulate the
+workload with that fit, run the same workload with the same scheduler on the real model
+(``sim.real_executor``), and compare.
+
+Errors, all in percent of the measured value:
+
+* ``e2e_median_abs_pct`` / ``ttft_median_abs_pct``: per request |simulated - measured| / measured, median
+  over requests (requests are matched by id);
+* ``tbt_p50_abs_pct``, ``makespan_abs_pct``: the run-level metric's error;
+* ``iteration_mape_pct``: the cost model applied to the measured run's exact batch shapes against the
+  measured pass times (mean absolute % error). These passes were never part of the calibration, so this
+  is a held-out test of the cost model alone, free of the way errors compound along a schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.config import SimConfig, build
+from sim.engine import simulate
+from sim.errors import ConfigError
+from sim.trace import SimResult
+from sim.workload import LengthDist, RequestClass, WorkloadConfig
+
+FIT_MAX_AGE_S = 120.0  # reuse a cached fit only this fresh: the machine's speed drifts over minutes
+MAX_REQUESTS = 400  # keeps one run well under 30 s on a 2-core CPU
+ERROR_KEYS = ("e2e_median_abs_pct", "ttft_median_abs_pct", "tbt_p50_abs_pct", "makespan_abs_pct",
+              "iteration_mape_pct")
+VALIDATION_POLICIES = ("continuous", "prefill-first", "chunked", "static")
+MAX_BATCH = 16  # small enough that requests queue, so the policies differ
+TOKEN_BUDGET = 64  # chunked: a few decodes plus a prompt chunk per pass (decode-prioritized)
+
+
+def workload(n_requests: int = 50, rate_per_s: float = 60.0) -> WorkloadConfig:
+    """A chat-like stream sized for the tiny model: prompts 16..256 tokens, outputs 8..64 tokens, arriving
+    a little faster than the model serves them, so queues form."""
+    return WorkloadConfig(
+        name="tiny-chat", n_requests=n_requests, arrival="poisson", rate_per_s=rate_per_s,
+        classes=(RequestClass("chat", 0, 1.0, LengthDist("lognormal", median=64, sigma=0.8, low=16, high=256),
+                              LengthDist("lognormal", median=24, sigma=0.6, low=8, high=64),
+                              ttft_slo_s=0.25, tbt_slo_s=0.05),),
+        description=f"{n_requests} chat-like requests, Poisson at {rate_per_s:g} req/s; prompts log-normal "
+                    "(median 64, 16..256 tokens), outputs log-normal (median 24, 8..64 tokens).",
+        look_for="Simulated and measured timelines should line up; the policies should rank the same way.")
+
+
+def config(policy: str, n_requests: int, seed: int, linear_cost=None) -> SimConfig:
+    if policy not in VALIDATION_POLICIES:
+        raise ConfigError("policy", f"validation runs {', '.join(VALIDATION_POLICIES)}; got {policy!r}")
+    if not 1 <= n_requests <= MAX_REQUESTS:
+        raise ConfigError("requests", f"must be from 1 to {MAX_REQUESTS} for a real-model run, got {n_requests}")
+    return build(dict(workload=workload(n_requests), policy=policy, model="tiny", hardware="tiny-cpu",
+                      max_batch=MAX_BATCH, token_budget=TOKEN_BUDGET, seed=seed, linear_cost=linear_cost))
+
+
+@dataclass
+class Validation:
+    """Both runs, the fit that priced the simulated one, and the errors."""
+
+    simulated: SimResult
+    measured: SimResult
+    fit: object  # sim.calibrate.Fit
+    device: str
+    errors: dict
+    iteration_predicted_s: list  # cost model on each measured pass's shape
+    iteration_measured_s: list
+    seconds: float  # wall time of the whole validation
+
+    def to_json(self) -> dict:
+        from dataclasses import asdict
+        from sim.calibrate import COEFFS
+        cost = self.fit.cost
+        return {"simulated": self.simulated.metrics, "measured": self.measured.metrics, "error": self.errors,
+                "device": self.device,
+                "fit": {**{k: getattr(cost, k) for k in COEFFS}, "r2": self.fit.r2,
+                        "heldout_mape_pct": self.fit.heldout_mape_pct, "shapes": self.fit.n_fit + self.fit.n_heldout,
+                        "calibration_s": self.fit.seconds, "fitted_on": cost.fitted_on},
+                "config": {"policy": self.simulated.config.policy, "requests": len(self.simulated.requests),
+                           "seed": self.simulated.config.seed, "max_batch": MAX_BATCH, "token_budget": TOKEN_BUDGET,
+                           "workload": asdict(self.simulated.config.workload)["description"]},
+                "seconds": self.seconds}
+
+
+def _pct(sim: float | None, real: float | None) -> float | None:
+    if sim is None or real is None or real == 0:
+        return None
+    return abs(sim - real) / abs(real) * 100.0
+
+
+def errors(sim: SimResult, real: SimResult, predicted: list, measured: list) -> dict:
+    by_id = {r.id: r for r in sim.requests}
+    e2e, ttft = [], []
+    for r in real.requests:
+        s = by_id.get(r.id)
+        if s is None or not r.completed or not s.completed:
+            continue
+        e2e.append(_pct(s.e2e_s, r.e2e_s))
+        ttft.append(_pct(s.ttft_s, r.ttft_s))
+    p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
+    return {
+        "e2e_median_abs_pct": float(np.median([x for x in e2e if x is not None])) if e2e else None,
+        "ttft_median_abs_pct": float(np.median([x for x in ttft if x is not None])) if ttft else None,
+        "tbt_p50_abs_pct": _pct(sim.metrics["tbt_p50_s"], real.metrics["tbt_p50_s"]),
+        "makespan_abs_pct": _pct(sim.metrics["makespan_s"], real.metrics["makespan_s"]),
+        "iteration_mape_pct": float(np.mean(np.abs(p - m) / m) * 100) if len(m) else None,
+    }
+
+
+def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int = 0, recalibrate: bool = False,
+                   model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S) -> Validation:
+    """Calibrate (unless a fresh fit is cached), simulate, run for real, compare.
+    ``progress(fraction, text)`` reports the stage (for a progress bar)."""
+    from sim import calibrate
+    from sim.real_executor import execute, load_model
+    t0 = time.perf_counter()
+    say = progress or (lambda frac, text: None)
+    config(policy, n_requests, seed)  # bad input fails here, before any slow work
+    say(0.0, "loading the tiny model")
+    model = model or load_model()
+    say(0.05, "calibrating the cost model on this machine (about 8 s)")
+    fit = calibrate.load_or_calibrate(model, recalibrate=recalibrate, max_age_s=fit_max_age_s)
+    cfg = config(policy, n_requests, seed, linear_cost=fit.cost)
+    say(0.45, "simulating")
+    sim = simulate(cfg)
+    say(0.5, "running the real model")
+    real_run = execute(cfg, model, progress=lambda done, total: say(0.5 + 0.5 * done / max(total, 1),
+                                                                     f"real model: {done}/{total} requests done"))
+    predicted = [fit.cost.iteration_time(s) for s in real_run.shapes]
+    errs = errors(sim, real_run.result, predicted, real_run.durations_s)
+    say(1.0, "done")
+    return Validation(sim, real_run.result, fit, real_run.device, errs, predicted, real_run.durations_s,
+                      time.perf_counter() - t0)
+
+
+def ratios(runs: dict) -> dict:
+    """Policy ratios the issue asks to hold (simulated vs measured): throughput continuous / static and
+    p99 TBT chunked / prefill-first. ``runs`` maps policy -> Validation."""
+    out = {}
+    pairs = (("throughput continuous/static", "continuous", "static", "throughput_tokens_per_s"),
+             ("p99 TBT chunked/prefill-first", "chunked", "prefill-first", "tbt_p99_s"))
+    for name, a, b, key in pairs:
+        if a in runs and b in runs:
+            s = runs[a].simulated.metrics[key] / runs[b].simulated.metrics[key]
+            m = runs[a].measured.metrics[key] / runs[b].measured.metrics[key]
+            out[name] = {"simulated": s, "measured": m, "error_pct": abs(s - m) / m * 100}
+    return out
+
+
+SHOW = (("makespan_s", "makespan"), ("throughput_tokens_per_s", "throughput (tokens/s)"),
+        ("ttft_p50_s", "TTFT p50"), ("ttft_p99_s", "TTFT p99"), ("tbt_p50_s", "TBT p50"), ("tbt_p99_s", "TBT p99"),
+        ("e2e_p50_s", "end-to-end p50"), ("e2e_p99_s", "end-to-end p99"), ("queue_p50_s", "queueing p50"),
+        ("stalls", "generation stalls"), ("completed", "completed"))
+
+
+def report(v: Validation) -> str:
+    def fmt(key, x):
+        if x is None:
+            return "-"
+        if key.endswith("_s") and not key.endswith("per_s"):
+            return f"{x * 1e3:,.1f} ms"
+        return f"{x:,.1f}" if isinstance(x, float) else f"{x:,}"
+
+    lines = [f"device: {v.device}",
+             f"cost model fit: R^2 {v.fit.r2:.3f}, held-out error {v.fit.heldout_mape_pct:.1f}% over "
+             f"{v.fit.n_fit + v.fit.n_heldout} shapes ({v.fit.cost.fitted_on})",
+             f"policy {v.simulated.config.policy}, {len(v.simulated.requests)} requests, seed {v.simulated.config.seed}",
+             "", f"{'metric':<24}{'simulated':>14}{'measured':>14}{'error':>9}"]
+    for key, label in SHOW:
+        s, m = v.simulated.metrics.get(key), v.measured.metrics.get(key)
+        e = _pct(s, m) if isinstance(s, (int, float)) and isinstance(m, (int, float)) else None
+        lines.append(f"{label:<24}{fmt(key, s):>14}{fmt(key, m):>14}{'-' if e is None else f'{e:.1f}%':>9}")
+    lines.append("")
+    for k in ERROR_KEYS:
+        x = v.errors[k]
+        lines.append(f"{k:<24}{'-' if x is None else f'{x:.1f}%':>14}")
+    lines.append(f"\n({v.seconds:.1f} s including calibration)")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    """Entry point of ``python -m sim validate`` (wired in sim.cli)."""
+    try:
+        import torch  # noqa: F401  (only to give a clear message when it is missing)
+    except ImportError:
+        raise ConfigError("validate", "needs torch (pip install -r requirements.txt)") from None
+    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate)
+    if args.json:
+        print(json.dumps(v.to_json()))
+    else:
+        print(report(v))
+    return 0
