@@ -6,6 +6,9 @@ share), build a ``SimConfig``, call ``run_cached``, hand the result to a ``viz``
 
 from __future__ import annotations
 
+import os
+from typing import NamedTuple
+
 import streamlit as st
 
 from sim import ConfigError, SimConfig, simulate
@@ -123,4 +126,63 @@ def ms(seconds: float | None) -> str:
 
 
 def plot(fig, key: str | None = None) -> None:
-    st.plotly_chart(fig, use_container_width=True, key=key)
+    """Draw a figure at full width; presentation mode (the sidebar toggle in app.py) enlarges its type."""
+    if st.session_state.get("present"):
+        import plotly.graph_objects as go  # a copy, because cached figures are shared between sessions
+        fig = go.Figure(fig)
+        fig.update_layout(font=dict(size=17), hoverlabel=dict(font_size=17))
+    st.plotly_chart(fig, width="stretch", key=key)
+
+
+# ---- the page list (app.py builds the navigation from it; Home links every page from it) ----------------
+
+class PageInfo(NamedTuple):
+    file: str  # path relative to the repository root
+    title: str
+    url_path: str  # "" for the default page
+    icon: str
+    section: str  # navigation group
+    concepts: str  # DESIGN.md concept ids this page teaches
+    blurb: str  # one line for the Home page's learning path
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("pages/home.py", "Home", "", ":material/home:", "Learn", "", "What the app teaches and how to use it."),
+    PageInfo("pages/step_by_step.py", "Continuous batching, step by step", "step-by-step", ":material/footprint:",
+             "Learn", "C1, C2, C3, C7",
+             "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step."),
+    PageInfo("pages/reorganization.py", "Batch reorganization overhead", "reorganization", ":material/swap_horiz:",
+             "Learn", "C4", "Every join and leave costs time: where continuous batching stops paying off."),
+    PageInfo("pages/memory.py", "Memory and fragmentation", "memory", ":material/memory:", "Learn", "C5",
+             "Paged vs contiguous KV memory: reserved, internal and external waste."),
+    PageInfo("pages/prefill_vs_decode.py", "Prefill vs decode priority", "prefill-vs-decode",
+             ":material/compare_arrows:", "Learn", "C6, C8, C11",
+             "The same arrivals under two policies: throughput against token latency."),
+    PageInfo("pages/priorities.py", "Priorities and custom policies", "priorities", ":material/low_priority:",
+             "Learn", "C8, C9", "FCFS, priority, SJF, EDF, aging and your own expression; starvation made visible."),
+    PageInfo("pages/disaggregation.py", "Disaggregation", "disaggregation", ":material/call_split:", "Learn",
+             "C10", "A prefill engine hands KV caches to a decode engine over a link."),
+    PageInfo("pages/playground.py", "Scheduling playground", "playground", ":material/tune:", "Explore",
+             "C1-C12", "Any workload, any policy: animated timeline, metrics, iteration log, downloads."),
+    PageInfo("pages/validate.py", "Validate against a real model", "validate", ":material/fact_check:", "Explore",
+             "", "The same scheduler runs a tiny real model; compare measured and simulated times."),
+    PageInfo("pages/choosing.py", "Choosing a strategy", "choosing", ":material/flag:", "Check yourself", "C12",
+             "Legal archive and hybrid service: state your conclusion, then see the numbers."),
+    PageInfo("pages/quiz.py", "Quiz", "quiz", ":material/quiz:", "Check yourself", "C1-C12",
+             "Scenario questions whose answers the simulator can demonstrate."),
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def existing_pages() -> list[PageInfo]:
+    """The pages whose script exists (pages are written by several people; a missing one is skipped)."""
+    return [p for p in PAGES if os.path.exists(os.path.join(ROOT, p.file))]
+
+
+def page_link(url_path: str, label: str | None = None, **kw) -> None:
+    """st.page_link to a page of PAGES by its url_path; nothing when that page does not exist yet."""
+    for p in existing_pages():
+        if p.url_path == url_path:
+            st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
+            return

@@ -1,0 +1,48 @@
+"""Batch Lab's entry point: the st.navigation router and the frame every page shares (title, sidebar,
+presentation mode). Page content lives in pages/; the page list lives in pages/common.PAGES.
+
+Run: .venv/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
+         --browser.gatherUsageStats false
+"""
+
+import streamlit as st
+
+from pages.common import existing_pages
+
+st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_icon=":material/view_timeline:",
+                   layout="wide", initial_sidebar_state="expanded")
+
+# Presentation mode: larger type for a projector. Kept in session state so it survives page changes, and
+# in the URL (?present=1) so an instructor can open a demo link straight in that mode.
+if "present" not in st.session_state:
+    st.session_state["present"] = st.query_params.get("present") == "1"
+
+sections: dict[str, list] = {}
+for p in existing_pages():
+    page = st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=p.url_path == "")
+    sections.setdefault(p.section, []).append(page)
+nav = st.navigation(sections)
+
+with st.sidebar:
+    st.toggle("Presentation mode (larger type)", key="present",
+              help="Enlarges text and chart labels for a projector; the link then carries ?present=1.")
+    with st.expander("How to use Batch Lab", expanded=False):
+        st.markdown(
+            "- **Learners:** follow the pages under *Learn* in order; on each, predict first, then look.\n"
+            "- **Instructors:** every setting is in the page's URL; copy it to share the exact view. "
+            "Turn on presentation mode for a projector.\n"
+            "- **Self-assessors:** *Check yourself* holds the quiz and the strategy exercise.\n"
+            "- Times are in **ms**; every chart has a *What you are looking at* note.")
+
+if st.session_state["present"]:
+    st.query_params["present"] = "1"
+    st.markdown("""<style>
+    html { font-size: 21px; }
+    .stMarkdown p, .stMarkdown li, .stCaption, label, .stAlert p { font-size: 1.15rem !important; }
+    h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; } h3 { font-size: 1.6rem !important; }
+    [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
+    </style>""", unsafe_allow_html=True)
+elif "present" in st.query_params:
+    del st.query_params["present"]
+
+nav.run()

@@ -1,0 +1,92 @@
+"""Home: what Batch Lab teaches, the learning path (the course card's learn-before / learn-after order,
+concepts C1..C12 of DESIGN.md) with a link to every page, how each kind of user works with it, and one small
+live comparison so the first screen already shows the simulator at work."""
+
+import streamlit as st
+
+from pages import common
+from sim import scenario
+
+st.title("Batch Lab")
+st.markdown(
+    "#### How an LLM inference server decides which requests to run together, step by step\n"
+    "A model generates text one token per **iteration** (one forward pass of the model). A server runs "
+    "many requests in one **batch** so each pass serves them all. *Which* requests join the batch, and "
+    "when, is **scheduling**, and it decides how fast each user sees the first token and how many tokens "
+    "per second the hardware produces. Batch Lab simulates an inference engine so you can watch "
+    "those decisions happen, change the policy and measure the result. It follows *Foundations of Large "
+    "Language Models* (Xiao & Zhu), chapter 5, the section on batching and **priority-based scheduling**.")
+
+# One live comparison: the book's five requests under both batching styles.
+c_static = common.run_cached(scenario("book-example", policy="static"))
+c_cont = common.run_cached(scenario("book-example", policy="continuous"))
+with st.container(border=True):
+    st.markdown("**Try it in numbers: the book's five requests x1..x5 on an engine with 3 slots**")
+    cols = st.columns(4)
+    cols[0].metric("Standard (static) batching: all done after", common.ms(c_static.metrics["makespan_s"]))
+    cols[1].metric("Continuous (in-flight) batching: all done after", common.ms(c_cont.metrics["makespan_s"]),
+                   delta=f"{(c_cont.metrics['makespan_s'] / c_static.metrics['makespan_s'] - 1):+.0%}",
+                   delta_color="inverse")
+    mean_static = sum(r.ttft_s for r in c_static.requests) / len(c_static.requests)
+    mean_cont = sum(r.ttft_s for r in c_cont.requests) / len(c_cont.requests)
+    cols[2].metric("Mean wait for the first token, static", common.ms(mean_static))
+    cols[3].metric("Mean wait for the first token, continuous", common.ms(mean_cont),
+                   delta=f"{(mean_cont / mean_static - 1):+.0%}", delta_color="inverse")
+    common.explain(f"Same five arrivals, same simulated engine (Llama-3-8B on an A100). Standard batching needs "
+                   f"{len(c_static.iterations)} iterations, continuous batching {len(c_cont.iterations)}: newcomers "
+                   "join at the next iteration instead of waiting for the whole batch. The step-by-step page "
+                   "shows why, one iteration at a time.")
+    common.page_link("step-by-step", "See it step by step")
+
+st.subheader("Learning path")
+st.markdown(
+    "The order follows the course card: first how continuous batching works (C1-C3, C7), then what it costs "
+    "(C4, C5), then how priorities between prefilling and decoding and between requests shape the result "
+    "(C6, C8, C9, C11), how pipelined engines split the work (C10), and finally choosing a strategy for a "
+    "business goal (C12).")
+path = [
+    ("C1, C2, C3, C7", "Iteration; the general process of continuous batching; interleaving prefilling and "
+                       "decoding; simple iteration-level scheduling", "step-by-step"),
+    ("C4", "Overhead of dynamic batch reorganization", "reorganization"),
+    ("C5", "Memory fragmentation in LLM inference", "memory"),
+    ("C6, C8, C11", "Prefilling-prioritized strategy; priority-based scheduling; continuous (prefilling-"
+                    "prioritized) vs standard (decoding-prioritized) batching", "prefill-vs-decode"),
+    ("C8, C9", "Priority-based scheduling; custom priority policies", "priorities"),
+    ("C10", "Disaggregation of prefilling and decoding with pipelined engines", "disaggregation"),
+    ("C12", "Scheduling strategy and trade-offs", "choosing"),
+    ("C1-C12", "Any workload, any policy: the free playground", "playground"),
+    ("check", "Compare the simulator with a small real model", "validate"),
+    ("check", "Quiz: scenario questions the simulator can demonstrate", "quiz"),
+]
+by_url = {p.url_path: p for p in common.existing_pages()}
+for i, (concepts, what, url) in enumerate(path, start=1):
+    cols = st.columns([0.08, 0.47, 0.45], vertical_alignment="center")
+    cols[0].markdown(f"**{i}.**")
+    cols[1].markdown(f"**{what}** ({concepts})" if concepts != "check" else f"**{what}**")
+    with cols[2]:
+        if url in by_url:
+            common.page_link(url)
+            st.caption(by_url[url].blurb)
+        else:
+            st.caption("This page is being written.")
+
+st.subheader("How to use it")
+c1, c2, c3 = st.columns(3)
+with c1:
+    st.markdown("**Learner.** Go down the learning path. On every page: read the two-line explanation, "
+                "predict what will happen, then change one setting and look. Each chart has a *What you are "
+                "looking at* note. Terms follow the book, with common synonyms beside them: *continuous "
+                "batching* (in-flight / iteration-level batching), *standard batching* (static / "
+                "request-level batching).")
+with c2:
+    st.markdown("**Instructor.** Every page keeps its settings in the URL: set up a view, copy the address "
+                "and share or bookmark it. Scenario presets (chat, legal archive, hybrid service, ...) make "
+                "one lesson visible each. Turn on *Presentation mode* in the sidebar for a projector "
+                "(`?present=1` in a link does the same). The command line (`python -m sim run ...`) "
+                "gives the same numbers for slides.")
+with c3:
+    st.markdown("**Self-assessor.** Take the quiz under *Check yourself*; every answer can be checked in the "
+                "simulator. The *Choosing a strategy* page asks you to state a conclusion before it shows "
+                "the numbers.")
+st.caption("Units: times in milliseconds (ms) on screen, seconds in downloaded data; memory in KV token slots "
+           "(one slot holds one token's keys and values in every layer). Iterations are numbered from 1.")

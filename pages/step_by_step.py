@@ -1,0 +1,182 @@
+"""Continuous batching, step by step (C1, C2, C3, C7): the book's x1..x5 example replayed one iteration at
+a time. Before each step the learner predicts which requests will be prefilled, decoded, kept waiting or
+removed; after the step the prediction is checked against the simulator's trace. A toggle replays the
+same arrivals under standard (request-level, static) batching.
+
+State: the iteration shown is in session state (one counter per batching style) and in the URL (?it=).
+"""
+
+import time
+
+import streamlit as st
+
+from pages import common
+from sim import scenario
+from sim.workload import PRESETS
+from viz import timeline as tl
+
+st.title("Continuous batching, step by step")
+st.markdown(
+    "An LLM writes its answer one token at a time. Each **iteration** is one **forward pass** of the model "
+    "over the whole batch. In that pass every sequence in the batch gets one piece of work: a newcomer gets "
+    "its **prefill** (prefilling, also called prompt processing: the whole prompt is read at once, and the "
+    "first output token comes out), a sequence already running gets one **decode** step (decoding, also "
+    "called a generation step: one new token). The engine below holds **3 sequences** at a time "
+    "(3 batch slots); requests that do not fit wait in a **queue**.")
+
+with st.expander("The book's terms, and what to watch for", expanded=False):
+    st.markdown(
+        "- **Continuous batching** (also *in-flight* or *iteration-level batching*, Orca-style): at every "
+        "iteration finished sequences leave the batch and queued requests join as soon as a slot frees up. "
+        "A newcomer's prefill runs **in the same forward pass** as the others' decode steps "
+        "(*interleaving prefilling and decoding*).\n"
+        "- **Standard batching** (also *static* or *request-level batching*): a batch is formed once and "
+        "runs until its last sequence finishes; newcomers wait for the whole batch, even when slots are idle.\n"
+        "- **Simple iteration-level scheduling** (C7): the scheduler is asked *at every iteration* who runs "
+        "next, instead of once per batch. That is what lets x3 join at iteration 2.\n"
+        f"- The scenario: {PRESETS['book-example'].description}\n"
+        f"- **Look for:** {PRESETS['book-example'].look_for}")
+
+standard = common.url_toggle(
+    "Show standard batching instead (static / request-level)", "standard", False,
+    help="Same five arrivals; the batch is formed once and newcomers wait until all of it has finished.")
+policy = "static" if standard else "continuous"
+result = common.run_cached(scenario("book-example", policy=policy))
+other = common.run_cached(scenario("book-example", policy="continuous" if standard else "static"))
+its = result.iterations
+n = len(its)
+slots = result.config.max_batch
+style = "standard (static, request-level)" if standard else "continuous (in-flight, iteration-level)"
+lines = tl.narrations(result)
+
+# ---- the iteration counter: session state, mirrored in the URL ------------------------------------------
+key = f"sbs_k_{policy}"
+if key not in st.session_state:
+    try:
+        st.session_state[key] = min(max(int(st.query_params.get("it", 0)), 0), n)
+    except ValueError:
+        st.session_state[key] = 0
+st.session_state.setdefault("sbs_playing", False)
+st.session_state.setdefault("sbs_feedback", {})
+
+
+def _go(delta: int | None = None, to: int | None = None) -> None:
+    k = st.session_state[key]
+    st.session_state[key] = min(max(to if to is not None else k + delta, 0), n)
+    if to is not None or (delta or 0) < 0:
+        st.session_state["sbs_playing"] = False
+
+
+def _check_and_step() -> None:
+    """Grade the prediction for the next iteration against the trace, then step."""
+    k = st.session_state[key]
+    if k >= n:
+        return
+    it = its[k]
+    truth = {"prefill": {rid for rid, _ in it.prefill}, "decode": set(it.decode),
+             "queue": set(tl.queued_ids(result, it)), "finish": set(it.finished)}
+    guess = {c: set(st.session_state.get(f"sbs_guess_{c}", [])) for c in truth}
+    st.session_state["sbs_feedback"][(policy, it.index)] = {c: (sorted(guess[c]), sorted(truth[c])) for c in truth}
+    for c in truth:
+        st.session_state[f"sbs_guess_{c}"] = []
+    _go(1)
+
+
+k = st.session_state[key]
+st.query_params["it"] = str(k)
+
+b = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
+b[0].button("Restart", icon=":material/first_page:", on_click=_go, kwargs={"to": 0}, disabled=k == 0,
+            width="stretch")
+b[1].button("Step back", icon=":material/chevron_left:", on_click=_go, args=(-1,), disabled=k == 0, width="stretch")
+b[2].button("Step", icon=":material/chevron_right:", on_click=_go, args=(1,), disabled=k >= n, type="primary",
+            width="stretch", help="Run the next iteration without predicting.")
+if st.session_state["sbs_playing"]:
+    b[3].button("Pause", icon=":material/pause:", width="stretch",
+                on_click=lambda: st.session_state.update(sbs_playing=False))
+else:
+    b[3].button("Play", icon=":material/play_arrow:", width="stretch", disabled=k >= n,
+                on_click=lambda: st.session_state.update(sbs_playing=True))
+b[4].progress(k / n, text=f"{style}: iteration {k} of {n}")
+
+# ---- where we are --------------------------------------------------------------------------------------
+if k == 0:
+    st.info("Before iteration 1: x1 and x2 have arrived, the batch is empty. Predict below, or press **Step**.")
+else:
+    it = its[k - 1]
+    st.info(lines[k - 1], icon=":material/record_voice_over:")
+    fb = st.session_state["sbs_feedback"].get((policy, it.index))
+    if fb:
+        names = {"prefill": "prefilled", "decode": "decoded", "queue": "waiting in the queue",
+                 "finish": "removed (last token, leaves the batch)"}
+        right = sum(1 for g, t in fb.values() if g == t)
+        msg = [f"**Your prediction for iteration {it.index}: {right} of 4 right.**"]
+        for c, (g, t) in fb.items():
+            mark = "correct" if g == t else "not quite"
+            msg.append(f"- {names[c]}: you said {', '.join(g) or 'none'}; the trace says "
+                       f"{', '.join(t) or 'none'} ({mark})")
+        (st.success if right == 4 else st.warning)("\n".join(msg))
+
+left, right_col = st.columns([0.58, 0.42])
+with left:
+    if k > 0:
+        common.plot(tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}"), key="slots")
+        common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
+                       "slots. Orange cells are prefills, blue cells decode steps; the grey line under a "
+                       "column lists the requests waiting in the queue during that pass.")
+        common.plot(tl.request_lanes(result, upto=k, title="Timeline so far: one lane per request",
+                                     height=330), key="lanes")
+        common.explain("Time runs to the right (ms). Grey = waiting in the queue, orange = prefill, blue = "
+                       "decode, green tick = last token out. Hover a bar for the iteration.")
+with right_col:
+    # The requests as the learner needs them to predict: arrival, lengths, progress so far.
+    rows = []
+    now = its[k].start_s if k < n else its[-1].end_s
+    for r in result.requests:
+        done_tokens = sum(1 for x in its[:k] if r.id in x.decode) + sum(1 for x in its[:k] for rid, _ in x.prefill
+                                                                        if rid == r.id)
+        if r.arrival_s > now + 1e-12:
+            state = "not arrived yet"
+        elif r.finish_s is not None and r.finish_s <= now + 1e-12:
+            state = "done, left the batch"
+        elif any(r.id in x.decode or any(rid == r.id for rid, _ in x.prefill) for x in its[:k]):
+            state = "in the batch"
+        else:
+            state = "waiting in the queue"
+        rows.append({"request": r.id, "arrives (ms)": round(r.arrival_s * 1e3, 1), "prompt tokens": r.prompt_tokens,
+                     "output tokens": r.output_tokens, "tokens so far": min(done_tokens, r.output_tokens),
+                     "now": state})
+    st.markdown(f"**Requests {'before iteration ' + str(k + 1) if k < n else 'at the end'}**")
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption("A prefill produces a request's first token; each decode step one more. A request leaves the "
+               "batch in the iteration that produces its last output token.")
+
+    if k < n:
+        nxt = its[k]
+        arrived = [r.id for r in result.requests if r.arrival_s <= nxt.start_s + 1e-12 and
+                   not (r.finish_s is not None and r.finish_s <= nxt.start_s + 1e-12)]
+        with st.form("predict", border=True):
+            st.markdown(f"**Predict iteration {nxt.index}** ({style}). New since the last pass: "
+                        f"{', '.join(tl.arrivals_before(result, nxt, its[k - 1] if k else None)) or 'no arrivals'}.")
+            st.multiselect("Which requests will be prefilled?", arrived, key="sbs_guess_prefill")
+            st.multiselect("Which will take a decode step?", arrived, key="sbs_guess_decode")
+            st.multiselect("Which will wait in the queue?", arrived, key="sbs_guess_queue")
+            st.multiselect("Which will be removed (produce their last token)?", arrived, key="sbs_guess_finish")
+            st.form_submit_button("Check my prediction and step", on_click=_check_and_step, type="primary")
+    else:
+        st.success(f"All five requests are done after {n} iterations ({common.ms(its[-1].end_s)}). The same "
+                   f"arrivals under {'continuous' if standard else 'standard'} batching take "
+                   f"{len(other.iterations)} iterations ({common.ms(other.iterations[-1].end_s)}). Flip the "
+                   "toggle above to replay them.")
+
+with st.expander(f"Narration log ({k} of {n} iterations)", expanded=False):
+    for line in lines[:k]:
+        st.markdown(f"- {line}")
+
+if st.session_state["sbs_playing"]:
+    if k < n:
+        time.sleep(1.2)
+        st.session_state[key] = k + 1
+        st.rerun()
+    else:
+        st.session_state["sbs_playing"] = False
