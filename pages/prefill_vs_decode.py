@@ -1,0 +1,155 @@
+"""Prefill vs decode priority (C6, C8, C11): the same arrival stream under two policies side by side on one
+time axis, their metric deltas, and throughput-vs-latency trade-off curves from a load sweep."""
+
+import streamlit as st
+
+from pages import common
+from sim import scenario
+from sim.config import resolve_workload
+from sim.workload import PRESETS
+from viz import compare as vc
+from viz import sweep as vs
+from viz.timeline import request_lanes
+
+POLICIES = ["static", "continuous", "prefill-first", "chunked"]
+POLICY_TEXT = {
+    "static": "standard batching (request-level, static): decode-prioritized; newcomers wait for the whole batch",
+    "continuous": "continuous batching (iteration-level, in-flight): prefill-prioritized; a newcomer's whole "
+                  "prompt joins the next pass, beside the others' decode steps",
+    "prefill-first": "strict prefill priority: a pass with newcomers prefills only them; running sequences stall",
+    "chunked": "chunked prefill: decodes first, then prompt chunks up to a token budget per pass",
+}
+SCENARIOS = ["chat", "summarization"]
+SWEEP_RATES = {"chat": [1.0, 2.0, 4.0, 8.0, 16.0], "summarization": [0.5, 1.0, 2.0, 4.0, 8.0]}
+SWEEP_SEEDS = 3
+
+st.title("Prefill vs decode priority")
+st.markdown(
+    "Each forward pass can spend its time on two kinds of work: **prefilling** newcomers' prompts (which "
+    "produces their first token) and **decoding** one more token for running sequences. A scheduler that "
+    "gives **prefilling priority** admits new requests as soon as resources allow, which is the book's "
+    "*prefilling-prioritized strategy* in **continuous batching**: higher throughput and short waits for a "
+    "first token, but running sequences see **generation stalls** while a long prompt shares (or takes) "
+    "their pass. **Standard batching** is *decoding-prioritized*: once a batch is running it only decodes, "
+    "so tokens flow evenly, but newcomers wait for the whole batch and the engine idles in padding slots. "
+    "Chunked prefill sits in between: its token budget slides it from one side to the other.")
+
+with st.sidebar:
+    st.subheader("Arrivals")
+    scen = common.url_select("Scenario", SCENARIOS, "scenario", "chat")
+    rate = common.url_slider("Arrival rate (requests/s)", 0.5, 32.0, "rate", 8.0, step=0.5)
+    requests = common.url_slider("Requests", 10, 200, "requests", 60, step=10)
+    seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
+    st.subheader("Chunked prefill")
+    budget = common.url_select("Token budget per pass", [64, 128, 256, 512, 1024, 2048], "budget", 512,
+                               help="Only for `chunked`: small = decode-prioritized (smooth tokens), "
+                                    "large = prefill-prioritized (prompts admitted sooner).")
+
+c1, c2 = st.columns(2)
+with c1:
+    pol_a = common.url_select("Policy A", POLICIES, "a", "static")
+with c2:
+    pol_b = common.url_select("Policy B", POLICIES, "b", "continuous")
+preset = PRESETS[scen]
+st.info(f"**Scenario `{scen}`.** {preset.description}  \n**Look for:** {preset.look_for}")
+
+
+def _cfg(policy: str, r: float, n: int, s: int, record: bool = True):
+    wl = resolve_workload(scen, int(n), float(r))
+    return scenario(scen, policy=policy, workload=wl, seed=int(s), token_budget=int(budget),
+                    record_iterations=record)
+
+
+res_a = common.run_or_error(lambda: _cfg(pol_a, rate, requests, seed))
+res_b = common.run_or_error(lambda: _cfg(pol_b, rate, requests, seed))
+if res_a is None or res_b is None:
+    st.stop()
+lab_a, lab_b = f"{pol_a} (A)", f"{pol_b} (B)"
+if pol_a == pol_b:
+    st.warning("A and B are the same policy; pick two different ones to compare.")
+
+# ---- the two timelines, one time axis ----------------------------------------------------------------
+st.subheader("The same arrivals, two schedulers")
+span = vc.time_span_ms([res_a, res_b])
+fig_a = request_lanes(res_a, animate=False, title=f"A: {pol_a}", height=420)
+fig_b = request_lanes(res_b, animate=False, title=f"B: {pol_b}", height=420)
+vc.align_time_axes([fig_a, fig_b], span)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(fig_a, width="stretch", key="lanes_a")
+    st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
+with right:
+    st.plotly_chart(fig_b, width="stretch", key="lanes_b")
+    st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
+common.explain(
+    "One lane per request in arrival order, time to the right, the same time axis on both sides. Grey: "
+    "waiting in the queue; orange: prefill (the prompt is processed, the first token comes out); blue: "
+    "decode steps; red: a decode step stalled by a prefill in the same pass; green tick: done. The run "
+    "that ends further left served the same requests sooner.")
+
+# ---- metric deltas ---------------------------------------------------------------------------------
+st.subheader("What changed from A to B")
+rows = vc.metric_rows(res_a, res_b, lab_a, lab_b)
+cols = st.columns(5)
+for i, r in enumerate(rows):
+    if r[lab_b] is None:
+        continue
+    value = f"{r[lab_b]:,.1f} {r['unit']}"
+    delta = None if r["change"] is None else f"{r['change']:+.0%} vs A ({r[lab_a]:,.1f})"
+    higher_better = next(m[4] for m in vc.COMPARE_METRICS if m[0] == r["key"])
+    cols[i % 5].metric(f"B: {r['metric']}", value, delta, delta_color="normal" if higher_better else "inverse")
+st.caption(f"{len(res_a.requests)} requests; TBT over {res_a.metrics['tbt_samples']:,} (A) and "
+           f"{res_b.metrics['tbt_samples']:,} (B) token gaps. Green = B better on that metric.")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.plotly_chart(vc.finished_over_time({lab_a: res_a, lab_b: res_b}), width="stretch", key="served")
+with c2:
+    st.plotly_chart(vc.gap_ccdf({lab_a: res_a, lab_b: res_b}), width="stretch", key="gaps")
+common.explain(
+    "Left: how many requests had their first token (dotted) and had finished (solid) by each moment; the "
+    "grey line is arrivals. The closer a policy's lines hug the arrivals, the less it makes people wait. "
+    "Right: every gap between two consecutive tokens of every request, as the share of gaps at least that "
+    "long. Prefill-prioritized policies push this tail to the right: those are the generation stalls.")
+
+# ---- trade-off curves over load ------------------------------------------------------------------------
+st.subheader("Throughput vs token latency over load")
+rates = SWEEP_RATES[scen]
+st.markdown(f"Sweeps arrival rates {', '.join(f'{r:g}' for r in rates)} req/s x the four policies x "
+            f"{SWEEP_SEEDS} seeds ({len(rates) * len(POLICIES) * SWEEP_SEEDS} runs of {int(requests)} requests).")
+key = ("sweep", scen, int(requests), int(budget))
+if st.button("Run the load sweep", key="w_sweep", type="primary"):
+    total = len(rates) * len(POLICIES) * SWEEP_SEEDS
+    bar = st.progress(0.0, text="Sweeping")
+    sweep_rows, done = [], 0
+    for p in POLICIES:
+        for r in rates:
+            for s in range(SWEEP_SEEDS):
+                res = common.run_or_error(lambda p=p, r=r, s=s: _cfg(p, r, requests, s, record=False))
+                if res is not None:
+                    sweep_rows.append({"series": p, "x": r, "seed": s, **res.metrics})
+                done += 1
+                bar.progress(done / total, text=f"Run {done} of {total}: {p} at {r:g} req/s, seed {s}")
+    bar.empty()
+    st.session_state["sweep"] = (key, sweep_rows)
+stored = st.session_state.get("sweep")
+if stored is not None and stored[0] == key:
+    sweep_rows = stored[1]
+    t1, t2 = st.columns(2)
+    with t1:
+        st.plotly_chart(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "ttft_p99_s",
+                                    title="Throughput vs time to first token"), width="stretch", key="tt_ttft")
+    with t2:
+        st.plotly_chart(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "tbt_p99_s",
+                                    title="Throughput vs time between tokens"), width="stretch", key="tt_tbt")
+    common.explain(
+        "Each point is one arrival rate (labelled), averaged over the seeds; error bars are one standard "
+        "deviation across seeds. Moving right = more tokens per second; moving down = shorter waits. "
+        "Standard batching pays for its smooth tokens (low TBT) with long waits for the first token; "
+        "prefill-prioritized policies get the first token out fast but their TBT tail grows with load.")
+    st.plotly_chart(vs.metric_vs_x(sweep_rows, "tbt_p99_s", "arrival rate (requests/s)", log_x=True,
+                                   title="TBT p99 against load"), width="stretch", key="tbt_load")
+    common.explain("The worst 1% of gaps between tokens at each load, mean over seeds with a band of one "
+                   "standard deviation.")
+else:
+    st.caption("Press the button to run the sweep (a few seconds; results are cached).")
