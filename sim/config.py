@@ -110,12 +110,13 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
-def scenario(name: str, **overrides) -> SimConfig:
-    """A scenario preset with field overrides (``None`` values are ignored)."""
+def scenario(name: str, requests: int | None = None, rate_per_s: float | None = None, **overrides) -> SimConfig:
+    """A scenario preset with field overrides (``None`` values are ignored); ``requests`` and
+    ``rate_per_s`` resize or speed up its workload."""
     if name not in SCENARIOS:
         raise ConfigError("scenario", f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
     base = dict(SCENARIOS[name])
-    base["workload"] = wl.preset(name)
+    base["workload"] = resolve_workload(name, requests, rate_per_s)
     base.update({k: v for k, v in overrides.items() if v is not None})
     return build(base)
 
