@@ -556,7 +556,7 @@ def queued_ids(result, it) -> list[str]:
             continue
         if len(result.engines) == 1 and r.admitted_s is not None and r.admitted_s < it.start_s - _EPS:
             # Admitted earlier and not in this pass: only a preempted request waits in the queue again.
-            if not _evicted_before(result, r.id, it):
+            if not r.preemptions or not _evicted_before(result, r.id, it):
                 continue
         out.append(r.id)
     return out
@@ -647,6 +647,15 @@ def narrations(result, slots: int | None = None, policy: str | None = None) -> l
     return out
 
 
+def narrate_at(result, position: int) -> str:
+    """``narrate`` for the iteration at list position ``position`` (0-based) only: cheap for one lookup."""
+    it = result.iterations[position]
+    prev = next((p for p in reversed(result.iterations[:position]) if p.engine == it.engine), None)
+    arrived = arrivals_before(result, it, prev) if len(result.engines) == 1 else []
+    return narrate(it, arrived, queued_ids(result, it), getattr(result.config, "max_batch", None),
+                   getattr(result.config, "policy", "continuous"))
+
+
 def iteration_table(result, limit: int | None = None) -> list[dict]:
     """The iteration log: one row per forward pass, times in ms, KV use as a percentage of capacity."""
     rows = []
@@ -673,4 +682,4 @@ def iteration_table(result, limit: int | None = None) -> list[dict]:
 
 __all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_assignment",
            "slot_grid", "coarsen", "batch_composition", "kv_and_queue", "queued_ids", "arrivals_before", "narrate",
-           "narrations", "iteration_table"]
+           "narrations", "narrate_at", "iteration_table"]

@@ -1,0 +1,211 @@
+"""Scheduling playground: any workload (a scenario preset or an uploaded trace) under any policy
+(strategy x queue order x preemption x memory manager), with the animated batch timeline, batch
+composition, KV memory and queue, metric cards with sample sizes, the iteration log and downloads.
+
+Every setting is mirrored in the URL (?scenario=&policy=&order=&preempt=&memory=&rate=&requests=
+&max_batch=&budget=&kv=&expr=&seed=), so an instructor can share the exact view.
+"""
+
+import streamlit as st
+
+from pages import common
+from sim import SCENARIOS, ConfigError, scenario
+from sim.batching import POLICIES
+from sim.config import MEMORIES, resolve_workload
+from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
+from sim.scheduler import PREEMPT_MODES
+from sim.trace import requests_csv
+from sim.workload import PRESETS, parse_trace, trace_workload
+from viz import timeline as tl
+
+DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
+
+STRATEGY_HELP = {
+    "static": "standard batching (request-level, decode-prioritized): a batch runs until its last sequence ends",
+    "continuous": "continuous batching (in-flight, iteration-level, prefill-prioritized): newcomers join at "
+                  "the next iteration, their prefill in the same pass as the others' decode",
+    "prefill-first": "strict prefill priority: a pass with newcomers prefills only them; running sequences stall",
+    "chunked": "chunked prefill: decodes first, then prompt chunks up to the token budget (decode-prioritized)",
+    "disaggregated": "pipelined engines: a prefill engine hands KV caches to a decode engine over a link",
+}
+POLICY_KEYS = ("policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget", "kv", "expr")
+
+st.title("Scheduling playground")
+st.markdown("Pick a workload and a scheduling policy, then watch the batch form iteration by iteration. Each "
+            "**iteration** is one forward pass; **prefill** processes a prompt, **decode** produces one token.")
+
+# ---- workload -------------------------------------------------------------------------------------------
+with st.sidebar:
+    st.subheader("Workload")
+    name = common.url_select("Scenario preset", list(SCENARIOS), "scenario", "chat",
+                             help="Each preset makes one lesson visible; its description is shown on the page.")
+    # A new scenario brings its own engine settings: forget the previous scenario's policy widgets.
+    if st.session_state.get("pg_scenario") not in (None, name):
+        for k in POLICY_KEYS:
+            st.session_state.pop(f"w_{k}", None)
+            if k in st.query_params:
+                del st.query_params[k]
+    st.session_state["pg_scenario"] = name
+    base = scenario(name)
+    preset = PRESETS[name]
+    upload = st.file_uploader("...or upload a trace (CSV or JSON lines)", type=["csv", "jsonl", "ndjson"],
+                              help="Columns arrival_s, prompt_tokens, output_tokens; optional id, priority, "
+                                   "class, deadline_s, max_new_tokens.")
+    generated = upload is None and preset.arrival in ("poisson", "gamma", "backlog")
+    rate = None
+    if upload is None and preset.arrival in ("poisson", "gamma"):
+        rate = common.url_number("Arrival rate (requests/s)", 0.1, 1000.0, "rate", float(preset.rate_per_s),
+                                 step=0.5, help="Mean arrivals per second of the Poisson (or bursty) stream.")
+    n_requests = None
+    if generated:
+        n_requests = common.url_slider("Number of requests", 1, 500, "requests",
+                                       min(DEFAULT_REQUESTS, preset.n_requests), step=1,
+                                       help=f"The preset has {preset.n_requests}; fewer redraw faster.")
+
+    st.subheader("Policy")
+    policy = common.url_select("Batching strategy", list(POLICIES), "policy", base.policy,
+                               help="; ".join(f"{k}: {v}" for k, v in STRATEGY_HELP.items()))
+    order = common.url_select("Queue order (who is admitted next)", list(ORDERS), "order", base.order,
+                              help="fcfs: first come first served; priority: class priority; sjf: shortest "
+                                   "predicted job; edf: earliest deadline; aging: priority improves while "
+                                   "waiting; custom: your expression (smaller = sooner)")
+    expr = ""
+    if order == "custom":
+        expr = common.url_text("Custom priority expression (smaller = more urgent)", "expr",
+                               "priority * 10 + prompt_tokens / 1000",
+                               help="Fields: " + "; ".join(f"{k}: {v}" for k, v in EXPR_FIELDS.items())
+                                    + ". Functions: min, max, abs, log, sqrt.")
+    preempt = common.url_select("Preemption", list(PREEMPT_MODES), "preempt", base.preempt,
+                                help="none; recompute: drop the KV cache and prefill again later; swap: move "
+                                     "the KV cache to host memory and back")
+    memory = common.url_select("KV memory manager", list(MEMORIES), "memory", base.memory,
+                               help="paged: fixed-size blocks from anywhere; contiguous: one region of prompt + "
+                                    "max new tokens per request")
+    budget = base.token_budget
+    if policy in ("chunked", "disaggregated"):
+        budget = common.url_number("Token budget per iteration", 16, 16384, "budget", int(base.token_budget),
+                                   step=16, help="chunked: tokens per forward pass (decodes first, then prompt "
+                                                 "chunks); disaggregated: prompt tokens per prefill pass")
+    max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch", int(base.max_batch),
+                                  step=1)
+    kv = common.url_number("KV capacity (token slots, 0 = what fits on the hardware)", 0, 5_000_000, "kv",
+                           int(base.kv_capacity_tokens or 0), step=1000)
+    seed = common.url_number("Seed", 0, 1_000_000, "seed", int(base.seed), step=1,
+                             help="Same settings and seed give the identical run.")
+
+# ---- build the configuration; any bad input becomes one message naming the field -----------------------
+if upload is not None:
+    st.info(f"**Uploaded trace `{upload.name}`.** Arrival times and lengths come from the file; the preset "
+            f"`{name}` only supplies the engine settings.")
+else:
+    st.info(f"**Scenario `{name}`.** {preset.description}  \n**What to look for:** {preset.look_for}")
+
+
+def _config():
+    if upload is not None:
+        text = upload.getvalue().decode("utf-8", errors="strict")
+        fmt = "csv" if upload.name.lower().endswith(".csv") else "jsonl"
+        workload = trace_workload(parse_trace(text, fmt), name=upload.name)
+    else:
+        workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
+    if order == "custom":
+        CustomExpression(expr)  # validate before running, so the message names the expression
+    return scenario(name, workload=workload, policy=policy, order=order, expr=expr, preempt=preempt,
+                    memory=memory, token_budget=int(budget), max_batch=int(max_batch),
+                    kv_capacity_tokens=int(kv) or None, seed=int(seed))
+
+
+try:
+    cfg = _config()
+except ConfigError as e:
+    where = f" (row {e.row})" if e.row is not None else ""
+    st.error(f"**{e.field}**{where}: {e.reason}")
+    st.stop()
+except UnicodeDecodeError:
+    st.error("**workload**: the uploaded file is not UTF-8 text")
+    st.stop()
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _views(cfg):
+    """Figures, log and CSV of one run, built once per config (shared read-only between sessions)."""
+    result = common.run_cached(cfg)
+    return {
+        "result": result,
+        "lanes": tl.request_lanes(result, title=f"Batch timeline: {cfg.policy}, {cfg.order}, {len(result.requests)}"
+                                                f" requests"),
+        "composition": tl.batch_composition(result),
+        "kv": tl.kv_and_queue(result),
+        "table": tl.iteration_table(result),
+    }
+
+
+with st.spinner("Simulating and drawing the timeline..."):
+    try:
+        views = _views(cfg)
+    except ConfigError as e:  # e.g. a custom expression that fails on a real request mid-run
+        st.error(f"**{e.field}**: {e.reason}")
+        st.stop()
+result = views["result"]
+m = result.metrics
+
+# ---- metric cards (with sample sizes: a p99 over 5 values is not a p99 over 5,000) ----------------------
+n_ttft, n_tbt = m.get("ttft_samples", m["completed"]), m.get("tbt_samples", 0)
+cards = st.columns(4)
+cards[0].metric("TTFT p50 / p99", f"{common.ms(m['ttft_p50_s'])} / {common.ms(m['ttft_p99_s'])}",
+                help=f"Time to first token over {n_ttft} completed requests.")
+cards[1].metric("TBT p50 / p99", f"{common.ms(m['tbt_p50_s'])} / {common.ms(m['tbt_p99_s'])}",
+                help=f"Time between tokens over all {n_tbt:,} gaps between consecutive tokens (stalls show here).")
+cards[2].metric("Throughput", f"{m['throughput_tokens_per_s']:,.0f} tokens/s",
+                help=f"Output tokens per second over the run ({common.ms(m['makespan_s'])}); "
+                     f"{m['requests_per_s']:.2f} requests/s.")
+cards[3].metric("Goodput", f"{m['goodput_requests_per_s']:.2f} req/s",
+                help="Requests per second that met both their TTFT and TBT goals "
+                     f"({m.get('slo_attainment', 0):.0%} of completed requests).")
+cards = st.columns(4)
+cards[0].metric("Generation stalls", f"{m['stalls']:,}", help="Decode steps delayed by a prefill in the same pass.")
+cards[1].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted from the batch to make room.")
+cards[2].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
+                help="Rejected requests can never fit (e.g. longer than the whole KV cache).")
+cards[3].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
+st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps, {len(result.iterations):,} "
+           f"iterations on {len(result.engines)} engine(s). Percentiles over few samples are rough.")
+
+# ---- timeline -------------------------------------------------------------------------------------------
+st.subheader("Batch timeline")
+common.plot(views["lanes"], key="pg_lanes")
+common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
+               "blue = decode, vermillion = stalled (its token delayed by a prefill), purple = preempted, yellow = "
+               "KV transfer, green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
+               "Long runs merge short neighbouring stretches (hover says so).")
+
+if result.iterations:
+    pick = common.url_slider("Inspect iteration", 1, len(result.iterations), "inspect", 1,
+                             help="Read one iteration of the log in words.")
+    st.markdown(f"> {tl.narrate_at(result, int(pick) - 1)}")
+
+c1, c2 = st.columns(2)
+with c1:
+    common.plot(views["composition"], key="pg_comp")
+    common.explain("Tokens each iteration computed: prompt tokens prefilled (orange) on top of one token per "
+                   "decoding sequence (blue). Tall orange bars are passes where prefill dominates and decode "
+                   "steps slow down.")
+with c2:
+    common.plot(views["kv"], key="pg_kv")
+    common.explain("Top: KV cache token slots held by running sequences, split into stored tokens, slots reserved "
+                   "for tokens still to come, and internal waste; external fragmentation dotted. Bottom: requests "
+                   "waiting in the queue and sequences in the batch.")
+
+st.subheader("Iteration log")
+st.dataframe(views["table"], hide_index=True, width="stretch", height=320)
+st.caption("One row per forward pass. prefilled = request:prompt tokens computed in this pass; queue = requests "
+           "waiting after the pass was planned; KV % = share of the KV cache held.")
+
+d1, d2 = st.columns(2)
+d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result.requests),
+                   file_name=f"batchlab-{name}-{policy}-requests.csv", mime="text/csv", on_click="ignore",
+                   icon=":material/download:")
+d2.download_button("Timeline figure (HTML)", data=lambda: views["lanes"].to_html(include_plotlyjs=True,
+                                                                              full_html=True),
+                   file_name=f"batchlab-{name}-{policy}-timeline.html", mime="text/html", on_click="ignore",
+                   icon=":material/download:")
