@@ -70,7 +70,9 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
         return tuple(res)
 
     def decodes(d_max: int):
-        d = int(rng.integers(1, d_max + 1))
+        # Log-uniform 1..d_max: a real run has many passes with only a few sequences (the tail of a burst),
+        # and those short passes are where a fixed-cost error shows most in relative terms.
+        d = int(np.exp(rng.uniform(0, np.log(d_max + 1))))
         return tuple(int(c) for c in rng.integers(8, max_len, size=d))
 
     for i in range(n):
@@ -85,7 +87,7 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
 
 
 def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | None = None,
-            seed: int = 0) -> tuple[list[GridShape], np.ndarray]:
+            seed: int = 0, clock: str = "wall") -> tuple[list[GridShape], np.ndarray]:
     """Median wall time of each shape over ``reps`` shuffled rounds. With ``budget_s``, skips the rounds
     that would overrun it (one round always runs)."""
     from sim.real_executor import timed_pass
@@ -112,7 +114,7 @@ def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | Non
             entries = setups[i]
             for cache, length, _ in entries:
                 cache.length = length
-            _, dt = timed_pass(model, [(c, toks) for c, _, toks in entries])
+            _, dt = timed_pass(model, [(c, toks) for c, _, toks in entries], clock)
             times[r, i] = dt
         done_rounds += 1
     return shapes, np.median(times[:done_rounds], axis=0)
@@ -167,28 +169,29 @@ def fit(shapes: list[GridShape], times: np.ndarray, heldout: float = 0.25, seed:
 
 
 def calibrate(model=None, n_shapes: int = 120, reps: int = 3, budget_s: float = 7.0, seed: int = 0,
-              max_decodes: int = 24) -> Fit:
+              max_decodes: int = 24, clock: str = "wall") -> Fit:
     """Time ``n_shapes`` random shapes (about ``budget_s`` seconds on a 2-core CPU) and fit."""
     from sim.real_executor import load_model
     from sim.real_model import describe_device
     t0 = time.perf_counter()
     model = model or load_model()
-    shapes, times = measure(model, grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes), reps, budget_s, seed)
-    label = f"{describe_device(model.device)}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    shapes, times = measure(model, grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes), reps, budget_s,
+                            seed, clock)
+    label = f"{describe_device(model.device)}, {clock} clock, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     return fit(shapes, times, seed=seed, label=label, seconds=time.perf_counter() - t0)
 
 
 # ---- the cache file ------------------------------------------------------------------------------------
 
-def cache_path(device: str) -> str:
+def cache_path(device: str, clock: str = "wall") -> str:
     import torch
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}-torch{torch.__version__}")
+    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{device}-torch{torch.__version__}-{clock}")
     return os.path.join(base, "batch-lab", f"tiny-cpu-fit-{key}.json")
 
 
-def save(f: Fit, device: str) -> str:
-    path = cache_path(device)
+def save(f: Fit, device: str, clock: str = "wall") -> str:
+    path = cache_path(device, clock)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     data = {"device": device, "cost": asdict(f.cost), "r2": f.r2, "heldout_mape_pct": f.heldout_mape_pct,
             "n_fit": f.n_fit, "n_heldout": f.n_heldout, "seconds": f.seconds, "fitted_at": f.fitted_at}
@@ -199,10 +202,10 @@ def save(f: Fit, device: str) -> str:
     return path
 
 
-def load(device: str) -> Fit | None:
+def load(device: str, clock: str = "wall") -> Fit | None:
     """The cached fit for this device, or None when there is none (or it cannot be read)."""
     try:
-        with open(cache_path(device), encoding="utf-8") as fh:
+        with open(cache_path(device, clock), encoding="utf-8") as fh:
             data = json.load(fh)
         cost = replace(LinearCost(), **{k: v for k, v in data["cost"].items() if k in LinearCost.__dataclass_fields__})
         return Fit(cost, data["r2"], data["heldout_mape_pct"], data["n_fit"], data["n_heldout"], data["seconds"],
@@ -211,7 +214,8 @@ def load(device: str) -> Fit | None:
         return None
 
 
-def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | None = None, **kw) -> Fit:
+def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | None = None, clock: str = "wall",
+                      **kw) -> Fit:
     """The cached fit, or a fresh one (saved) when there is none, it is older than ``max_age_s`` seconds,
     or ``recalibrate`` is set."""
     from sim.real_executor import load_model
@@ -219,12 +223,12 @@ def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | 
     model = model or load_model()
     device = describe_device(model.device)
     if not recalibrate:
-        cached = load(device)
+        cached = load(device, clock)
         if cached is not None and (max_age_s is None or time.time() - cached.fitted_at <= max_age_s):
             return cached
-    f = calibrate(model, **kw)
+    f = calibrate(model, clock=clock, **kw)
     try:
-        save(f, device)
+        save(f, device, clock)
     except OSError:
         pass  # a read-only home still gets a fit, just not a cached one
     return f

@@ -247,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=_positive_int, default=0, help="random seed")
     v.add_argument("--recalibrate", action="store_true", help="fit the tiny-cpu cost model again first")
     v.add_argument("--json", action="store_true", help="print one JSON object: simulated, measured, error")
+    v.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time each pass by wall clock (time.perf_counter) or, on a shared CPU, by the compute "
+                        "thread's CPU time (steadier when other programs compete for the cores)")
     v.set_defaults(func=cmd_validate)
     return p
 

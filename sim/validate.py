@@ -73,13 +73,14 @@ class Validation:
     iteration_predicted_s: list  # cost model on each measured pass's shape
     iteration_measured_s: list
     seconds: float  # wall time of the whole validation
+    clock: str = "wall"  # how passes were timed (sim.real_executor.CLOCKS)
 
     def to_json(self) -> dict:
         from dataclasses import asdict
         from sim.calibrate import COEFFS
         cost = self.fit.cost
         return {"simulated": self.simulated.metrics, "measured": self.measured.metrics, "error": self.errors,
-                "device": self.device,
+                "device": self.device, "clock": self.clock,
                 "fit": {**{k: getattr(cost, k) for k in COEFFS}, "r2": self.fit.r2,
                         "heldout_mape_pct": self.fit.heldout_mape_pct, "shapes": self.fit.n_fit + self.fit.n_heldout,
                         "calibration_s": self.fit.seconds, "fitted_on": cost.fitted_on},
@@ -115,7 +116,8 @@ def errors(sim: SimResult, real: SimResult, predicted: list, measured: list) -> 
 
 
 def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int = 0, recalibrate: bool = False,
-                   model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S) -> Validation:
+                   model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S,
+                   clock: str = "wall") -> Validation:
     """Calibrate (unless a fresh fit is cached), simulate, run for real, compare.
     ``progress(fraction, text)`` reports the stage (for a progress bar)."""
     from sim import calibrate
@@ -126,18 +128,19 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     say(0.0, "loading the tiny model")
     model = model or load_model()
     say(0.05, "calibrating the cost model on this machine (about 8 s)")
-    fit = calibrate.load_or_calibrate(model, recalibrate=recalibrate, max_age_s=fit_max_age_s)
+    fit = calibrate.load_or_calibrate(model, recalibrate=recalibrate, max_age_s=fit_max_age_s, clock=clock)
     cfg = config(policy, n_requests, seed, linear_cost=fit.cost)
     say(0.45, "simulating")
     sim = simulate(cfg)
     say(0.5, "running the real model")
-    real_run = execute(cfg, model, progress=lambda done, total: say(0.5 + 0.5 * done / max(total, 1),
-                                                                     f"real model: {done}/{total} requests done"))
+    real_run = execute(cfg, model, clock=clock,
+                       progress=lambda done, total: say(0.5 + 0.5 * done / max(total, 1),
+                                                        f"real model: {done}/{total} requests done"))
     predicted = [fit.cost.iteration_time(s) for s in real_run.shapes]
     errs = errors(sim, real_run.result, predicted, real_run.durations_s)
     say(1.0, "done")
     return Validation(sim, real_run.result, fit, real_run.device, errs, predicted, real_run.durations_s,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, clock)
 
 
 def ratios(runs: dict) -> dict:
@@ -168,7 +171,7 @@ def report(v: Validation) -> str:
             return f"{x * 1e3:,.1f} ms"
         return f"{x:,.1f}" if isinstance(x, float) else f"{x:,}"
 
-    lines = [f"device: {v.device}",
+    lines = [f"device: {v.device} ({v.clock} clock)",
              f"cost model fit: R^2 {v.fit.r2:.3f}, held-out error {v.fit.heldout_mape_pct:.1f}% over "
              f"{v.fit.n_fit + v.fit.n_heldout} shapes ({v.fit.cost.fitted_on})",
              f"policy {v.simulated.config.policy}, {len(v.simulated.requests)} requests, seed {v.simulated.config.seed}",
@@ -191,9 +194,40 @@ def main(args) -> int:
         import torch  # noqa: F401  (only to give a clear message when it is missing)
     except ImportError:
         raise ConfigError("validate", "needs torch (pip install -r requirements.txt)") from None
-    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate)
+    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate, clock=getattr(args, "clock", "wall"))
     if args.json:
         print(json.dumps(v.to_json()))
     else:
         print(report(v))
     return 0
+
+
+def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall") -> str:
+    """All four policies, each calibrated right before its run, then the policy ratios: the issue's
+    accuracy table. ``python -m sim.validate [--requests N] [--seed S] [--clock wall|cpu]``."""
+    from sim.real_executor import load_model
+    model = load_model()
+    runs = {p: run_validation(p, n_requests, seed, recalibrate=True, model=model, clock=clock)
+            for p in VALIDATION_POLICIES}
+    head = f"{'policy':<15}{'fit R^2':>8}{'fit MAPE':>9}" + "".join(f"{k.replace('_abs_pct', '').replace('_pct', ''):>17}"
+                                                               for k in ERROR_KEYS)
+    lines = [f"device {runs['continuous'].device}, {clock} clock, {n_requests} requests, seed {seed} "
+             f"(errors in % of measured)", head]
+    for p, v in runs.items():
+        lines.append(f"{p:<15}{v.fit.r2:>8.3f}{v.fit.heldout_mape_pct:>8.1f}%"
+                     + "".join(f"{v.errors[k]:>16.1f}%" for k in ERROR_KEYS))
+    lines.append("")
+    for name, r in ratios(runs).items():
+        lines.append(f"{name:<32} simulated {r['simulated']:.3f}  measured {r['measured']:.3f}  "
+                     f"error {r['error_pct']:.1f}%")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m sim.validate", description=accuracy_table.__doc__)
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    a = ap.parse_args()
+    print(accuracy_table(a.requests, a.seed, a.clock))
