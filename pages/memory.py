@@ -71,14 +71,12 @@ it_p = vm.iteration_at(paged, t_now)
 show_hl = moment if moment is not None and it_c == moment.iteration - 1 else None
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
-                                 title=f"Contiguous: after iteration {it_c} ({t_now:.2f} s)"),
-                    width="stretch", key="map_contig")
+    common.plot(vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
+                                 title=f"Contiguous: after iteration {it_c} ({t_now:.2f} s)"), key="map_contig")
 with right:
-    st.plotly_chart(vm.block_map(paged, it_p, cell_tokens=int(block),
+    common.plot(vm.block_map(paged, it_p, cell_tokens=int(block),
                                  title=f"Paged: after iteration {it_p} "
-                                       f"({paged.iterations[it_p - 1].end_s:.2f} s)"),
-                    width="stretch", key="map_paged")
+                                       f"({paged.iterations[it_p - 1].end_s:.2f} s)"), key="map_paged")
 common.explain(
     f"The KV cache as a grid; each cell is {block} token slots, in address order (slot 0 top left). "
     "Dark blue cells hold computed tokens, light blue cells are reserved for tokens a request will still "
@@ -89,8 +87,7 @@ common.explain(
 
 # ---- waste over time --------------------------------------------------------------------------------
 st.subheader("Where the memory goes over time")
-st.plotly_chart(vm.waste_over_time({"contiguous": contig, "paged": paged}, moment), width="stretch",
-                key="waste")
+common.plot(vm.waste_over_time({"contiguous": contig, "paged": paged}, moment), key="waste")
 common.explain(
     "The share of the KV cache in each state after every iteration, stacked: stored tokens at the bottom, "
     "then reserved, internal and external waste. The white gap above the stack is free memory. The dashed "

@@ -76,10 +76,10 @@ fig_b = request_lanes(res_b, animate=False, title=f"B: {pol_b}", height=420)
 vc.align_time_axes([fig_a, fig_b], span)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(fig_a, width="stretch", key="lanes_a")
+    common.plot(fig_a, key="lanes_a")
     st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
 with right:
-    st.plotly_chart(fig_b, width="stretch", key="lanes_b")
+    common.plot(fig_b, key="lanes_b")
     st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
 common.explain(
     "One lane per request in arrival order, time to the right, the same time axis on both sides. Grey: "
@@ -94,18 +94,19 @@ cols = st.columns(5)
 for i, r in enumerate(rows):
     if r[lab_b] is None:
         continue
-    value = f"{r[lab_b]:,.1f} {r['unit']}"
+    value = f"{r[lab_b]:,.1f}" if r[lab_b] < 1000 else f"{r[lab_b]:,.0f}"
     delta = None if r["change"] is None else f"{r['change']:+.0%} vs A ({r[lab_a]:,.1f})"
     higher_better = next(m[4] for m in vc.COMPARE_METRICS if m[0] == r["key"])
-    cols[i % 5].metric(f"B: {r['metric']}", value, delta, delta_color="normal" if higher_better else "inverse")
+    cols[i % 5].metric(f"B: {r['metric']} ({r['unit']})", value, delta,
+                       delta_color="normal" if higher_better else "inverse")
 st.caption(f"{len(res_a.requests)} requests; TBT over {res_a.metrics['tbt_samples']:,} (A) and "
            f"{res_b.metrics['tbt_samples']:,} (B) token gaps. Green = B better on that metric.")
 
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(vc.finished_over_time({lab_a: res_a, lab_b: res_b}), width="stretch", key="served")
+    common.plot(vc.finished_over_time({lab_a: res_a, lab_b: res_b}), key="served")
 with c2:
-    st.plotly_chart(vc.gap_ccdf({lab_a: res_a, lab_b: res_b}), width="stretch", key="gaps")
+    common.plot(vc.gap_ccdf({lab_a: res_a, lab_b: res_b}), key="gaps")
 common.explain(
     "Left: how many requests had their first token (dotted) and had finished (solid) by each moment; the "
     "grey line is arrivals. The closer a policy's lines hug the arrivals, the less it makes people wait. "
@@ -137,18 +138,18 @@ if stored is not None and stored[0] == key:
     sweep_rows = stored[1]
     t1, t2 = st.columns(2)
     with t1:
-        st.plotly_chart(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "ttft_p99_s",
-                                    title="Throughput vs time to first token"), width="stretch", key="tt_ttft")
+        common.plot(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "ttft_p99_s",
+                                    title="Throughput vs time to first token"), key="tt_ttft")
     with t2:
-        st.plotly_chart(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "tbt_p99_s",
-                                    title="Throughput vs time between tokens"), width="stretch", key="tt_tbt")
+        common.plot(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "tbt_p99_s",
+                                    title="Throughput vs time between tokens"), key="tt_tbt")
     common.explain(
         "Each point is one arrival rate (labelled), averaged over the seeds; error bars are one standard "
         "deviation across seeds. Moving right = more tokens per second; moving down = shorter waits. "
         "Standard batching pays for its smooth tokens (low TBT) with long waits for the first token; "
         "prefill-prioritized policies get the first token out fast but their TBT tail grows with load.")
-    st.plotly_chart(vs.metric_vs_x(sweep_rows, "tbt_p99_s", "arrival rate (requests/s)", log_x=True,
-                                   title="TBT p99 against load"), width="stretch", key="tbt_load")
+    common.plot(vs.metric_vs_x(sweep_rows, "tbt_p99_s", "arrival rate (requests/s)", log_x=True,
+                                   title="TBT p99 against load"), key="tbt_load")
     common.explain("The worst 1% of gaps between tokens at each load, mean over seeds with a band of one "
                    "standard deviation.")
 else:

@@ -96,31 +96,30 @@ st.markdown("\n".join(f"- **{o}**: {ORDER_TEXT[o]}" for o in results))
 st.subheader("How each class is served")
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(vc.class_bars(results, "ttft_p90_s", "TTFT p90 (ms, log scale)", scale=1e3, log_y=True,
-                                  title="Time to first token, 90th percentile"), width="stretch", key="ttft")
+    common.plot(vc.class_bars(results, "ttft_p90_s", "TTFT p90 (ms, log scale)", scale=1e3, log_y=True,
+                                  title="Time to first token, 90th percentile"), key="ttft")
 with c2:
-    st.plotly_chart(vc.class_bars(results, "slo_attainment", "requests meeting their SLOs (%)", scale=100,
-                                  title="SLO attainment (TTFT and TBT goals both met)"),
-                    width="stretch", key="slo")
+    common.plot(vc.class_bars(results, "slo_attainment", "requests meeting their SLOs (%)", scale=100,
+                                  title="SLO attainment (TTFT and TBT goals both met)"), key="slo")
 common.explain(
     "Left: how long the slowest tenth of each class waited for its first token, per queue order (log "
     "scale: each grid line is ten times the one below). Right: the share of each class that met both its "
     "goals (interactive: first token within 0.5 s and no gap between tokens over 50 ms; batch: 60 s and "
     "1 s). Same arrivals for every order.")
 inter = {o: r.by_class.get("interactive", {}) for o, r in results.items()}
+st.markdown("**Interactive goodput** (interactive requests per second that met both goals):")
 cols = st.columns(len(results))
 for col, (o, m) in zip(cols, inter.items()):
-    col.metric(f"{o}: interactive goodput", f"{m.get('goodput_requests_per_s', 0):.2f} req/s",
-               help="Interactive requests per second that met both goals.")
+    col.metric(o, f"{m.get('goodput_requests_per_s', 0):.2f}/s")
 
 # ---- starvation ---------------------------------------------------------------------------------------
 st.subheader("Starvation of the low class")
 low = vc.classes_of(results)[-1]
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(vc.starvation_bars(results, low), width="stretch", key="starve")
+    common.plot(vc.starvation_bars(results, low), key="starve")
 with c2:
-    st.plotly_chart(vc.wait_cdf(results, low), width="stretch", key="cdf")
+    common.plot(vc.wait_cdf(results, low), key="cdf")
 common.explain(
     f"Left: the single '{low}' request that waited longest for its first token under each order (red: the "
     "worst order). Right: every such wait, sorted; a line that climbs late or ends far right means some "

@@ -60,9 +60,8 @@ else:  # lower is better: static / continuous, so above 1 still means continuous
     ratios = [by[("static", s)][metric] / by[("continuous", s)][metric] for s in SIZES]
     y_title = "latency of standard ÷ continuous (ratio)"
 cross = vs.crossover(list(SIZES), ratios)
-st.plotly_chart(vs.ratio_chart(list(SIZES), ratios, cross, "mean output tokens per request", y_title,
-                               title=f"Continuous vs standard batching at {reorg_ms:g} ms per join/leave"),
-                width="stretch", key="ratio")
+common.plot(vs.ratio_chart(list(SIZES), ratios, cross, "mean output tokens per request", y_title,
+                               title=f"Continuous vs standard batching at {reorg_ms:g} ms per join/leave"), key="ratio")
 common.explain(
     "Each point is one pair of runs on the same arrivals (400 tiny requests per second), standard batching "
     "and continuous batching, for one request size. Above the dotted line continuous batching wins, below "
@@ -79,8 +78,8 @@ else:
     st.markdown(f"At {reorg_ms:g} ms per join or leave standard batching wins at every size swept: "
                 "reorganization is too expensive for these requests.")
 
-st.plotly_chart(vs.metric_vs_x(rows, metric, "mean output tokens per request", log_x=True,
-                               title="The two policies on their own"), width="stretch", key="abs")
+common.plot(vs.metric_vs_x(rows, metric, "mean output tokens per request", log_x=True,
+                               title="The two policies on their own"), key="abs")
 common.explain("The metric behind each ratio above, for both policies (one seed, so no spread band).")
 
 st.subheader("Why: count the reorganizations")

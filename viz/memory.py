@@ -203,8 +203,9 @@ def block_map(result, iteration_index: int, cell_tokens: int | None = None, colu
     used = it.kv_held / it.kv_capacity
     fig.update_layout(
         title=title or f"{cfg.memory} KV memory after iteration {iteration_index} ({used:.0%} held)",
-        height=170 + 14 * rows, margin=dict(l=60, r=10, t=60, b=40), plot_bgcolor="white",
-        legend=dict(orientation="h", y=-0.15), xaxis_title=f"cell within row (1 cell = {cell} token slots)",
+        height=300 + 14 * rows, margin=dict(l=60, r=10, t=60, b=190), plot_bgcolor="white",
+        # The legend sits a fixed ~75 px under the plot area, below the x-axis title.
+        legend=dict(orientation="h", yanchor="top", y=-75 / (50 + 14 * rows), x=0), xaxis_title=f"cell within row (1 cell = {cell} token slots)",
         yaxis_title=f"row ({columns * cell:,} slots per row)")
     fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False)
     fig.update_xaxes(showgrid=False, zeroline=False)

@@ -85,7 +85,8 @@ def metric_vs_x(rows: list[dict], metric: str, x_title: str, title: str = "", lo
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=label, height=360,
                       margin=dict(l=60, r=10, t=50, b=50), legend_title_text="policy")
     if log_x:
-        fig.update_xaxes(type="log")
+        ticks = sorted({r["x"] for r in rows})
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     return fig
 
 
@@ -143,17 +144,21 @@ def ratio_chart(xs: list[float], ratios: list[float], cross_x: float | None, x_t
     fig.add_trace(go.Scatter(x=xs, y=ratios, mode="lines+markers", name="ratio",
                              line=dict(color=OKABE_ITO["blue"], width=3),
                              hovertemplate=f"{x_title}: %{{x:g}}<br>{y_title}: %{{y:.2f}}<extra></extra>"))
-    fig.add_annotation(x=0.99, y=0.98, xref="paper", yref="paper", xanchor="right", showarrow=False,
+    fig.add_annotation(x=0.01, y=0.98, xref="paper", yref="paper", xanchor="left", showarrow=False,
                        text=f"above 1: {win_label}", font=dict(color=OKABE_ITO["blue"]))
     fig.add_annotation(x=0.99, y=0.02, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
                        showarrow=False, text=f"below 1: {lose_label}", font=dict(color=OKABE_ITO["vermillion"]))
     if cross_x is not None:
-        fig.add_trace(go.Scatter(x=[cross_x], y=[1.0], mode="markers", name="crossover",
+        # A vertical line as a trace: shapes on a log axis would need log10 coordinates.
+        lo = min(min(ratios, default=1.0), 1.0) * 0.95
+        hi = max(max(ratios, default=1.0), 1.0) * 1.05
+        fig.add_trace(go.Scatter(x=[cross_x, cross_x], y=[lo, hi], mode="lines", name="crossover line",
+                                 line=dict(color=OKABE_ITO["black"], dash="dash", width=1), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[cross_x], y=[1.0], mode="markers+text", name="crossover",
                                  marker=dict(symbol="diamond", size=14, color=OKABE_ITO["black"]),
+                                 text=[f"crossover ≈ {cross_x:.1f}"], textposition="bottom right",
                                  hovertemplate=f"crossover at {x_title} ≈ %{{x:.1f}}<extra></extra>"))
-        fig.add_vline(x=cross_x, line=dict(color=OKABE_ITO["black"], dash="dash"),
-                      annotation_text=f"crossover ≈ {cross_x:.1f}", annotation_position="top left")
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=380, showlegend=False,
                       margin=dict(l=60, r=10, t=50, b=50))
-    fig.update_xaxes(type="log")
+    fig.update_xaxes(type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs])
     return fig
