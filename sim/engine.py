@@ -12,7 +12,7 @@ import simpy
 
 from sim import batching
 from sim.config import SimConfig
-from sim.cost_model import MODELS, HARDWARE, build_cost_model, kv_capacity_tokens
+from sim.cost_model import HARDWARE, MODELS, BatchShape, build_cost_model, kv_capacity_tokens
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
 from sim.metrics import compute_metrics
@@ -36,7 +36,9 @@ class Recorder:
         self.capacity = capacity
         self.iterations: list[Iteration] = []
         self.transfers: list[Transfer] = []
-        self.gaps: dict[str, list[float]] = {}
+        # Token gaps (TBT) as weighted samples: class -> ([gap_s, ...], [count, ...]). Every decoding
+        # sequence of a pass usually shares one gap, so this stays small while counting every gap.
+        self.gaps: dict[str, tuple[list[float], list[int]]] = {}
         self.count = 0
         self.busy_s: dict[str, float] = {}
         self.kv_peak = 0.0
@@ -47,11 +49,18 @@ class Recorder:
         self.stalls = 0
         self.preemptions = 0
 
-    def gap(self, seq: Seq, gap: float) -> None:
-        lst = self.gaps.get(seq.req.cls)
-        if lst is None:
-            lst = self.gaps[seq.req.cls] = []
-        lst.append(gap)
+    def gap(self, cls: str, gap: float, count: int = 1) -> None:
+        entry = self.gaps.get(cls)
+        if entry is None:
+            entry = self.gaps[cls] = ([], [])
+        entry[0].append(gap)
+        entry[1].append(count)
+
+    def tbt_samples(self) -> dict:
+        """class -> numpy array of every token gap in seconds (weighted samples expanded)."""
+        import numpy as np
+        return {c: np.repeat(np.asarray(v, dtype=float), np.asarray(w, dtype=np.int64))
+                for c, (v, w) in self.gaps.items()}
 
     def record_pass(self, engine: str, sched: Scheduler, plan: StepPlan, start: float, end: float,
                     duration: float, finished: list, slowed: bool) -> list:
@@ -125,6 +134,11 @@ class EngineProc:
         idle_spins = 0
         while True:
             now = env.now
+            if sim.fast_forward:
+                t_end = self._steady_stretch(now)
+                if t_end is not None:
+                    yield env.timeout(t_end - now)
+                    continue
             plan = sched.schedule(now)
             rec.preemptions += len(plan.preempted)
             # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
@@ -156,6 +170,110 @@ class EngineProc:
             sim.route_recomputes(sched)
             if finished:
                 sim.on_finished(finished)
+
+
+    def _steady_stretch(self, now: float) -> float | None:
+        """Skip analytically through passes where the batch cannot change.
+
+        When every running sequence is decoding, nobody waits (or a static batch is running), no one
+        finishes and no arrival lands for k passes, those k passes are identical but for the context
+        length, which grows by one token per sequence per pass. Pricing them in a tight loop gives the
+        same durations, token gaps, KV use and busy time as planning each one, without the scheduler.
+        Returns the end time of the stretch, or None when the next pass must be planned normally.
+        """
+        sched, sim = self.sched, self.sim
+        running = sched.running
+        b = len(running)
+        if not b:
+            return None
+        static = sched.batching.name == "static"
+        if not static and (len(sched.waiting) or sched.left_since_plan):
+            return None
+        if sched.batching.name == "chunked" and b > sched.token_budget:
+            return None
+        k = None
+        ctx0 = 0
+        for s in running:
+            if not s.ready or s.num_tokens - s.computed != 1 or not s.generated or s.last_token_s != now:
+                return None
+            left = s.output_tokens - s.generated - 1  # passes before the one in which it finishes
+            if k is None or left < k:
+                k = left
+            ctx0 += s.computed
+        if k < 2:
+            return None
+        kv = sched.kv
+        if not sched.reserve_full:
+            k = self._block_bound(k)
+            if k < 2:
+                return None
+        nxt = sim.next_arrival_s()
+        padding = max(0, sched.batch_size - b) if static else 0
+        cost, rec, cap = sim.cost, sim.recorder, kv.capacity_tokens
+        classes: dict[str, int] = {}
+        for s in running:
+            classes[s.cls] = classes.get(s.cls, 0) + 1
+        stored0, held0, external = sched.stored_tokens, kv.held_tokens, kv.external_waste()
+        if sched.reserve_full:
+            waste_of = None
+        else:  # unfilled tail of each sequence's last block, periodic in the pass index
+            bs = kv.block_size
+            waste_of = [sum((-(s.computed + m + 1)) % bs for s in running) for m in range(bs)]
+        t = now
+        busy = rec.busy_s.get(self.name, 0.0)
+        longest = 0.0
+        done = 0
+        for j in range(k):
+            d = max(cost.iteration_time(BatchShape(decode_seqs=b + padding, decode_context_tokens=ctx0 + j * b)), 1e-9)
+            t += d
+            busy += d
+            wasted = (held0 - stored0 - (j + 1) * b if waste_of is None else waste_of[j % len(waste_of)]) + external
+            rec.waste_area += wasted / cap * d
+            rec.time_area += d
+            for cls, n in classes.items():
+                rec.gap(cls, d, n)
+            if d > longest:
+                longest = d
+            done = j + 1
+            if t >= nxt:
+                break  # an arrival lands during this pass: the next one must be planned
+        rec.busy_s[self.name] = busy
+        rec.count += done
+        sched.stored_tokens += done * b
+        for s in running:
+            s.computed += done
+            s.generated += done
+            s.num_tokens += done
+            s.last_token_s = t
+            if longest > s.max_gap_s:
+                s.max_gap_s = longest
+            if not sched.reserve_full:
+                sched._alloc(s, s.computed)  # room was checked by _block_bound
+        util = kv.held_tokens / cap
+        if util > rec.kv_peak:
+            rec.kv_peak = util
+        return t
+
+    def _block_bound(self, k: int) -> int:
+        """Most passes (<= k) for which the free blocks cover every sequence's growth."""
+        kv = self.sched.kv
+        bs, free = kv.block_size, kv.free_blocks
+        running = self.sched.running
+
+        def fits(m: int) -> bool:
+            need = 0
+            for s in running:
+                need += -(-(s.computed + m) // bs) - s.kv_slots // bs
+            return need <= free
+
+        lo, hi = 0, k
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
 
 class Simulation:
@@ -191,6 +309,10 @@ class Simulation:
         self.engines = self.prefill + self.decode
         self.capacity = self.engines[0].sched.kv.capacity_tokens  # paged memory rounds down to whole blocks
         self.source: dict[str, EngineProc] = {}
+        self.arrived = 0  # requests released so far (the next arrival bounds a steady stretch)
+        # Steady stretches are skipped analytically only for one colocated engine without a trace: the
+        # per-iteration records need every pass planned (and a result differs only in float rounding).
+        self.fast_forward = cfg.policy != "disaggregated" and not cfg.record_iterations
         self.unfinished = len(self.requests)
 
     def _engine(self, name: str, strategy, role: str) -> EngineProc:
@@ -201,11 +323,15 @@ class Simulation:
                           recorder=self.recorder)
         return EngineProc(self, name, sched)
 
+    def next_arrival_s(self) -> float:
+        return self.requests[self.arrived].arrival_s if self.arrived < len(self.requests) else float("inf")
+
     def arrivals(self):
         env = self.env
         for i, req in enumerate(self.requests):
             if req.arrival_s > env.now:
                 yield env.timeout(req.arrival_s - env.now)
+            self.arrived = i + 1
             seq = Seq(req, i)
             self.seqs.append(seq)
             target = min(self.prefill, key=EngineProc.load)
@@ -294,7 +420,7 @@ def build_result(cfg: SimConfig, seqs: list[Seq], recorder: Recorder, engines: t
     return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,
                      transfers=recorder.transfers, metrics=metrics, by_class=by_class,
                      engines=engines, kv_capacity_tokens=capacity,
-                     tbt_samples=recorder.gaps, cost_description=cost_description)
+                     tbt_samples=recorder.tbt_samples(), cost_description=cost_description)
 
 
 def simulate(cfg: SimConfig) -> SimResult:

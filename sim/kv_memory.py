@@ -73,6 +73,10 @@ class PagedKV:
     def held(self, seq_id: str) -> int:
         return len(self._blocks.get(seq_id, ())) * self.block_size
 
+    @property
+    def free_blocks(self) -> int:
+        return len(self._free)
+
     def external_waste(self) -> int:
         return 0  # any free block can serve any sequence
 

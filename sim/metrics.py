@@ -2,7 +2,8 @@
 
 All values are in seconds or plain counts. TBT takes every gap between consecutive output tokens of
 every request, so one long stall shows in the tail instead of being averaged away per request.
-Percentiles use linear interpolation; ``*_samples`` keys give the sample sizes so a reader can tell a
+Percentiles use linear interpolation, except TBT: its gaps are weighted samples (one value per pass
+shared by every sequence that decoded in it), read with the inverted CDF; ``*_samples`` keys give the sample sizes so a reader can tell a
 p99 over 3 values from one over 3,000.
 """
 
@@ -25,7 +26,17 @@ def _pct(values, q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
-def _summary(reqs, gaps: list[float], slos: dict, span: tuple[float, float] | None) -> dict:
+def _weighted_pct(gaps: tuple, q: float) -> float | None:
+    """Percentile of weighted samples (value, count): the smallest value with at least q% of the
+    samples at or below it (numpy's inverted-CDF method: no interpolation between gaps)."""
+    values, weights = gaps
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=float), q, weights=np.asarray(weights, dtype=float),
+                               method="inverted_cdf"))
+
+
+def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) -> dict:
     done = [r for r in reqs if r.completed]
     ttft = [r.ttft_s for r in done]
     e2e = [r.e2e_s for r in done]
@@ -47,7 +58,8 @@ def _summary(reqs, gaps: list[float], slos: dict, span: tuple[float, float] | No
         "throughput_tokens_per_s": per_s(tokens),
         "requests_per_s": per_s(len(done)),
         "ttft_p50_s": _pct(ttft, 50), "ttft_p90_s": _pct(ttft, 90), "ttft_p99_s": _pct(ttft, 99),
-        "tbt_p50_s": _pct(gaps, 50), "tbt_p90_s": _pct(gaps, 90), "tbt_p99_s": _pct(gaps, 99),
+        "tbt_p50_s": _weighted_pct(gaps, 50), "tbt_p90_s": _weighted_pct(gaps, 90),
+        "tbt_p99_s": _weighted_pct(gaps, 99),
         "tpot_mean_s": float(np.mean([r.tpot_s for r in done if r.tpot_s is not None]))
         if any(r.tpot_s is not None for r in done) else None,
         "e2e_mean_s": float(np.mean(e2e)) if e2e else None,
@@ -57,14 +69,14 @@ def _summary(reqs, gaps: list[float], slos: dict, span: tuple[float, float] | No
         "slo_attainment": good / len(done) if done else 0.0,
         "preemptions": sum(r.preemptions for r in reqs),
         "stalls": sum(r.stalls for r in reqs),
-        "ttft_samples": len(ttft), "tbt_samples": len(gaps),
+        "ttft_samples": len(ttft), "tbt_samples": int(sum(gaps[1])),
     }
 
 
 def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dict]:
     """Overall metrics and the per-class breakdown (same keys; engine-wide keys repeat the overall value)."""
     slos = {c.name: (c.ttft_slo_s, c.tbt_slo_s) for c in workload.classes}
-    all_gaps = [g for lst in recorder.gaps.values() for g in lst]
+    all_gaps = ([g for v, _ in recorder.gaps.values() for g in v], [n for _, w in recorder.gaps.values() for n in w])
     overall = _summary(reqs, all_gaps, slos, None)
     busy = sum(recorder.busy_s.values())
     engine_wide = {
@@ -81,7 +93,7 @@ def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dic
     by_class = {}
     for cls in sorted({r.cls for r in reqs}, key=lambda c: min(r.priority for r in reqs if r.cls == c)):
         sub = [r for r in reqs if r.cls == cls]
-        m = _summary(sub, recorder.gaps.get(cls, []), slos, span)  # rates over the whole run's span
+        m = _summary(sub, recorder.gaps.get(cls, ([], [])), slos, span)  # rates over the whole run's span
         m.update(engine_wide)
         by_class[cls] = m
     return overall, by_class

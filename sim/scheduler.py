@@ -31,7 +31,8 @@ class Seq:
 
     __slots__ = ("req", "id", "seq_no", "num_tokens", "computed", "generated", "first_token_s",
                  "last_token_s", "finish_s", "admitted_s", "preemptions", "swapped", "ready",
-                 "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s")
+                 "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s", "kv_slots", "cls",
+                 "output_tokens")
 
     def __init__(self, req: Request, seq_no: int):
         self.req = req
@@ -52,6 +53,9 @@ class Seq:
         self.rejected_reason = ""
         self.stalls = 0
         self.max_gap_s = 0.0
+        self.kv_slots = 0  # KV slots this sequence holds now (mirrors the KV manager; saves a lookup per token)
+        self.cls = req.cls
+        self.output_tokens = req.output_tokens
 
     @property
     def pending(self) -> int:
@@ -230,8 +234,7 @@ class Scheduler:
         plan.prefill = [(s, n) for s, n in plan.prefill if s is not seq]
         if seq in plan.joined:
             plan.joined.remove(seq)
-        self.kv.free(seq.id)
-        self.stored_tokens -= seq.computed
+        self._free(seq)
         if self.preempt == "swap":
             seq.swapped = True
             plan.swap_out_tokens += seq.computed
@@ -240,10 +243,23 @@ class Scheduler:
         seq.preemptions += 1
         plan.preempted.append(seq)
 
+    def _alloc(self, seq: Seq, tokens: int) -> bool:
+        if self.kv.allocate(seq.id, tokens):
+            seq.kv_slots = self.kv.held(seq.id)
+            return True
+        return False
+
+    def _free(self, seq: Seq) -> None:
+        self.kv.free(seq.id)
+        seq.kv_slots = 0
+        self.stored_tokens -= seq.computed
+
     def make_room(self, seq: Seq, tokens: int, plan: StepPlan, now: float) -> bool:
         """Grow ``seq`` to ``tokens`` slots, evicting the least urgent running sequences if allowed.
         Returns False when ``seq`` itself had to go (or no room could be made)."""
-        while not self.kv.allocate(seq.id, tokens):
+        if tokens <= seq.kv_slots:
+            return True
+        while not self._alloc(seq, tokens):
             if self.preempt == "none":
                 return False
             victim = self._victim(now, plan)
@@ -258,16 +274,21 @@ class Scheduler:
         """Give every running sequence its work: decodes first (one token each), then missing prompt
         tokens (whole, or chunked by ``budget``). Returns the budget left (None = unlimited)."""
         joined = plan.joined  # admitted this step: _join already gave them their work
-        decoding = [s for s in self.running if s.ready and s.is_decoding and s not in joined]
+        decoding = [s for s in self.running
+                    if s.ready and s.num_tokens - s.computed == 1 and s.generated and s not in joined]
         if budget is not None and len(decoding) > budget:
             decoding.sort(key=lambda s: self.order.key(s, now))
             plan.stalled.extend(decoding[budget:])
             decoding = decoding[:budget]
-        for s in decoding:
-            if s in plan.preempted:
-                continue
-            if self.reserve_full or self.make_room(s, s.computed + 1, plan, now):
-                plan.decode.append(s)
+        decode = plan.decode
+        if self.reserve_full:
+            decode.extend(decoding)  # memory was reserved at admission: nothing can run out
+        else:
+            for s in decoding:
+                if s.computed < s.kv_slots:  # room in its last block: the common case
+                    decode.append(s)
+                elif s not in plan.preempted and self.make_room(s, s.computed + 1, plan, now):
+                    decode.append(s)
         if budget is not None:
             budget -= len(plan.decode)
         for s in list(self.running):
@@ -302,7 +323,7 @@ class Scheduler:
             else:
                 chunk = min(seq.pending, budget)
             need = self.kv_need(seq, chunk)
-            while not self.kv.allocate(seq.id, need):
+            while not self._alloc(seq, need):
                 if not self._evict_for(seq, plan, now):
                     break
             else:
@@ -362,21 +383,39 @@ class Scheduler:
     def update(self, plan: StepPlan, end_s: float) -> list[Seq]:
         """Advance token counts after the pass; returns sequences that finished."""
         finished: list[Seq] = []
-        rec = self.recorder
+        gaps: dict = {}  # (class, gap) -> count: most decodes in a pass share one gap
         for seq, n in plan.prefill:
             seq.computed += n
             self.stored_tokens += n
             if seq.computed >= seq.num_tokens:
-                self._emit(seq, end_s, finished, rec)
-        for seq in plan.decode:
+                self._emit(seq, end_s, finished, gaps)
+        self.stored_tokens += len(plan.decode)
+        for seq in plan.decode:  # the hot loop: one decode step per running sequence per pass
             seq.computed += 1
-            self.stored_tokens += 1
-            self._emit(seq, end_s, finished, rec)
+            g = seq.generated + 1
+            seq.generated = g
+            seq.num_tokens += 1
+            if g == 1:
+                seq.first_token_s = end_s
+            else:
+                gap = end_s - seq.last_token_s
+                key = (seq.cls, gap)
+                gaps[key] = gaps.get(key, 0) + 1
+                if gap > seq.max_gap_s:
+                    seq.max_gap_s = gap
+            seq.last_token_s = end_s
+            if g >= seq.output_tokens:
+                self._finish(seq, end_s, finished)
+            elif self.role == "prefill":
+                self.handoffs.append(seq)
+        if self.recorder is not None:
+            for (cls, gap), count in gaps.items():
+                self.recorder.gap(cls, gap, count)
         if finished or self.handoffs:
             self.running = [s for s in self.running if not s.done and s not in self.handoffs]
         return finished
 
-    def _emit(self, seq: Seq, t: float, finished: list, rec) -> None:
+    def _emit(self, seq: Seq, t: float, finished: list, gaps: dict) -> None:
         seq.generated += 1
         seq.num_tokens += 1
         if seq.generated == 1:
@@ -385,23 +424,24 @@ class Scheduler:
             gap = t - seq.last_token_s
             if gap > seq.max_gap_s:
                 seq.max_gap_s = gap
-            if rec is not None:
-                rec.gap(seq, gap)
+            key = (seq.cls, gap)
+            gaps[key] = gaps.get(key, 0) + 1
         seq.last_token_s = t
-        if seq.generated >= seq.req.output_tokens:
-            seq.done = True
-            seq.finish_s = t
-            finished.append(seq)
-            self.kv.free(seq.id)
-            self.stored_tokens -= seq.computed
-            self.left_since_plan += 1
+        if seq.generated >= seq.output_tokens:
+            self._finish(seq, t, finished)
         elif self.role == "prefill":
             self.handoffs.append(seq)
 
+    def _finish(self, seq: Seq, t: float, finished: list) -> None:
+        seq.done = True
+        seq.finish_s = t
+        finished.append(seq)
+        self._free(seq)
+        self.left_since_plan += 1
+
     def release(self, seq: Seq) -> None:
         """Prefill role: the sequence's KV has been copied to a decode engine; free the local copy."""
-        self.kv.free(seq.id)
-        self.stored_tokens -= seq.computed
+        self._free(seq)
         self.left_since_plan += 1
 
     def kv_snapshot(self) -> tuple[int, int, int, int, int]:
