@@ -64,9 +64,10 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
     def chunks(k_max: int):
         res = []
         for _ in range(int(rng.integers(1, k_max + 1))):
-            length = int(np.exp(rng.uniform(0, np.log(256))))  # log-uniform 1..256: short chunks matter too
+            # log-uniform 1..256: short chunks matter too
+            length = max(1, min(int(np.exp(rng.uniform(0, np.log(256)))), max_len - 1))
             cached = 0 if rng.random() < 0.6 else int(rng.integers(1, max_len - length + 1))
-            res.append((cached, max(length, 1)))
+            res.append((cached, length))
         return tuple(res)
 
     def decodes(d_max: int):

@@ -1,0 +1,135 @@
+"""Real-model validation: the executor does what each plan says, calibration fits, and
+``python -m sim validate --json`` keeps its contract (DESIGN.md section 6)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from sim import calibrate  # noqa: E402
+from sim.config import with_changes  # noqa: E402
+from sim.real_executor import execute, load_model  # noqa: E402
+from sim.validate import ERROR_KEYS, config, errors  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(warmup=False)
+
+
+def _expected_fed(it) -> dict:
+    fed = {rid: n for rid, n in it.prefill}
+    fed.update({rid: 1 for rid in it.decode})
+    return fed
+
+
+@pytest.mark.parametrize("policy", ["continuous", "prefill-first", "chunked", "static"])
+def test_executor_runs_exactly_each_plan(model, policy):
+    cfg = config(policy, 8, seed=3)
+    run = execute(cfg, model)
+    res = run.result
+    assert len(res.iterations) == len(run.fed) == len(run.shapes) == len(run.durations_s) > 0
+    for it, fed, shape, dt in zip(res.iterations, run.fed, run.shapes, run.durations_s):
+        assert fed == _expected_fed(it)  # the model computed exactly the tokens the plan gave each sequence
+        assert shape.prefill_tokens == it.prefill_tokens and shape.prefill_seqs == len(it.prefill)
+        assert it.end_s - it.start_s == pytest.approx(dt) and dt > 0
+    for r in res.requests:  # every request generated exactly its output tokens, one per emitting pass
+        assert r.completed and r.generated_tokens == r.output_tokens
+        assert len(run.tokens[r.id]) == r.prompt_tokens + r.output_tokens
+        assert r.arrival_s <= r.first_token_s <= r.finish_s
+    starts = [it.start_s for it in res.iterations]
+    assert starts == sorted(starts)  # one engine: passes never overlap on the model's clock
+    assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(res.iterations, res.iterations[1:]))
+    assert res.metrics["completed"] == 8 and res.metrics["makespan_s"] > 0
+
+
+def test_greedy_tokens_do_not_depend_on_batching_or_preemption(model):
+    """The model's output is a property of each sequence alone: the same greedy tokens whether it ran
+    alone, in a static batch, in mixed continuous batches, or was preempted and recomputed."""
+    base = config("continuous", 8, seed=5)
+    ref = execute(base, model).tokens
+    static = execute(with_changes(base, policy="static"), model).tokens
+    tight = execute(with_changes(base, kv_capacity_tokens=320, block_size=16), model)  # forces recompute
+    assert tight.result.metrics["preemptions"] > 0
+    assert static == ref
+    assert tight.tokens == ref
+
+
+def test_errors_are_percent_of_measured(model):
+    cfg = config("continuous", 6, seed=1)
+    run = execute(cfg, model)
+    e = errors(run.result, run.result, run.durations_s, run.durations_s)  # a run against itself: no error
+    assert set(e) == set(ERROR_KEYS)
+    assert all(v == pytest.approx(0.0, abs=1e-9) for v in e.values())
+    doubled = [2 * d for d in run.durations_s]
+    assert errors(run.result, run.result, doubled, run.durations_s)["iteration_mape_pct"] == pytest.approx(100.0)
+
+
+def test_short_calibration_fits_the_cost_structure(model):
+    shapes, times = calibrate.measure(model, calibrate.grid(36, seed=1, max_len=200, max_decodes=12), reps=3)
+    f = calibrate.fit(shapes, times)
+    # On a tiny grid of a noisy shared CPU the fit is rough, but the cost structure must be there:
+    # a clearly positive fixed cost and prefill cost per token, and a fit far better than a constant.
+    assert f.r2 > 0.7, f
+    assert f.cost.overhead_s > 0 and f.cost.per_prefill_token_s > 0
+    assert all(getattr(f.cost, k) >= 0 for k in calibrate.COEFFS)
+    assert f.n_fit + f.n_heldout == 36 and math.isfinite(f.heldout_mape_pct)
+
+
+def test_fit_recovers_known_coefficients_and_stays_nonnegative():
+    truth = dict(overhead_s=2e-3, per_prefill_token_s=8e-5, per_attn_pair_s=1e-7, per_prefill_seq_s=3e-4,
+                 per_decode_seq_s=4e-4, per_context_token_s=5e-7)
+    shapes = calibrate.grid(90, seed=2)
+    X = np.array([calibrate.features(g.shape()) for g in shapes])
+    y = X @ np.array([truth[k] for k in calibrate.COEFFS])
+    f = calibrate.fit(shapes, y)
+    for k, v in truth.items():
+        assert getattr(f.cost, k) == pytest.approx(v, rel=1e-6)
+    assert f.r2 == pytest.approx(1.0) and f.heldout_mape_pct < 1e-6
+    beta = calibrate.nnls_relative(np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]]), np.array([3.0, 2.0, 1.0]))
+    assert (beta >= 0).all()  # a falling line cannot have a negative cost per unit
+
+
+def test_fit_cache_roundtrip_and_staleness(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    shapes = calibrate.grid(12, seed=0)
+    times = np.array([1e-3 + 1e-4 * g.shape().prefill_tokens + 3e-4 * g.shape().decode_seqs for g in shapes])
+    f = calibrate.fit(shapes, times, label="test")
+    path = calibrate.save(f, "cpu:test", "wall")
+    assert path.startswith(str(tmp_path)) and "batch-lab" in path
+    back = calibrate.load("cpu:test", "wall")
+    assert back.cost == f.cost and back.r2 == f.r2
+    assert calibrate.load("cpu:test", "cpu") is None  # another clock is another fit
+    assert calibrate.load("cpu:other") is None
+
+
+def _cli(*args, env_extra=None, timeout=120):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "sim", "validate", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout, check=False)
+
+
+def test_validate_cli_json_contract(tmp_path):
+    out = _cli("--requests", "8", "--json", "--policy", "chunked", env_extra={"XDG_CACHE_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert {"simulated", "measured", "error"} <= set(data)
+    assert set(data["error"]) == set(ERROR_KEYS)
+    assert all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in data["error"].values())
+    for side in ("simulated", "measured"):
+        assert data[side]["completed"] == 8 and data[side]["makespan_s"] > 0
+    assert data["device"] and data["fit"]["r2"] <= 1.0
+    assert list(tmp_path.rglob("*.json"))  # the fit was cached under the user cache folder
+
+
+def test_validate_cli_refuses_bad_input_by_name():
+    out = _cli("--requests", "0")
+    assert out.returncode == 2 and "requests" in out.stderr and "Traceback" not in out.stderr
