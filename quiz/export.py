@@ -41,7 +41,8 @@ def _fraction(share: float) -> float:
 
 
 def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.6g}"
+    # Up to 5 decimals: Moodle's fractions (33.33333) and the quiz's rounded answers survive unchanged.
+    return str(int(x)) if float(x).is_integer() else f"{x:.5f}".rstrip("0").rstrip(".")
 
 
 def _stem_with_link(v: Variant, q: Question) -> str:

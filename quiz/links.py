@@ -15,6 +15,7 @@ from sim.config import MEMORIES, resolve_workload
 from sim.metrics import METRIC_KEYS
 from sim.queue_order import ORDERS
 from sim.scheduler import PREEMPT_MODES
+from sim.workload import PRESETS
 
 _PLAYGROUND = ("scenario", "policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget",
                "kv", "expr", "seed")
@@ -41,6 +42,13 @@ _CHOICES = {"scenario": tuple(SCENARIOS), "policy": POLICIES, "a": POLICIES, "b"
             "preempt": PREEMPT_MODES, "memory": MEMORIES}
 _INTS = ("requests", "max_batch", "budget", "kv", "seed")
 _FLOATS = ("rate",)
+# The ranges of the pages' widgets: a URL value outside them is silently replaced by the page's default,
+# so a link must stay inside them to show what it claims.
+_RANGES = {
+    "playground": {"requests": (1, 500), "rate": (0.1, 1000.0), "max_batch": (1, 1024), "budget": (16, 16384),
+                   "kv": (0, 5_000_000), "seed": (0, 1_000_000)},
+    "prefill-vs-decode": {"requests": (10, 200), "rate": (0.5, 32.0), "seed": (0, 10_000)},
+}
 
 
 def check_link(page, params) -> list[tuple[str, str]]:
@@ -66,8 +74,21 @@ def check_link(page, params) -> list[tuple[str, str]]:
                     raise ValueError
             except ValueError:
                 out.append((where, f"must be a positive number, got {v!r}"))
-    if page == "prefill-vs-decode" and not {"a", "b"} <= set(params):
-        out.append(("link.params", "a comparison link needs both policies, a and b"))
+    for k, (lo, hi) in _RANGES.get(page, {}).items():
+        if k in params and not any(f.startswith(f"link.params.{k}") for f, _ in out):
+            if not lo <= float(params[k]) <= hi:
+                out.append((f"link.params.{k}", f"{params[k]} is outside the page's range {lo:g}..{hi:g}"))
+    if page == "prefill-vs-decode":
+        needed = ["a", "b", "seed"]
+        arrival = PRESETS[params["scenario"]].arrival if params.get("scenario") in PRESETS else "scripted"
+        if arrival != "scripted":
+            needed.append("requests")
+        if arrival in ("poisson", "gamma"):
+            needed.append("rate")
+        missing = [k for k in needed if k not in params]
+        if missing:
+            out.append(("link.params", f"a comparison link must state {', '.join(missing)} so the view "
+                                       "does not depend on the page's defaults"))
     return out
 
 
@@ -89,6 +110,12 @@ def link_configs(page: str, params: dict) -> dict[str, SimConfig]:
     n = int(params["requests"]) if "requests" in params else None
     rate = float(params["rate"]) if "rate" in params else None
     if n is not None or rate is not None:
+        # Rate and request count only apply where the preset draws its arrivals (as on the pages).
+        preset = PRESETS[name]
+        if preset.arrival not in ("poisson", "gamma"):
+            rate = None
+        if preset.arrival == "scripted":
+            n = None
         common["workload"] = resolve_workload(name, n, rate)
     if page == "prefill-vs-decode":
         return {side: scenario(name, policy=params[side], **common) for side in ("a", "b")}

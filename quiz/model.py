@@ -229,7 +229,10 @@ def parse(v: Variant, submission) -> Parsed | InvalidSubmission:
     if submission is None or isinstance(submission, (str, bytes)) or not hasattr(submission, "__iter__"):
         return InvalidSubmission("Choose at least one option." if v.kind == "multiple"
                                  else "Put every item in a position.")
-    picks = [_index(s, len(v.options)) for s in submission]
+    raw = list(submission)
+    if v.kind == "ordering" and any(s is None for s in raw):
+        return InvalidSubmission("Put every item in a position.")
+    picks = [_index(s, len(v.options)) for s in raw]
     if any(p is None for p in picks):
         return InvalidSubmission("That selection refers to an option that does not exist.")
     if len(set(picks)) != len(picks):
