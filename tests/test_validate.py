@@ -133,3 +133,26 @@ def test_validate_cli_json_contract(tmp_path):
 def test_validate_cli_refuses_bad_input_by_name():
     out = _cli("--requests", "0")
     assert out.returncode == 2 and "requests" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(os.path.join(ROOT, "pages", "validate.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert any("Run validation" in b.label for b in at.button)
+    assert not at.get("plotly_chart")  # nothing measured yet, so nothing drawn
+    at.slider(key="w_requests").set_value(8)
+    at.selectbox(key="w_policy").set_value("static")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 3
+    labels = [m.label for m in at.metric]
+    assert any("makespan" in x for x in labels) and any("per-pass" in x for x in labels)
+    assert all(m.value.endswith("%") for m in at.metric)
+    text = " ".join(md.value for md in at.markdown)
+    assert "Measured on" in text and "R² =" in text
