@@ -186,3 +186,19 @@ def page_link(url_path: str, label: str | None = None, **kw) -> None:
         if p.url_path == url_path:
             st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
             return
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def run_shared(cfg: SimConfig) -> SimResult:
+    """Like ``run_cached`` but hands every caller the same result object (no copy per rerun), which keeps
+    reruns of pages that draw several big runs fast. Callers must treat the result as read-only."""
+    return run_cached(cfg)
+
+
+def shared_or_error(cfg_factory) -> SimResult | None:
+    """``run_or_error`` for ``run_shared``: a ConfigError becomes one message naming the field."""
+    try:
+        return run_shared(cfg_factory())
+    except ConfigError as e:
+        st.error(f"**{e.field}**: {e.reason}")
+        return None

@@ -60,8 +60,8 @@ def _cfg(policy: str, r: float, n: int, s: int, record: bool = True):
                     record_iterations=record)
 
 
-res_a = common.run_or_error(lambda: _cfg(pol_a, rate, requests, seed))
-res_b = common.run_or_error(lambda: _cfg(pol_b, rate, requests, seed))
+res_a = common.shared_or_error(lambda: _cfg(pol_a, rate, requests, seed))
+res_b = common.shared_or_error(lambda: _cfg(pol_b, rate, requests, seed))
 if res_a is None or res_b is None:
     st.stop()
 lab_a, lab_b = f"{pol_a} (A)", f"{pol_b} (B)"
@@ -71,18 +71,23 @@ if pol_a == pol_b:
 # ---- the two timelines, one time axis ----------------------------------------------------------------
 st.subheader("The same arrivals, two schedulers")
 span = vc.time_span_ms([res_a, res_b])
-fig_a = request_lanes(res_a, animate=False, title=f"A: {pol_a}", height=420)
-fig_b = request_lanes(res_b, animate=False, title=f"B: {pol_b}", height=420)
-vc.align_time_axes([fig_a, fig_b], span)
-left, right = st.columns(2)
-with left:
-    common.plot(fig_a, key="lanes_a")
-    st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
-with right:
-    common.plot(fig_b, key="lanes_b")
-    st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _lanes(cfg, span_ms: float, title: str):
+    """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
+    fig = request_lanes(common.run_shared(cfg), animate=False, title=title, height=400)
+    return vc.align_time_axes([fig], span_ms)[0]
+
+
+fig_a = _lanes(res_a.config, span, f"A: {pol_a}")
+fig_b = _lanes(res_b.config, span, f"B: {pol_b}")
+st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
+common.plot(fig_a, key="lanes_a")
+st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
+common.plot(fig_b, key="lanes_b")
 common.explain(
-    "One lane per request in arrival order, time to the right, the same time axis on both sides. Grey: "
+    "One lane per request in arrival order, time to the right; A above B on the same time axis. Grey: "
     "waiting in the queue; orange: prefill (the prompt is processed, the first token comes out); blue: "
     "decode steps; red: a decode step stalled by a prefill in the same pass; green tick: done. The run "
     "that ends further left served the same requests sooner.")

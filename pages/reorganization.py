@@ -47,7 +47,7 @@ bar = st.progress(0.0, text="Sweeping request sizes")
 rows = []
 for i, size in enumerate(SIZES):
     for policy in ("static", "continuous"):
-        res = common.run_cached(_config(policy, size))
+        res = common.run_shared(_config(policy, size))
         rows.append({"series": policy, "x": size, "seed": int(seed), **res.metrics})
     bar.progress((i + 1) / len(SIZES), text=f"Swept {i + 1} of {len(SIZES)} request sizes")
 bar.empty()
@@ -84,7 +84,7 @@ common.explain("The metric behind each ratio above, for both policies (one seed,
 
 st.subheader("Why: count the reorganizations")
 size = st.select_slider("Request size to inspect (mean output tokens)", SIZES, value=8, key="w_size")
-detail = {p: common.run_cached(dataclasses.replace(_config(p, size), record_iterations=True))
+detail = {p: common.run_shared(dataclasses.replace(_config(p, size), record_iterations=True))
           for p in ("static", "continuous")}
 cols = st.columns(2)
 for col, (p, res) in zip(cols, detail.items()):
