@@ -108,3 +108,23 @@ def metric_rows(a, b, label_a: str, label_b: str) -> list[dict]:
         rows.append({"metric": name, "unit": unit, "key": key, label_a: None if va is None else va * k,
                      label_b: None if vb is None else vb * k, "change": change, "better": better})
     return rows
+
+
+def outcome_bars(values: dict, y_title: str, title: str = "", picked: str | None = None,
+                 fmt: str = "{:,.0f}") -> go.Figure:
+    """One bar per option (e.g. per policy) with its simulated value; the learner's pick is outlined and
+    labelled, so prediction and outcome sit in one picture."""
+    labels = list(values)
+    ys = [values[k] for k in labels]
+    best = labels[int(np.argmax(ys))] if ys else None
+    colors = [POLICY_COLORS.get(k.split(" ")[0], SERIES[i % len(SERIES)]) for i, k in enumerate(labels)]
+    fig = go.Figure(go.Bar(
+        x=labels, y=ys, marker=dict(color=colors, line=dict(width=[4 if k == picked else 0 for k in labels],
+                                                            color=OKABE_ITO["black"])),
+        text=[fmt.format(y) + (" (your pick)" if k == picked else "") + (" (best)" if k == best else "")
+              for k, y in zip(labels, ys)], textposition="outside",
+        hovertemplate="%{x}: %{y:,.2f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="option", yaxis_title=y_title, height=340, showlegend=False,
+                      margin=dict(l=60, r=10, t=50, b=50))
+    fig.update_yaxes(range=[0, max(ys + [1e-9]) * 1.25])
+    return fig
