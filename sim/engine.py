@@ -56,6 +56,14 @@ class Recorder:
         entry[0].append(gap)
         entry[1].append(count)
 
+    def gap_run(self, cls: str, gaps: list[float], count: int) -> None:
+        """One gap per pass for ``count`` sequences of class ``cls`` over a run of passes."""
+        entry = self.gaps.get(cls)
+        if entry is None:
+            entry = self.gaps[cls] = ([], [])
+        entry[0].extend(gaps)
+        entry[1].extend([count] * len(gaps))
+
     def tbt_samples(self) -> dict:
         """class -> numpy array of every token gap in seconds (weighted samples expanded)."""
         import numpy as np
@@ -214,29 +222,43 @@ class EngineProc:
         for s in running:
             classes[s.cls] = classes.get(s.cls, 0) + 1
         stored0, held0, external = sched.stored_tokens, kv.held_tokens, kv.external_waste()
-        if sched.reserve_full:
-            waste_of = None
-        else:  # unfilled tail of each sequence's last block, periodic in the pass index
+        paged_growth = not sched.reserve_full
+        if paged_growth:
+            # Unfilled tail of each sequence's last block after pass j: it shrinks by one slot per pass
+            # and jumps back by a block when the sequence crosses into a new block.
             bs = kv.block_size
-            waste_of = [sum((-(s.computed + m + 1)) % bs for s in running) for m in range(bs)]
+            crossing = [0] * bs  # crossing[r]: sequences whose tail is empty after passes j = r (mod bs)
+            tail = 0
+            for s in running:
+                r = (-(s.computed + 1)) % bs
+                tail += r
+                crossing[r] += 1
+        seconds = cost.decode_time_fn(b + padding)
         t = now
         busy = rec.busy_s.get(self.name, 0.0)
-        longest = 0.0
-        done = 0
+        waste_area, time_area = rec.waste_area, rec.time_area
+        durations = []
         for j in range(k):
-            d = max(cost.iteration_time(BatchShape(decode_seqs=b + padding, decode_context_tokens=ctx0 + j * b)), 1e-9)
+            d = seconds(ctx0 + j * b)
+            if d < 1e-9:
+                d = 1e-9
             t += d
             busy += d
-            wasted = (held0 - stored0 - (j + 1) * b if waste_of is None else waste_of[j % len(waste_of)]) + external
-            rec.waste_area += wasted / cap * d
-            rec.time_area += d
-            for cls, n in classes.items():
-                rec.gap(cls, d, n)
-            if d > longest:
-                longest = d
-            done = j + 1
+            if paged_growth:
+                wasted = tail + external
+                tail += bs * crossing[j % bs] - b
+            else:
+                wasted = held0 - stored0 - (j + 1) * b + external
+            waste_area += wasted / cap * d
+            time_area += d
+            durations.append(d)
             if t >= nxt:
                 break  # an arrival lands during this pass: the next one must be planned
+        done = len(durations)
+        longest = max(durations)
+        rec.waste_area, rec.time_area = waste_area, time_area
+        for cls, n in classes.items():
+            rec.gap_run(cls, durations, n)
         rec.busy_s[self.name] = busy
         rec.count += done
         sched.stored_tokens += done * b
@@ -247,7 +269,7 @@ class EngineProc:
             s.last_token_s = t
             if longest > s.max_gap_s:
                 s.max_gap_s = longest
-            if not sched.reserve_full:
+            if paged_growth and s.computed > s.kv_slots:
                 sched._alloc(s, s.computed)  # room was checked by _block_bound
         util = kv.held_tokens / cap
         if util > rec.kv_peak:
@@ -420,7 +442,8 @@ def build_result(cfg: SimConfig, seqs: list[Seq], recorder: Recorder, engines: t
     return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,
                      transfers=recorder.transfers, metrics=metrics, by_class=by_class,
                      engines=engines, kv_capacity_tokens=capacity,
-                     tbt_samples=recorder.tbt_samples(), cost_description=cost_description)
+                     tbt_samples=recorder.tbt_samples() if recorder.record_iterations else {},
+                     cost_description=cost_description)
 
 
 def simulate(cfg: SimConfig) -> SimResult:

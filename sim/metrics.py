@@ -26,14 +26,21 @@ def _pct(values, q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
-def _weighted_pct(gaps: tuple, q: float) -> float | None:
-    """Percentile of weighted samples (value, count): the smallest value with at least q% of the
-    samples at or below it (numpy's inverted-CDF method: no interpolation between gaps)."""
+def _weighted_pcts(gaps: tuple, qs: tuple) -> list:
+    """Percentiles of weighted samples (value, count): for each q the smallest value with at least q% of
+    the samples at or below it (the inverted CDF: no interpolation between gaps). One sort for all q."""
     values, weights = gaps
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q, weights=np.asarray(weights, dtype=float),
-                               method="inverted_cdf"))
+    if not len(values):
+        return [None] * len(qs)
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(np.asarray(weights, dtype=np.int64)[order])
+    total = cum[-1]
+    out = []
+    for q in qs:
+        rank = max(int(np.ceil(q / 100.0 * total)), 1)  # 1-based rank of the q-th percentile sample
+        out.append(float(v[order[np.searchsorted(cum, rank)]]))
+    return out
 
 
 def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) -> dict:
@@ -45,6 +52,7 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         span = (min((r.arrival_s for r in reqs), default=0.0), max((r.finish_s for r in done), default=0.0))
     makespan = max(span[1] - span[0], 0.0)
     tokens = sum(r.output_tokens for r in done)
+    tbt = _weighted_pcts(gaps, (50, 90, 99))
     good = 0
     for r in done:
         ttft_slo, tbt_slo = slos.get(r.cls, (DEFAULT_TTFT_SLO_S, DEFAULT_TBT_SLO_S))
@@ -58,8 +66,7 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         "throughput_tokens_per_s": per_s(tokens),
         "requests_per_s": per_s(len(done)),
         "ttft_p50_s": _pct(ttft, 50), "ttft_p90_s": _pct(ttft, 90), "ttft_p99_s": _pct(ttft, 99),
-        "tbt_p50_s": _weighted_pct(gaps, 50), "tbt_p90_s": _weighted_pct(gaps, 90),
-        "tbt_p99_s": _weighted_pct(gaps, 99),
+        "tbt_p50_s": tbt[0], "tbt_p90_s": tbt[1], "tbt_p99_s": tbt[2],
         "tpot_mean_s": float(np.mean([r.tpot_s for r in done if r.tpot_s is not None]))
         if any(r.tpot_s is not None for r in done) else None,
         "e2e_mean_s": float(np.mean(e2e)) if e2e else None,

@@ -113,7 +113,7 @@ class SimResult:
     by_class: dict
     engines: tuple[str, ...]
     kv_capacity_tokens: int
-    tbt_samples: dict = field(default_factory=dict)  # class -> list of every token gap (s)
+    tbt_samples: dict = field(default_factory=dict)  # class -> every token gap (s); empty without a trace
     cost_description: list = field(default_factory=list)  # (quantity, value with unit, source)
 
     def request(self, rid: str) -> RequestResult:
