@@ -61,6 +61,8 @@ def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = No
     g.add_argument("--requests", type=_positive_int, help="number of requests to generate")
     g.add_argument("--rate", type=_number, help="arrival rate in requests per second (Poisson/gamma presets)")
     g.add_argument("--seed", type=_positive_int, help="random seed; same config + seed = identical trace")
+    g.add_argument("--predictor-noise", type=_number,
+                   help="sjf: sigma of log-normal noise on the predicted output length (0 = perfect predictor)")
     g = p.add_argument_group("engine and hardware")
     g.add_argument("--model", choices=tuple(MODELS), help="model preset (published config.json numbers)")
     g.add_argument("--hardware", choices=tuple(HARDWARE), help="accelerator preset (datasheet numbers)")
@@ -96,13 +98,17 @@ def config_from_args(args, **extra):
             values[flag] = v
     if getattr(args, "reorg_ms", None) is not None:
         values["reorg_s"] = args.reorg_ms / 1000.0
-    if wname is not None or args.requests is not None or args.rate is not None:
+    noise = getattr(args, "predictor_noise", None)
+    if wname is not None or args.requests is not None or args.rate is not None or noise is not None:
         base = values.get("workload")
         if wname is not None:
             values["workload"] = resolve_workload(wname, args.requests, args.rate)
         else:
             from sim.workload import with_overrides
             values["workload"] = with_overrides(base, n_requests=args.requests, rate_per_s=args.rate)
+        if noise is not None:
+            from dataclasses import replace
+            values["workload"] = replace(values["workload"], predictor_noise=noise)
     if values.get("order") == "custom" and not values.get("expr"):
         raise ConfigError("expr", "--order custom needs --expr, e.g. --expr 'priority * 10 + prompt_tokens / 1000'")
     values.update(extra)
