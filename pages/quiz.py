@@ -16,7 +16,7 @@ if sys.path[:1] != [_ROOT]:
 
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id
-from quiz.links import PAGE_TITLES
+from quiz.links import PAGE_TITLES, claim_metrics, evidence_rows
 from quiz.session import Session
 
 ALL = "All concepts"
@@ -82,6 +82,20 @@ def _answer_widgets(v, key: str, done: bool):
     return order, " > ".join("?" if k is None else v.options[k].text for k in order)
 
 
+@st.cache_data(show_spinner="Running the simulator on the linked scenario...", max_entries=32)
+def _claim_metrics(link, claim) -> dict:
+    return claim_metrics(link, claim)
+
+
+def _show_evidence(q) -> None:
+    """After an answer: the linked scenario under both compared policies, run now by the simulator."""
+    m = _claim_metrics(q.link, q.claim)
+    c = q.claim
+    st.markdown(f"**What the simulator shows.** The linked scenario run under `{c.better}` and under `{c.worse}` "
+                f"({'higher' if c.higher_is_better else 'lower'} `{c.metric}` is better):")
+    st.dataframe(evidence_rows(c, m), hide_index=True, width="stretch")
+
+
 def _show_result(g) -> None:
     (st.success if g.correct else st.error)(f"**Score {g.score:g}.** {g.message}")
     for text, ok, why in g.details:
@@ -121,6 +135,8 @@ if not s.finished:
                 st.rerun()
     else:
         _show_result(result[2])
+        if q.claim is not None:
+            _show_evidence(q)
         b1, b2 = st.columns(2)
         if b1.button("Next question", type="primary", key=f"next_{key}"):
             s.advance()

@@ -228,11 +228,11 @@ def _link_and_claim(raw, fail):
         link = Link(lk["page"], tuple((str(k), str(v)) for k, v in params.items()))
     if raw.get("claim") is not None:
         c = raw["claim"]
-        if link is None or link.page != "prefill-vs-decode":
-            fail("claim", "a claim needs a comparison link (page prefill-vs-decode with a and b)")
+        if link is None:
+            fail("claim", "a claim needs a link (playground or prefill-vs-decode) whose scenario it runs")
         if not isinstance(c, dict) or set(c) != {"metric", "better", "worse", "higher_is_better"}:
             fail("claim", "must be a mapping with metric, better, worse and higher_is_better")
-        problems = check_claim(c["metric"], c["better"], c["worse"])
+        problems = check_claim(link.page, link.as_dict(), c["metric"], c["better"], c["worse"])
         if problems:
             fail(*problems[0])
         if not isinstance(c["higher_is_better"], bool):

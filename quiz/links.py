@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sim import SCENARIOS, ConfigError, SimConfig, scenario
 from sim.batching import POLICIES
-from sim.config import MEMORIES, resolve_workload
+from sim.config import MEMORIES, resolve_workload, with_changes
 from sim.metrics import METRIC_KEYS
 from sim.queue_order import ORDERS
 from sim.scheduler import PREEMPT_MODES
@@ -79,26 +79,45 @@ def check_link(page, params) -> list[tuple[str, str]]:
             if not lo <= float(params[k]) <= hi:
                 out.append((f"link.params.{k}", f"{params[k]} is outside the page's range {lo:g}..{hi:g}"))
     if page == "prefill-vs-decode":
-        needed = ["a", "b", "seed"]
-        arrival = PRESETS[params["scenario"]].arrival if params.get("scenario") in PRESETS else "scripted"
-        if arrival != "scripted":
-            needed.append("requests")
-        if arrival in ("poisson", "gamma"):
-            needed.append("rate")
-        missing = [k for k in needed if k not in params]
-        if missing:
-            out.append(("link.params", f"a comparison link must state {', '.join(missing)} so the view "
-                                       "does not depend on the page's defaults"))
+        if not {"a", "b"} <= set(params):
+            out.append(("link.params", "a comparison link must state both policies, a and b"))
+        out += _pinned(params)
     return out
 
 
-def check_claim(metric, better, worse) -> list[tuple[str, str]]:
+def check_claim(link_page: str, params: dict, metric, better, worse) -> list[tuple[str, str]]:
+    """A claim compares two policies on the link's scenario; the linked view must show (one of) them."""
     out = []
     if metric not in METRIC_KEYS:
         out.append(("claim.metric", f"unknown metric {metric!r}; use one of {', '.join(METRIC_KEYS)}"))
-    if {better, worse} != {"a", "b"}:
-        out.append(("claim", "better and worse must be the two sides of the comparison, a and b"))
+    for name, v in (("better", better), ("worse", worse)):
+        if v not in POLICIES:
+            out.append((f"claim.{name}", f"unknown policy {v!r}; choose one of {', '.join(POLICIES)}"))
+    if better == worse:
+        out.append(("claim", "better and worse must be two different policies"))
+    if link_page == "prefill-vs-decode":
+        if {better, worse} != {params.get("a"), params.get("b")}:
+            out.append(("claim", "better and worse must be the link's two policies, a and b"))
+    elif link_page == "playground":
+        if params.get("policy") not in (better, worse):
+            out.append(("claim", "the link's policy must be one of the two compared (better or worse)"))
+    else:
+        out.append(("claim", "a claim needs a link to the playground or to prefill-vs-decode"))
+    if not out:
+        out += [(f, m) for f, m in _pinned(params) if f == "link.params"]
     return out
+
+
+def _pinned(params: dict) -> list[tuple[str, str]]:
+    """A view whose numbers are claimed must not depend on a page's defaults: state seed, and requests and
+    rate where the scenario draws its arrivals."""
+    arrival = PRESETS[params["scenario"]].arrival if params.get("scenario") in PRESETS else "scripted"
+    needed = ["seed"] + (["requests"] if arrival != "scripted" else []) + (["rate"] if arrival in ("poisson", "gamma") else [])
+    missing = [k for k in needed if k not in params]
+    if missing:
+        return [("link.params", f"the link must state {', '.join(missing)} so the view does not depend on the "
+                                "page's defaults")]
+    return []
 
 
 def link_configs(page: str, params: dict) -> dict[str, SimConfig]:
@@ -127,17 +146,50 @@ def link_configs(page: str, params: dict) -> dict[str, SimConfig]:
     return {"": scenario(name, **common)}
 
 
-def run_claim(link, claim) -> tuple[bool, str]:
-    """Run both sides of a comparison link and say whether the claim holds, with the numbers."""
+def claim_configs(link, claim) -> dict[str, SimConfig]:
+    """{policy: config} for the two policies a claim compares, on exactly the linked scenario settings."""
+    base = next(iter(link_configs(link.page, link.as_dict()).values()))
+    return {p: with_changes(base, policy=p) for p in (claim.better, claim.worse)}
+
+
+def claim_metrics(link, claim) -> dict[str, dict]:
+    """{policy: metrics} of both sides (a few hundred ms for the bank's scenarios)."""
     from sim import simulate
+    return {p: simulate(with_changes(cfg, record_iterations=False)).metrics for p, cfg in claim_configs(link, claim).items()}
+
+
+def run_claim(link, claim) -> tuple[bool, str]:
+    """Run both sides of a claim and say whether it holds, with the numbers."""
     try:
-        cfgs = link_configs(link.page, link.as_dict())
+        m = claim_metrics(link, claim)
     except ConfigError as e:
         return False, f"the link does not build a configuration: {e}"
-    m = {side: simulate(cfg).metrics[claim.metric] for side, cfg in cfgs.items()}
-    b, w = m[claim.better], m[claim.worse]
+    b, w = m[claim.better][claim.metric], m[claim.worse][claim.metric]
     ok = b > w if claim.higher_is_better else b < w
-    pol = link.as_dict()
-    text = (f"{claim.metric}: {pol[claim.better]} {b:,.4g} vs {pol[claim.worse]} {w:,.4g} "
+    text = (f"{claim.metric}: {claim.better} {b:,.4g} vs {claim.worse} {w:,.4g} "
             f"({'higher' if claim.higher_is_better else 'lower'} is better)")
     return ok, text
+
+
+# What the quiz page shows after an answer to a question with a claim (seconds in data, ms in the UI).
+EVIDENCE_METRICS = (("throughput_tokens_per_s", "throughput (output tokens/s)", 1.0),
+                    ("makespan_s", "makespan (s)", 1.0),
+                    ("ttft_p50_s", "TTFT p50 (ms)", 1e3),
+                    ("ttft_p99_s", "TTFT p99 (ms)", 1e3),
+                    ("tbt_p99_s", "TBT p99 (ms)", 1e3),
+                    ("completed", "requests completed", 1.0))
+
+
+def evidence_rows(claim, metrics: dict[str, dict]) -> list[dict]:
+    """One row per metric with both policies' values; the claimed metric is marked."""
+    rows = []
+    shown = list(EVIDENCE_METRICS)
+    if claim.metric not in {k for k, _, _ in shown}:
+        shown.append((claim.metric, claim.metric, 1.0))
+    for key, label, scale in shown:
+        row = {"metric": label + ("  (the claim)" if key == claim.metric else "")}
+        for policy in (claim.better, claim.worse):
+            v = metrics[policy].get(key)
+            row[policy] = None if v is None else round(v * scale, 3)
+        rows.append(row)
+    return rows

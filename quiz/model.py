@@ -63,11 +63,12 @@ class Link:
 
 @dataclass(frozen=True)
 class Claim:
-    """What the linked comparison shows: ``metric`` of policy ``better`` beats policy ``worse``
-    (higher for throughput-like metrics, lower for times). ``quiz check`` runs it."""
+    """What the linked scenario demonstrates: under policy ``better``, ``metric`` beats its value under
+    policy ``worse`` (higher for throughput-like metrics, lower for times). ``quiz check`` runs both, and
+    the quiz page shows both numbers after the learner answers."""
 
     metric: str
-    better: str  # the link's query parameter naming the winning side ("a" or "b")
+    better: str  # a batching strategy name, e.g. "continuous"
     worse: str
     higher_is_better: bool
 

@@ -15,7 +15,7 @@ from quiz import CONCEPTS, InvalidSubmission, generate, grade, load_bank, parse
 from quiz.bank import BankError, by_id
 from quiz.check import check_bank
 from quiz.cli import main
-from quiz.links import check_link, link_configs
+from quiz.links import check_link, claim_configs, evidence_rows, link_configs
 from quiz.session import Session
 from sim import scenario, simulate
 from sim.cost_model import MODELS
@@ -159,15 +159,21 @@ def test_legal_summarization_link_shows_continuous_beats_static():
     q = by_id(BANK, "seed-legal-summarization")
     right = next(o for o in q.options if o.correct)
     assert "continuous" in right.text.lower() and "prefill" in right.text.lower()
-    assert q.link.page == "prefill-vs-decode" and not check_link(q.link.page, q.link.as_dict())
+    assert not check_link(q.link.page, q.link.as_dict())
     link = q.link.as_dict()
-    assert link["scenario"] == "legal-archive" and {link["a"], link["b"]} == {"static", "continuous"}
-    cfgs = link_configs(q.link.page, link)
-    res = {link[side]: simulate(cfg).metrics for side, cfg in cfgs.items()}
-    assert res["continuous"]["completed"] == res["static"]["completed"] > 0
+    assert link["scenario"] == "legal-archive" and link["policy"] == "continuous"
+    # The linked view itself is the continuous side of the claim, with the same settings.
+    (view,) = link_configs(q.link.page, link).values()
+    cfgs = claim_configs(q.link, q.claim)
+    assert cfgs["continuous"] == view and cfgs["static"].workload == view.workload
+    res = {p: simulate(cfg).metrics for p, cfg in cfgs.items()}
+    assert res["continuous"]["completed"] == res["static"]["completed"] == 200
     assert res["continuous"]["throughput_tokens_per_s"] > 1.05 * res["static"]["throughput_tokens_per_s"]
     assert res["continuous"]["makespan_s"] < res["static"]["makespan_s"]
-    assert q.claim.metric == "throughput_tokens_per_s" and link[q.claim.better] == "continuous"
+    assert (q.claim.metric, q.claim.better, q.claim.worse) == ("throughput_tokens_per_s", "continuous", "static")
+    rows = evidence_rows(q.claim, res)  # what the quiz page shows after the answer
+    thr = next(r for r in rows if r["metric"].startswith("throughput"))
+    assert thr["continuous"] > thr["static"] and "(the claim)" in thr["metric"]
 
 
 def test_many_tiny_reverses_the_gain_of_continuous_batching():
@@ -254,6 +260,15 @@ def _bank_with(tmp_path, *questions, name="c99-test.yaml"):
      "unknown value"),
     ({"link": {"page": "prefill-vs-decode", "params": {"scenario": "chat", "a": "static", "b": "continuous"}}},
      "link.params", "must state"),
+    ({"link": {"page": "playground", "params": {"scenario": "chat", "policy": "static", "requests": 50, "rate": 2,
+                                                "seed": 0}},
+      "claim": {"metric": "throughput_tokens_per_s", "better": "continuous", "worse": "chunked",
+                "higher_is_better": True}}, "claim", "link's policy must be one of"),
+    ({"link": {"page": "playground", "params": {"scenario": "chat", "policy": "static"}},
+      "claim": {"metric": "throughput_tokens_per_s", "better": "continuous", "worse": "static",
+                "higher_is_better": True}}, "link.params", "must state seed, requests, rate"),
+    ({"link": {"page": "playground", "params": {"scenario": "chat", "requests": 9999}}}, "link.params.requests",
+     "outside the page's range"),
     ({"generator": "no-such"}, "generator", "unknown generator"),
 ])
 def test_malformed_question_names_file_question_and_field(tmp_path, change, field, words):
@@ -311,7 +326,7 @@ def test_cli_list_json(capsys):
         assert all(isinstance(o["correct"], bool) for o in r["options"])
     assert sum(r["parameterized"] for r in records) >= 8
     legal = next(r for r in records if r["id"] == "seed-legal-summarization")
-    assert legal["link"].startswith("/prefill-vs-decode?scenario=legal-archive")
+    assert legal["link"].startswith("/playground?scenario=legal-archive&policy=continuous")
 
 
 def test_cli_check_passes_on_the_bank(capsys):

@@ -3,6 +3,7 @@
 
 import os
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from quiz import cached_bank, generate
@@ -108,3 +109,49 @@ def test_summary_names_concepts_to_revisit_and_offers_csv():
     csv = at.session_state["quiz_session"].to_csv()
     assert csv.count("\n") == total + 1
     assert at.get("download_button")
+
+
+def test_legal_summarization_answer_shows_the_simulator_evidence():
+    at = _start("C12: Scheduling strategy and trade-offs")
+    for _ in range(at.session_state["quiz_session"].total):
+        s, q, v = _current(at)
+        key = _fill(at, v, v.correct_submission())
+        at.button(key=f"submit_{key}").click().run()
+        if q.id == "seed-legal-summarization":
+            break
+        at.button(key=f"next_{key}").click().run()
+    assert q.id == "seed-legal-summarization" and not at.exception
+    assert any("What the simulator shows" in md.value for md in at.markdown)
+    table = at.dataframe[0].value
+    row = table[table["metric"].str.startswith("throughput")].iloc[0]
+    assert row["continuous"] > row["static"]
+    link = next(md.value for md in at.markdown if "[Open in the simulator" in md.value)
+    assert "(playground?scenario=legal-archive&policy=continuous&requests=200&seed=0)" in link
+
+
+def _distinct_links():
+    from quiz.links import PAGE_FILES
+    seen = {}
+    for q in BANK:
+        if q.link is not None:
+            seen.setdefault((q.link.page, q.link.params), q.id)
+    return [(PAGE_FILES[page], dict(params), qid) for (page, params), qid in seen.items()]
+
+
+@pytest.mark.parametrize("page_file, params, qid", _distinct_links(), ids=lambda x: x if isinstance(x, str) else "")
+def test_every_link_preloads_its_view(page_file, params, qid):
+    """Open the linked page with the link's query parameters: it must run, and every parameter it reads
+    must keep the link's value (a page replaces a value it does not offer with its default)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, page_file)
+    if not os.path.exists(path):
+        pytest.fail(f"{qid}: links to {page_file}, which does not exist")
+    at = AppTest.from_file(path, default_timeout=120)
+    for k, val in params.items():
+        at.query_params[k] = val
+    at.run()
+    assert not at.exception, (qid, at.exception)
+    for k, val in params.items():
+        got = at.query_params.get(k)
+        same = str(got) == val or (val.replace(".", "", 1).isdigit() and float(got) == float(val))
+        assert same, f"{qid}: {page_file} shows {k}={got!r}, not the link's {val!r}"
