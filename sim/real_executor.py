@@ -165,8 +165,8 @@ def execute(cfg: SimConfig, model=None, progress=None, clock: str = "wall") -> R
         run.shapes.append(shape)
         run.durations_s.append(dt)
         run.fed.append(fed)
-        if progress is not None:
-            progress(done, total)
+        if progress is not None and finished:
+            progress(done, total)  # only when a request finishes: a UI update costs CPU the next pass would feel
     for seq in sim.seqs:
         if not seq.done and not seq.rejected_reason:
             seq.rejected_reason = "never admitted: no engine could fit it"

@@ -152,7 +152,7 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     charts = at.get("plotly_chart")
     assert len(charts) == 3
     labels = [m.label for m in at.metric]
-    assert any("makespan" in x for x in labels) and any("per-pass" in x for x in labels)
+    assert "makespan" in labels and "per pass" in labels and "end-to-end" in labels
     assert all(m.value.endswith("%") for m in at.metric)
     text = " ".join(md.value for md in at.markdown)
     assert "Measured on" in text and "R² =" in text

@@ -92,8 +92,8 @@ def e2e_scatter(simulated, measured, band: float = 0.15) -> go.Figure:
         hovertemplate="%{hovertext}<extra></extra>", meta="requests"))
     fig.update_xaxes(title_text="measured end-to-end latency (ms)", range=[0, hi])
     fig.update_yaxes(title_text="simulated end-to-end latency (ms)", range=[0, hi], scaleanchor="x")
-    fig.update_layout(title=dict(text=f"Per-request end-to-end latency ({len(pts)} requests)", x=0), height=460,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(l=10, r=10, t=80, b=10))
+    fig.update_layout(title=dict(text=f"End-to-end latency, {len(pts)} requests", x=0), height=500,
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
@@ -116,7 +116,6 @@ def iteration_scatter(measured, predicted_s: list, band: float = 0.10) -> go.Fig
             hovertemplate="%{hovertext}<extra></extra>"))
     fig.update_xaxes(title_text="measured pass time (ms)", range=[0, hi])
     fig.update_yaxes(title_text="cost model's prediction (ms)", range=[0, hi], scaleanchor="x")
-    fig.update_layout(title=dict(text=f"Every measured forward pass ({len(its)}) against the cost model", x=0),
-                      height=460, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      margin=dict(l=10, r=10, t=80, b=10))
+    fig.update_layout(title=dict(text=f"Pass time, {len(its)} measured passes", x=0), height=500,
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(l=10, r=10, t=50, b=10))
     return fig
