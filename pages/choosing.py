@@ -45,7 +45,7 @@ def _predict(key: str, options: dict, question: str):
     locked = st.session_state.get(f"{key}_locked", False)
     pick = st.radio(question, list(options), index=None, key=f"{key}_pred", format_func=options.get,
                     disabled=locked)
-    c1, c2 = st.columns([1, 3])
+    c1, c2 = st.columns([2, 3])
     with c1:
         if st.button("Lock in my answer and run", key=f"{key}_run", type="primary",
                      disabled=pick is None or locked):

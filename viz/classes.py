@@ -86,7 +86,7 @@ def wait_cdf(results: dict, cls: str) -> go.Figure:
                                                                               shape="hv", width=2),
                                  hovertemplate=f"{o}<br>%{{y:.0f}}% waited at most %{{x:,.2f}} s<extra></extra>"))
     fig.update_layout(title=f"Time to first token, class '{cls}' (cumulative)",
-                      xaxis_title="time to first token (s)", yaxis_title="% of the class's requests",
+                      xaxis_title="time to first token (s)", yaxis_title="share of the class's requests (%)",
                       height=340, margin=dict(l=60, r=10, t=50, b=50), legend_title_text="queue order")
     fig.update_yaxes(range=[0, 101])
     return fig

@@ -85,7 +85,7 @@ def gap_ccdf(results: dict) -> go.Figure:
                                                f"<extra>n={gaps.size:,}</extra>"))
     fig.update_layout(title="Time between tokens (every gap, tail on the right)",
                       xaxis_title="time between two output tokens, TBT (ms, log scale)",
-                      yaxis_title="% of gaps at least this long (log scale)", height=360,
+                      yaxis_title="gaps at least this long (%, log scale)", height=360,
                       margin=dict(l=60, r=10, t=50, b=50))
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")

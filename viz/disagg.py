@@ -60,7 +60,7 @@ def utilization_bars(results: dict) -> go.Figure:
                              text=[f"{v:.0%}" for v in u.values()], textposition="outside",
                              hovertemplate=f"{lab}<br>%{{x}} busy %{{y:.1f}}% of the run<extra></extra>"))
     fig.update_layout(barmode="group", title="How busy each engine and the link are",
-                      xaxis_title="engine or link", yaxis_title="busy (% of the run)", height=340,
+                      xaxis_title="engine or link", yaxis_title="busy share of the run (%)", height=340,
                       margin=dict(l=60, r=10, t=50, b=50), legend_title_text="run")
     fig.update_yaxes(range=[0, 115])
     return fig

@@ -206,7 +206,7 @@ def block_map(result, iteration_index: int, cell_tokens: int | None = None, colu
         height=300 + 14 * rows, margin=dict(l=60, r=10, t=60, b=190), plot_bgcolor="white",
         # The legend sits a fixed ~75 px under the plot area, below the x-axis title.
         legend=dict(orientation="h", yanchor="top", y=-75 / (50 + 14 * rows), x=0), xaxis_title=f"cell within row (1 cell = {cell} token slots)",
-        yaxis_title=f"row ({columns * cell:,} slots per row)")
+        yaxis_title=f"row ({columns * cell:,} token slots per row)")
     fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False)
     fig.update_xaxes(showgrid=False, zeroline=False)
     return fig
@@ -230,7 +230,7 @@ def waste_over_time(results: dict, refused: RefusedMoment | None = None, max_poi
                 x=t, y=y, stackgroup=f"g{row}", mode="lines", line=dict(width=0.5, color=KV_COLORS[key]),
                 fillcolor=KV_COLORS[key], name=STATE_LABELS[key], legendgroup=key, showlegend=row == 1,
                 hovertemplate="%{y:.1f}% at %{x:.2f} s"), row=row, col=1)
-        fig.update_yaxes(title_text="% of KV capacity", range=[0, 100], row=row, col=1)
+        fig.update_yaxes(title_text="share of KV capacity (%)", range=[0, 100], row=row, col=1)
     if refused is not None:
         fig.add_vline(x=refused.time_s, line=dict(color=OKABE_ITO["black"], dash="dash"))
         fig.add_annotation(x=refused.time_s, y=1.02, xref="x", yref="paper", showarrow=False,
