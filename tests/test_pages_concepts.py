@@ -1,0 +1,157 @@
+"""AppTest for the concept pages (prefill-vs-decode, memory, reorganization, priorities, disaggregation,
+choosing): each runs without exception, a key widget changes the plotted data or the metrics, bad input
+gets a message naming the field, and the numbers shown are the simulator's."""
+
+import base64
+import json
+import os
+
+import numpy as np
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sim import scenario, simulate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 60  # generous for a loaded CI machine; the pages themselves rerun in well under a second
+
+
+def page(name: str, **query) -> AppTest:
+    at = AppTest.from_file(os.path.join(ROOT, "pages", f"{name}.py"), default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = str(v)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def arr(v) -> list:
+    """Plotly 7 sends numeric arrays as base64 typed arrays; decode them back to a plain list."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).tolist()
+    return list(v)
+
+
+def trace(spec: dict, name: str) -> dict:
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def metrics(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_prefill_vs_decode_policy_change_changes_lanes_and_metrics():
+    at = page("prefill_vs_decode")
+    assert len(at.get("plotly_chart")) == 4
+    before_spec, before_metrics = specs(at)[1], metrics(at)
+    assert at.query_params["a"] == "static" and at.query_params["b"] == "continuous"
+    at.selectbox(key="w_b").set_value("prefill-first").run()
+    assert not at.exception
+    assert specs(at)[1]["data"] != before_spec["data"]  # B's timeline is redrawn for the new policy
+    assert metrics(at) != before_metrics
+    assert at.query_params["b"] == "prefill-first"
+    # Shared time axis: both timelines end at the same x.
+    a, b = specs(at)[:2]
+    assert a["layout"]["xaxis"]["range"] == b["layout"]["xaxis"]["range"]
+
+
+def test_prefill_vs_decode_metrics_are_the_simulators():
+    at = page("prefill_vs_decode", rate=8.0, requests=30)
+    from sim.config import resolve_workload
+    res = simulate(scenario("chat", policy="continuous", workload=resolve_workload("chat", 30, 8.0)))
+    shown = metrics(at)["B: TTFT p50 (ms)"]
+    assert shown == f"{res.metrics['ttft_p50_s'] * 1e3:,.1f}"
+
+
+def test_prefill_vs_decode_sweep_draws_tradeoffs():
+    at = page("prefill_vs_decode", requests=10)
+    at.button(key="w_sweep").click().run()
+    assert not at.exception
+    sp = specs(at)
+    titles = [s["layout"]["title"]["text"] for s in sp]
+    assert "Throughput vs time to first token" in titles
+    tt = sp[titles.index("Throughput vs time to first token")]
+    assert {t["name"] for t in tt["data"]} == {"static", "continuous", "prefill-first", "chunked"}
+    assert all(len(t["x"]) == 5 and t["error_y"]["array"] for t in tt["data"])  # 5 rates, spread over seeds
+
+
+def test_memory_names_the_refusal_and_slider_moves_the_map():
+    at = page("memory")
+    assert at.warning and "refused" in at.warning[0].value and "largest hole" in at.warning[0].value
+    first = specs(at)[0]
+    it = at.slider(key="w_it").value
+    at.slider(key="w_it").set_value(max(1, it - 40)).run()
+    assert not at.exception
+    assert specs(at)[0]["data"][0]["z"] != first["data"][0]["z"]
+    assert at.query_params["it"] == str(max(1, it - 40))
+
+
+def test_reorganization_cost_slider_moves_the_ratio_curve():
+    at = page("reorganization")
+    before = trace(specs(at)[0], "ratio")["y"]
+    assert "Crossover at about" in " ".join(m.value for m in at.markdown)
+    at.slider(key="w_reorg").set_value(0.0).run()
+    assert not at.exception
+    after = trace(specs(at)[0], "ratio")["y"]
+    assert after != before and min(after[1:]) > min(before[1:])  # free reorganization: continuous does better
+    assert at.query_params["reorg"] == "0.0"
+
+
+def test_priorities_bad_expression_names_expr_and_good_one_adds_custom():
+    at = page("priorities", requests=100)
+    names = [t["x"] for t in specs(at)[0]["data"]][0]
+    assert "custom" in names
+    at.text_input(key="w_expr").set_value("priority +").run()
+    assert not at.exception
+    assert at.error and "expr" in at.error[0].value
+    assert "custom" not in [t["x"] for t in specs(at)[0]["data"]][0]  # the other orders still run
+    at.text_input(key="w_expr").set_value("__import__('os')").run()
+    assert at.error and "expr" in at.error[0].value
+
+
+def test_priorities_aging_step_changes_aging_result():
+    at = page("priorities", requests=100)
+    cdf = trace(specs(at)[3], "aging")  # every batch-class wait under aging
+    before = metrics(at)["aging"]
+    at.slider(key="w_aging").set_value(2.0).run()
+    assert not at.exception
+    assert arr(trace(specs(at)[3], "aging")["x"]) != arr(cdf["x"])
+    assert metrics(at)["aging"] != before  # faster aging: interactive goodput drops toward fcfs
+
+
+def test_disaggregation_link_bandwidth_changes_transfer_times():
+    at = page("disaggregation", requests=20)
+    tc = next(s for s in specs(at) if s["layout"]["title"]["text"] == "KV transfer cost")
+    at.selectbox(key="w_link").set_value(2.0).run()
+    assert not at.exception
+    tc2 = next(s for s in specs(at) if s["layout"]["title"]["text"] == "KV transfer cost")
+    y1, y2 = arr(tc["data"][0]["y"]), arr(tc2["data"][0]["y"])
+    assert len(y1) == len(y2) == 20
+    assert y2[0] == pytest.approx(y1[0] * 25.0 / 2.0, rel=1e-6)  # time scales with 1 / bandwidth
+    assert any("GB/s" in m.value for m in at.markdown)
+
+
+def test_choosing_hides_numbers_until_a_prediction_then_shows_the_simulators():
+    at = page("choosing")
+    assert not at.get("plotly_chart") and not at.metric
+    assert at.button(key="legal_run").disabled
+    at.radio(key="legal_pred").set_value("static").run()
+    at.button(key="legal_run").click().run()
+    assert not at.exception
+    res = simulate(scenario("legal-archive", policy="chunked", record_iterations=False))
+    assert metrics(at)["chunked: documents/h"] == f"{res.metrics['requests_per_s'] * 3600:,.0f}"
+    assert at.error and "Not this time" in at.error[0].value  # static is the worst for throughput
+    assert at.radio(key="legal_pred").disabled  # the prediction is locked in
+    at.radio(key="w_exp").set_value("hybrid-service").run()
+    at.radio(key="hybrid_pred").set_value("priority").run()
+    at.button(key="hybrid_run").click().run()
+    assert not at.exception
+    assert at.success and "prediction holds" in at.success[0].value
+    pr = simulate(scenario("hybrid-service", order="priority", record_iterations=False))
+    bars = specs(at)[0]["data"][0]
+    assert bars["y"][bars["x"].index("priority")] == pytest.approx(pr.by_class["interactive"]["slo_attainment"] * 100)
