@@ -91,7 +91,7 @@ def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | Non
             seed: int = 0, clock: str = "wall") -> tuple[list[GridShape], np.ndarray]:
     """Median wall time of each shape over ``reps`` shuffled rounds. With ``budget_s``, skips the rounds
     that would overrun it (one round always runs)."""
-    from sim.real_executor import timed_pass
+    from sim.real_executor import no_gc
     rng = np.random.default_rng(seed + 1)
     vocab = model.cfg.vocab
     # Caches are built once; each timing resets their lengths, so only the pass itself is timed.
@@ -104,13 +104,20 @@ def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | Non
             entries.append((model.new_cache(ctx + 1), ctx, [int(rng.integers(0, vocab))]))
         setups.append(entries)
     times = np.full((reps, len(shapes)), np.nan)
+    with no_gc():
+        done_rounds = _rounds(model, setups, times, reps, budget_s, rng, clock)
+    return shapes, np.median(times[:done_rounds], axis=0)
+
+
+def _rounds(model, setups, times, reps, budget_s, rng, clock) -> int:
+    from sim.real_executor import timed_pass
     t_start = time.perf_counter()
     done_rounds = 0
     for r in range(reps):
         elapsed = time.perf_counter() - t_start
         if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
             break  # another round would overrun the budget
-        order = rng.permutation(len(shapes))
+        order = rng.permutation(len(setups))
         for i in order:
             entries = setups[i]
             for cache, length, _ in entries:
@@ -118,7 +125,7 @@ def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | Non
             _, dt = timed_pass(model, [(c, toks) for c, _, toks in entries], clock)
             times[r, i] = dt
         done_rounds += 1
-    return shapes, np.median(times[:done_rounds], axis=0)
+    return done_rounds
 
 
 @dataclass(frozen=True)

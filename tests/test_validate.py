@@ -144,8 +144,14 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     assert not at.exception
     assert any("Run validation" in b.label for b in at.button)
     assert not at.get("plotly_chart")  # nothing measured yet, so nothing drawn
+    # A fresh fit in the cache, and no recalibration: the page must then reuse it (and the test stays fast).
+    from sim.real_model import describe_device, pick_device
+    shapes = calibrate.grid(12, seed=0)
+    times = [2e-3 + 1e-4 * g.shape().prefill_tokens + 4e-4 * g.shape().decode_seqs for g in shapes]
+    calibrate.save(calibrate.fit(shapes, np.array(times), label="seeded by the test"), describe_device(pick_device()))
     at.slider(key="w_requests").set_value(8)
     at.selectbox(key="w_policy").set_value("static")
+    at.toggle(key="w_recal").set_value(False)
     at.button[0].click()
     at.run()
     assert not at.exception, at.exception
@@ -156,3 +162,4 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     assert all(m.value.endswith("%") for m in at.metric)
     text = " ".join(md.value for md in at.markdown)
     assert "Measured on" in text and "R² =" in text
+    assert any("seeded by the test" in str(df.value) for df in at.dataframe)  # the cached fit was used
