@@ -95,9 +95,15 @@ def test_hostile_or_bad_expressions_refused(expr, fragment):
 
 def test_custom_expression_orders_requests():
     # Shortest prompt first, expressed by the learner.
-    cfg = scenario("hybrid-service", order="custom", expr="prompt_tokens", max_batch=1, kv_capacity_tokens=200_000)
+    cfg = scenario("hybrid-service", requests=30, order="custom", expr="prompt_tokens", max_batch=1,
+                   kv_capacity_tokens=200_000, policy="continuous")
     r = simulate(cfg)
     assert r.metrics["completed"] == len(r.requests)
+    # With one slot, every admission after the first picks the shortest prompt among those waiting.
+    order = sorted(r.requests, key=lambda q: q.admitted_s)
+    for prev, nxt in zip(order, order[1:]):
+        rivals = [q for q in r.requests if q.arrival_s <= nxt.admitted_s and q.admitted_s >= nxt.admitted_s]
+        assert nxt.prompt_tokens == min(q.prompt_tokens for q in rivals)
 
 
 @pytest.mark.parametrize("args, field", [
