@@ -83,7 +83,7 @@ common.plot(vs.metric_vs_x(rows, metric, "mean output tokens per request", log_x
 common.explain("The metric behind each ratio above, for both policies (one seed, so no spread band).")
 
 st.subheader("Why: count the reorganizations")
-size = st.select_slider("Request size to inspect (mean output tokens)", SIZES, value=8, key="w_size")
+size = common.url_select("Request size to inspect (mean output tokens)", list(SIZES), "size", 8)
 detail = {p: common.run_shared(dataclasses.replace(_config(p, size), record_iterations=True))
           for p in ("static", "continuous")}
 cols = st.columns(2)
