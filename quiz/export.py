@@ -153,7 +153,7 @@ def _moodle_question(root, name: str, v: Variant, q: Question) -> None:
             ET.SubElement(u, "multiplier").text = "1"
             ET.SubElement(u, "unit_name").text = v.unit
             ET.SubElement(el, "unitgradingtype").text = "0"
-            ET.SubElement(el, "showunits").text = "3"  # unit shown next to the input, not graded
+            ET.SubElement(el, "showunits").text = "3"  # no unit input (the stem names the unit); not graded
             ET.SubElement(el, "unitsleft").text = "0"
     else:
         ET.SubElement(el, "layouttype").text = "VERTICAL"
