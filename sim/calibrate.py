@@ -87,45 +87,67 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
     return out
 
 
+class Session:
+    """A calibration in progress: fixed random shapes (with their KV caches built once), timed in rounds
+    that may be split around other work, and fitted on each shape's median over all rounds so far.
+
+    Splitting lets validation *bracket* a measured run (rounds right before it and right after it): on a
+    machine whose speed drifts over minutes, the fit then describes the conditions the run met, while
+    the run's own passes still never enter the fit."""
+
+    def __init__(self, model, n_shapes: int = 120, seed: int = 0, max_decodes: int = 24, clock: str = "wall",
+                 shapes: list | None = None):
+        self.model, self.seed, self.clock = model, seed, clock
+        self.shapes = shapes if shapes is not None else grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes)
+        self.rng = np.random.default_rng(seed + 1)
+        vocab = model.cfg.vocab
+        # Caches are built once; each timing resets their lengths, so only the pass itself is timed.
+        self.setups = []
+        for g in self.shapes:
+            entries = []
+            for cached, n in g.chunks:
+                entries.append((model.new_cache(cached + n), cached, self.rng.integers(0, vocab, n).tolist()))
+            for ctx in g.decodes:
+                entries.append((model.new_cache(ctx + 1), ctx, [int(self.rng.integers(0, vocab))]))
+            self.setups.append(entries)
+        self.rounds: list[np.ndarray] = []
+        self.seconds = 0.0
+
+    def measure(self, rounds: int, budget_s: float | None = None) -> None:
+        """Time every shape ``rounds`` times, in a fresh random order each round; skip the rounds that
+        would overrun ``budget_s`` (one round always runs)."""
+        from sim.real_executor import no_gc, timed_pass
+        t_start = time.perf_counter()
+        with no_gc():
+            for r in range(rounds):
+                elapsed = time.perf_counter() - t_start
+                if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
+                    break  # another round would overrun the budget
+                times = np.empty(len(self.setups))
+                for i in self.rng.permutation(len(self.setups)):
+                    entries = self.setups[i]
+                    for cache, length, _ in entries:
+                        cache.length = length
+                    _, times[i] = timed_pass(self.model, [(c, toks) for c, _, toks in entries], self.clock)
+                self.rounds.append(times)
+        self.seconds += time.perf_counter() - t_start
+
+    def times(self) -> np.ndarray:
+        return np.median(np.array(self.rounds), axis=0)
+
+    def fit(self) -> "Fit":
+        from sim.real_model import describe_device
+        label = (f"{describe_device(self.model.device)}, {self.clock} clock, {len(self.rounds)} rounds, "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        return fit(self.shapes, self.times(), seed=self.seed, label=label, seconds=self.seconds)
+
+
 def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | None = None,
             seed: int = 0, clock: str = "wall") -> tuple[list[GridShape], np.ndarray]:
-    """Median wall time of each shape over ``reps`` shuffled rounds. With ``budget_s``, skips the rounds
-    that would overrun it (one round always runs)."""
-    from sim.real_executor import no_gc
-    rng = np.random.default_rng(seed + 1)
-    vocab = model.cfg.vocab
-    # Caches are built once; each timing resets their lengths, so only the pass itself is timed.
-    setups = []
-    for g in shapes:
-        entries = []
-        for cached, n in g.chunks:
-            entries.append((model.new_cache(cached + n), cached, rng.integers(0, vocab, n).tolist()))
-        for ctx in g.decodes:
-            entries.append((model.new_cache(ctx + 1), ctx, [int(rng.integers(0, vocab))]))
-        setups.append(entries)
-    times = np.full((reps, len(shapes)), np.nan)
-    with no_gc():
-        done_rounds = _rounds(model, setups, times, reps, budget_s, rng, clock)
-    return shapes, np.median(times[:done_rounds], axis=0)
-
-
-def _rounds(model, setups, times, reps, budget_s, rng, clock) -> int:
-    from sim.real_executor import timed_pass
-    t_start = time.perf_counter()
-    done_rounds = 0
-    for r in range(reps):
-        elapsed = time.perf_counter() - t_start
-        if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
-            break  # another round would overrun the budget
-        order = rng.permutation(len(setups))
-        for i in order:
-            entries = setups[i]
-            for cache, length, _ in entries:
-                cache.length = length
-            _, dt = timed_pass(model, [(c, toks) for c, _, toks in entries], clock)
-            times[r, i] = dt
-        done_rounds += 1
-    return done_rounds
+    """Median time of each shape over ``reps`` shuffled rounds (see ``Session.measure``)."""
+    session = Session(model, seed=seed, clock=clock, shapes=shapes)
+    session.measure(reps, budget_s)
+    return shapes, session.times()
 
 
 @dataclass(frozen=True)
@@ -180,13 +202,9 @@ def calibrate(model=None, n_shapes: int = 120, reps: int = 3, budget_s: float = 
               max_decodes: int = 24, clock: str = "wall") -> Fit:
     """Time ``n_shapes`` random shapes (about ``budget_s`` seconds on a 2-core CPU) and fit."""
     from sim.real_executor import load_model
-    from sim.real_model import describe_device
-    t0 = time.perf_counter()
-    model = model or load_model()
-    shapes, times = measure(model, grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes), reps, budget_s,
-                            seed, clock)
-    label = f"{describe_device(model.device)}, {clock} clock, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-    return fit(shapes, times, seed=seed, label=label, seconds=time.perf_counter() - t0)
+    session = Session(model or load_model(), n_shapes, seed, max_decodes, clock)
+    session.measure(reps, budget_s)
+    return session.fit()
 
 
 # ---- the cache file ------------------------------------------------------------------------------------
@@ -222,6 +240,14 @@ def load(device: str, clock: str = "wall") -> Fit | None:
         return None
 
 
+def fresh(device: str, clock: str = "wall", max_age_s: float | None = None) -> Fit | None:
+    """The cached fit if there is one no older than ``max_age_s`` seconds (None = any age)."""
+    cached = load(device, clock)
+    if cached is not None and (max_age_s is None or time.time() - cached.fitted_at <= max_age_s):
+        return cached
+    return None
+
+
 def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | None = None, clock: str = "wall",
                       **kw) -> Fit:
     """The cached fit, or a fresh one (saved) when there is none, it is older than ``max_age_s`` seconds,
@@ -231,8 +257,8 @@ def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | 
     model = model or load_model()
     device = describe_device(model.device)
     if not recalibrate:
-        cached = load(device, clock)
-        if cached is not None and (max_age_s is None or time.time() - cached.fitted_at <= max_age_s):
+        cached = fresh(device, clock, max_age_s)
+        if cached is not None:
             return cached
     f = calibrate(model, clock=clock, **kw)
     try:

@@ -1,10 +1,11 @@
 """Validation: one workload through the simulator and through the real tiny model; how far apart they are.
 
 ``python -m sim validate [--policy P] [--requests N] [--seed S] [--recalibrate] [--json]``
-(DESIGN.md section 6). Steps: fit the ``tiny-cpu`` cost model to this machine (``sim.calibrate``; a fit
-older than ``FIT_MAX_AGE_S`` is redone, because a shared CPU drifts by 20-30% over minutes), simulate the
-workload with that fit, run the same workload with the same scheduler on the real model
-(``sim.real_executor``), and compare.
+(DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
+(``sim.real_executor``), fit the ``tiny-cpu`` cost model to this machine with timing rounds right before
+and right after that run (``sim.calibrate``; a cached fit is reused only if it is younger than
+``FIT_MAX_AGE_S``, because a shared CPU drifts by 20-30% over minutes), simulate the same workload with the
+fit, and compare.
 
 Errors, all in percent of the measured value:
 
@@ -31,6 +32,7 @@ from sim.trace import SimResult
 from sim.workload import LengthDist, RequestClass, WorkloadConfig
 
 FIT_MAX_AGE_S = 120.0  # reuse a cached fit only this fresh: the machine's speed drifts over minutes
+CALIBRATION_S = 8.0  # timing budget of one calibration, split around the measured run
 MAX_REQUESTS = 400  # keeps one run well under 30 s on a 2-core CPU
 ERROR_KEYS = ("e2e_median_abs_pct", "ttft_median_abs_pct", "tbt_p50_abs_pct", "makespan_abs_pct",
               "iteration_mape_pct")
@@ -118,24 +120,43 @@ def errors(sim: SimResult, real: SimResult, predicted: list, measured: list) -> 
 def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int = 0, recalibrate: bool = False,
                    model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S,
                    clock: str = "wall") -> Validation:
-    """Calibrate (unless a fresh fit is cached), simulate, run for real, compare.
-    ``progress(fraction, text)`` reports the stage (for a progress bar)."""
+    """Calibrate (unless a fresh fit is cached), run for real, simulate, compare.
+
+    A new calibration brackets the measured run: half its timing rounds right before the run, half right
+    after, one fit over both (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit
+    and the run alike. The fit never sees the run's own passes, and the simulation uses only the fit.
+    (The measured run needs a cost model only to label generation stalls; it uses the fit from the first
+    half.) ``progress(fraction, text)`` reports the stage (for a progress bar)."""
     from sim import calibrate
     from sim.real_executor import execute, load_model
+    from sim.real_model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
     config(policy, n_requests, seed)  # bad input fails here, before any slow work
     say(0.0, "loading the tiny model")
     model = model or load_model()
-    say(0.05, "calibrating the cost model on this machine (about 8 s)")
-    fit = calibrate.load_or_calibrate(model, recalibrate=recalibrate, max_age_s=fit_max_age_s, clock=clock)
-    cfg = config(policy, n_requests, seed, linear_cost=fit.cost)
-    say(0.45, "simulating")
-    sim = simulate(cfg)
-    say(0.5, "running the real model")
-    real_run = execute(cfg, model, clock=clock,
-                       progress=lambda done, total: say(0.5 + 0.5 * done / max(total, 1),
+    device = describe_device(model.device)
+    fit = None if recalibrate else calibrate.fresh(device, clock, fit_max_age_s)
+    session = None
+    if fit is None:
+        say(0.05, "calibrating: timing batch shapes before the run (about 4 s)")
+        session = calibrate.Session(model, clock=clock)
+        session.measure(2, budget_s=CALIBRATION_S / 2)
+        fit = session.fit()
+    say(0.4, "running the real model")
+    real_run = execute(config(policy, n_requests, seed, linear_cost=fit.cost), model, clock=clock,
+                       progress=lambda done, total: say(0.4 + 0.35 * done / max(total, 1),
                                                         f"real model: {done}/{total} requests done"))
+    if session is not None:
+        say(0.75, "calibrating: timing batch shapes after the run (about 4 s)")
+        session.measure(2, budget_s=CALIBRATION_S / 2)
+        fit = session.fit()
+        try:
+            calibrate.save(fit, device, clock)
+        except OSError:
+            pass  # a read-only home still gets a fit, just not a cached one
+    say(0.95, "simulating")
+    sim = simulate(config(policy, n_requests, seed, linear_cost=fit.cost))
     predicted = [fit.cost.iteration_time(s) for s in real_run.shapes]
     errs = errors(sim, real_run.result, predicted, real_run.durations_s)
     say(1.0, "done")
