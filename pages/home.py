@@ -23,14 +23,18 @@ c_cont = common.run_cached(scenario("book-example", policy="continuous"))
 with st.container(border=True):
     st.markdown("**Try it in numbers: the book's five requests x1..x5 on an engine with 3 slots**")
     cols = st.columns(4)
-    cols[0].metric("Standard (static) batching: all done after", common.ms(c_static.metrics["makespan_s"]))
-    cols[1].metric("Continuous (in-flight) batching: all done after", common.ms(c_cont.metrics["makespan_s"]),
+    cols[0].metric("Standard batching: all done", common.ms(c_static.metrics["makespan_s"]),
+                   help="Standard (static, request-level) batching: time until the last of the five is done.")
+    cols[1].metric("Continuous batching: all done", common.ms(c_cont.metrics["makespan_s"]),
+                   help="Continuous (in-flight, iteration-level) batching: time until the last one is done.",
                    delta=f"{(c_cont.metrics['makespan_s'] / c_static.metrics['makespan_s'] - 1):+.0%}",
                    delta_color="inverse")
     mean_static = sum(r.ttft_s for r in c_static.requests) / len(c_static.requests)
     mean_cont = sum(r.ttft_s for r in c_cont.requests) / len(c_cont.requests)
-    cols[2].metric("Mean wait for the first token, static", common.ms(mean_static))
-    cols[3].metric("Mean wait for the first token, continuous", common.ms(mean_cont),
+    cols[2].metric("Standard: mean first-token wait", common.ms(mean_static),
+                   help="Mean time to first token (TTFT) over the five requests.")
+    cols[3].metric("Continuous: mean first-token wait", common.ms(mean_cont),
+                   help="Mean time to first token (TTFT) over the five requests.",
                    delta=f"{(mean_cont / mean_static - 1):+.0%}", delta_color="inverse")
     common.explain(f"Same five arrivals, same simulated engine (Llama-3-8B on an A100). Standard batching needs "
                    f"{len(c_static.iterations)} iterations, continuous batching {len(c_cont.iterations)}: newcomers "
@@ -60,7 +64,7 @@ path = [
 ]
 by_url = {p.url_path: p for p in common.existing_pages()}
 for i, (concepts, what, url) in enumerate(path, start=1):
-    cols = st.columns([0.08, 0.47, 0.45], vertical_alignment="center")
+    cols = st.columns([0.06, 0.5, 0.44], vertical_alignment="top")
     cols[0].markdown(f"**{i}.**")
     cols[1].markdown(f"**{what}** ({concepts})" if concepts != "check" else f"**{what}**")
     with cols[2]:

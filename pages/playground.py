@@ -151,10 +151,19 @@ m = result.metrics
 
 # ---- metric cards (with sample sizes: a p99 over 5 values is not a p99 over 5,000) ----------------------
 n_ttft, n_tbt = m.get("ttft_samples", m["completed"]), m.get("tbt_samples", 0)
+
+
+def _pair(a, b) -> str:
+    """Two latencies in one card, in one unit: '38 / 113 ms' or '4.7 / 12.9 s'."""
+    if a is None or b is None:
+        return "-"
+    return f"{a * 1e3:,.0f} / {b * 1e3:,.0f} ms" if b < 10 else f"{a:,.1f} / {b:,.1f} s"
+
+
 cards = st.columns(4)
-cards[0].metric("TTFT p50 / p99", f"{common.ms(m['ttft_p50_s'])} / {common.ms(m['ttft_p99_s'])}",
+cards[0].metric("TTFT p50 / p99", _pair(m["ttft_p50_s"], m["ttft_p99_s"]),
                 help=f"Time to first token over {n_ttft} completed requests.")
-cards[1].metric("TBT p50 / p99", f"{common.ms(m['tbt_p50_s'])} / {common.ms(m['tbt_p99_s'])}",
+cards[1].metric("TBT p50 / p99", _pair(m["tbt_p50_s"], m["tbt_p99_s"]),
                 help=f"Time between tokens over all {n_tbt:,} gaps between consecutive tokens (stalls show here).")
 cards[2].metric("Throughput", f"{m['throughput_tokens_per_s']:,.0f} tokens/s",
                 help=f"Output tokens per second over the run ({common.ms(m['makespan_s'])}); "
@@ -206,6 +215,6 @@ d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result
                    file_name=f"batchlab-{name}-{policy}-requests.csv", mime="text/csv", on_click="ignore",
                    icon=":material/download:")
 d2.download_button("Timeline figure (HTML)", data=lambda: views["lanes"].to_html(include_plotlyjs=True,
-                                                                              full_html=True),
+                                                                              full_html=True, auto_play=False),
                    file_name=f"batchlab-{name}-{policy}-timeline.html", mime="text/html", on_click="ignore",
                    icon=":material/download:")

@@ -119,11 +119,11 @@ else:
 
 left, right_col = st.columns([0.58, 0.42])
 with left:
+    common.plot(tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}"), key="slots")
+    common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
+                   "slots. Orange cells are prefills, blue cells decode steps; the grey line under a "
+                   "column lists the requests waiting in the queue during that pass.")
     if k > 0:
-        common.plot(tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}"), key="slots")
-        common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
-                       "slots. Orange cells are prefills, blue cells decode steps; the grey line under a "
-                       "column lists the requests waiting in the queue during that pass.")
         common.plot(tl.request_lanes(result, upto=k, title="Timeline so far: one lane per request",
                                      height=330), key="lanes")
         common.explain("Time runs to the right (ms). Grey = waiting in the queue, orange = prefill, blue = "

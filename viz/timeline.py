@@ -319,11 +319,13 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
                      ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False)
     fig.update_xaxes(title_text="time (ms)", range=[0, x_max])
     fig.update_layout(
-        title=dict(text=title or "Batch timeline: one lane per request", x=0),
+        # Title at the very top of the container, legend between it and the plot: they never overlap.
+        title=dict(text=title or "Batch timeline: one lane per request", x=0, y=0.995, yref="container",
+                   yanchor="top"),
         barmode="overlay", bargap=0.15, hovermode="closest",
-        height=height or int(min(760, max(300, 150 + 18 * min(n, 40) + 1.2 * max(n - 40, 0)))),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0, title_text="phase: "),
-        margin=dict(l=10, r=10, t=90, b=10 if not animate else 110),
+        height=height or int(min(780, max(320, 190 + 18 * min(n, 40) + 1.2 * max(n - 40, 0)))),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0, title_text="phase: "),
+        margin=dict(l=10, r=10, t=110, b=10 if not animate else 110),
     )
     if engine_lanes:
         fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))

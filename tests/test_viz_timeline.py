@@ -1,0 +1,189 @@
+"""Figure builders of viz/timeline.py, checked on real simulator runs (no Streamlit): phases of the book's
+example, frame caps, axis titles with units, figure size, narration and the iteration log."""
+
+import json
+
+import plotly.io as pio
+import pytest
+
+from sim import scenario, simulate
+from sim.config import resolve_workload
+from viz import timeline as tl
+from viz.palette import PHASE_COLORS
+
+
+@pytest.fixture(scope="module")
+def book():
+    return simulate(scenario("book-example"))
+
+
+@pytest.fixture(scope="module")
+def book_static():
+    return simulate(scenario("book-example", policy="static"))
+
+
+@pytest.fixture(scope="module")
+def chat():
+    return simulate(scenario("chat"))  # the full 200-request preset: thousands of iterations
+
+
+def _bars(fig):
+    return {t.meta: t for t in fig.data if t.type == "bar"}
+
+
+def _segments_of(fig, phase, lane):
+    """(start ms, length ms, iterations text) of one lane's bars in one phase, read from the figure."""
+    t = _bars(fig)[phase]
+    return [(float(b), float(x), cd[1]) for b, x, cd in zip(t.base, t.x, t.customdata) if cd[0] == lane]
+
+
+def test_book_example_phases_and_colours(book):
+    fig = tl.request_lanes(book)
+    bars = _bars(fig)
+    for phase, trace in bars.items():
+        assert trace.marker.color == PHASE_COLORS[phase]
+    # x3 arrives at 3 ms, during iteration 1: queued until iteration 2 starts, prefilled in iteration 2.
+    it1, it2 = book.iterations[0], book.iterations[1]
+    (q_start, q_len, _), = _segments_of(fig, "queued", "x3")
+    assert q_start == pytest.approx(3.0) and q_start + q_len == pytest.approx(it2.start_s * 1e3, abs=1e-2)
+    assert _segments_of(fig, "prefill", "x3")[0][2] == "iteration 2"
+    assert [s[2] for s in _segments_of(fig, "prefill", "x1")] == ["iteration 1"]
+    # x4 takes x2's slot at iteration 6; x5 waits in the queue until iteration 9.
+    assert _segments_of(fig, "prefill", "x4")[0][2] == "iteration 6"
+    assert _segments_of(fig, "prefill", "x5")[0][2] == "iteration 9"
+    x5_wait = _segments_of(fig, "queued", "x5")
+    assert x5_wait and x5_wait[0][0] == pytest.approx(50.0)
+    # Every decode step of x2 (iterations 2..5) is blue; no decode after its finish.
+    x2_decodes = sorted(s[2] for s in _segments_of(fig, "decode", "x2"))
+    assert x2_decodes == [f"iteration {k}" for k in (2, 3, 4, 5)]
+    done = next(t for t in fig.data if t.meta == "done")
+    assert done.marker.color == PHASE_COLORS["done"] and len(done.x) == 5
+    assert it1.start_s == 0
+
+
+def test_frames_capped_and_lean(chat):
+    assert len(chat.iterations) > 300
+    fig = tl.request_lanes(chat)
+    assert len(fig.frames) == 300
+    names = [f.name for f in fig.frames]
+    assert names[0] == str(chat.iterations[0].index) and names[-1] == str(chat.iterations[-1].index)
+    # A frame only moves the "now" line and the veil: two small traces, never the bars.
+    for f in fig.frames:
+        assert len(f.data) == 2 and all(len(d.x) <= 4 for d in f.data)
+    steps = fig.layout.sliders[0].steps
+    assert len(steps) == 300 and fig.layout.sliders[0].active == 299
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["Play", "Pause"]
+    assert len(tl.request_lanes(chat, max_frames=50).frames) == 50
+
+
+def test_small_run_animates_every_iteration(book):
+    fig = tl.request_lanes(book)
+    assert [f.name for f in fig.frames] == [str(it.index) for it in book.iterations]
+    assert not tl.request_lanes(book, animate=False).frames
+    assert not tl.request_lanes(book, upto=3).frames
+
+
+def test_upto_cuts_the_timeline(book):
+    cut = book.iterations[2].end_s * 1e3
+    fig = tl.request_lanes(book, upto=3)
+    for t in fig.data:
+        if t.type == "bar":
+            assert all(b + x <= cut + 1e-6 for b, x in zip(t.base, t.x))
+    lanes = {cd[0] for t in fig.data if t.type == "bar" for cd in t.customdata}
+    assert lanes == {"x1", "x2", "x3"}  # x4 and x5 have not arrived by the end of iteration 3
+
+
+def test_axis_titles_carry_units(book, chat):
+    lanes = tl.request_lanes(book)
+    assert lanes.layout.xaxis.title.text == "time (ms)"
+    assert "request" in lanes.layout.yaxis.title.text
+    comp = tl.batch_composition(book)
+    assert comp.layout.xaxis.title.text == "time (ms)" and "tokens" in comp.layout.yaxis.title.text
+    assert tl.batch_composition(book, x="iteration").layout.xaxis.title.text == "iteration"
+    kv = tl.kv_and_queue(book)
+    assert kv.layout.yaxis.title.text == "tokens" and kv.layout.yaxis2.title.text == "requests"
+    assert kv.layout.xaxis2.title.text == "time (ms)"
+    grid = tl.slot_grid(book)
+    assert "iteration" in grid.layout.xaxis.title.text and grid.layout.yaxis.title.text == "engine slot"
+    big = tl.batch_composition(chat, max_bars=500)
+    assert "mean of" in big.layout.yaxis.title.text  # grouped bars say so
+
+
+@pytest.mark.parametrize("name,n", [("chat", 60), ("chat", None), ("hybrid-service", None),
+                                    ("legal-archive", None)])
+def test_figure_json_under_one_megabyte(name, n):
+    cfg = scenario(name, workload=resolve_workload(name, n)) if n else scenario(name)
+    result = simulate(cfg)
+    size = len(pio.to_json(tl.request_lanes(result), validate=False))
+    assert size < 1_000_000, f"{name}: animated timeline is {size:,} bytes"
+
+
+def test_coarsen_bounds_bars_and_keeps_stalls(chat):
+    segs = tl.lane_segments(chat, merge=True)
+    t_end = chat.iterations[-1].end_s
+    few = tl.coarsen(segs, t_end, 800)
+    assert len(few) <= 800
+    assert {s.lane for s in few} == {s.lane for s in segs}  # no request vanishes
+    if any(s.phase == "stalled" for s in segs):
+        assert any(s.phase == "stalled" for s in few)
+
+
+def test_batch_composition_sums_tokens(book):
+    fig = tl.batch_composition(book)
+    pre = next(t for t in fig.data if t.meta == "prefill")
+    dec = next(t for t in fig.data if t.meta == "decode")
+    assert sum(pre.y) == sum(it.prefill_tokens for it in book.iterations) == 40
+    assert list(dec.y) == [len(it.decode) for it in book.iterations]
+
+
+def test_kv_and_queue_reads_the_trace(book):
+    fig = tl.kv_and_queue(book)
+    queue = next(t for t in fig.data if t.meta == "queue")
+    assert list(queue.y) == [it.waiting for it in book.iterations]
+    stored = next(t for t in fig.data if t.meta == "stored")
+    assert list(stored.y) == [it.kv_stored for it in book.iterations]
+
+
+def test_narration_in_the_books_terms(book, book_static):
+    lines = tl.narrations(book)
+    assert len(lines) == len(book.iterations)
+    assert lines[1].startswith("Iteration 2: x3 arrives; its prompt is prefilled in the same forward pass in "
+                               "which x1 and x2 decode")
+    assert "x2 produces its last token and leaves the batch" in lines[4]
+    assert "x4 and x5 arrive" in lines[5] and "x4's prompt is prefilled" in lines[5]
+    assert "x5 waits in the queue" in lines[5] and "3 slots" in lines[5]
+    static_lines = tl.narrations(book_static)
+    assert "x3 waits in the queue" in static_lines[1] and "standard (request-level)" in static_lines[1]
+    assert [tl.narrate_at(book, i) for i in range(len(lines))] == lines
+
+
+def test_queue_and_slots_agree_with_the_trace(book, book_static):
+    for res in (book, book_static):
+        for it in res.iterations:
+            assert len(tl.queued_ids(res, it)) == it.waiting
+    slots = tl.slot_assignment(book)
+    assert slots[4][2] == ("x2", "decode")  # iteration 5: x2 in slot 2
+    assert slots[5][2] == ("x4", "prefill")  # iteration 6: x4 takes x2's slot, prefilled
+    assert tl.queued_ids(book, book.iterations[5]) == ["x5"]
+
+
+def test_iteration_table_rows(book):
+    rows = tl.iteration_table(book)
+    assert len(rows) == len(book.iterations)
+    r2 = rows[1]
+    assert r2["iteration"] == 2 and r2["prefilled (id:tokens)"] == "x3:8" and r2["decoded"] == "x1, x2"
+    assert r2["duration (ms)"] > 0 and 0 <= r2["KV %"] <= 100
+    assert rows[4]["finished"] == "x2" and rows[5]["queue"] == 1
+    json.dumps(rows)  # plain values only (st.dataframe, downloads)
+
+
+def test_disaggregated_run_has_engine_lanes_and_transfers():
+    res = simulate(scenario("chat", policy="disaggregated", workload=resolve_workload("chat", 20)))
+    fig = tl.request_lanes(res)
+    bars = _bars(fig)
+    assert "transfer" in bars and len(bars["transfer"].x) == len(res.transfers)
+    lanes = {cd[0] for t in bars.values() for cd in t.customdata}
+    assert {f"engine {e}" for e in res.engines} <= lanes
+    comp = tl.batch_composition(res)
+    assert comp.layout.yaxis2.title.text  # one row per engine
+    assert "engine" in tl.iteration_table(res)[0]
