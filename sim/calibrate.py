@@ -57,7 +57,8 @@ class GridShape:
 
 
 def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> list[GridShape]:
-    """``n`` random shapes: a third prefill only, a third decode only, a third mixed."""
+    """``n`` random shapes: about a third prefill only (one in four of them a batch of many whole prompts),
+    a third decode only, a third mixed."""
     rng = np.random.default_rng(seed)
     out = []
 
@@ -76,9 +77,16 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
         d = int(np.exp(rng.uniform(0, np.log(d_max + 1))))
         return tuple(int(c) for c in rng.integers(8, max_len, size=d))
 
+    def batch_prefill():
+        # Standard batching and bursts under continuous batching prefill many whole prompts in one pass.
+        k = int(rng.integers(5, max_decodes // 2 + 6))
+        return tuple((0, int(x)) for x in np.exp(rng.uniform(np.log(16), np.log(min(160, max_len)), size=k)))
+
     for i in range(n):
         kind = i % 3
-        if kind == 0:
+        if i % 12 == 11:
+            out.append(GridShape(batch_prefill(), ()))
+        elif kind == 0:
             out.append(GridShape(chunks(4), ()))
         elif kind == 1:
             out.append(GridShape((), decodes(max_decodes)))
@@ -95,7 +103,7 @@ class Session:
     machine whose speed drifts over minutes, the fit then describes the conditions the run met, while
     the run's own passes still never enter the fit."""
 
-    def __init__(self, model, n_shapes: int = 120, seed: int = 0, max_decodes: int = 24, clock: str = "wall",
+    def __init__(self, model, n_shapes: int = 96, seed: int = 0, max_decodes: int = 24, clock: str = "wall",
                  shapes: list | None = None):
         self.model, self.seed, self.clock = model, seed, clock
         self.shapes = shapes if shapes is not None else grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes)
@@ -198,7 +206,7 @@ def fit(shapes: list[GridShape], times: np.ndarray, heldout: float = 0.25, seed:
     return Fit(cost, r2, mape, len(train), n_out, seconds, time.time())
 
 
-def calibrate(model=None, n_shapes: int = 120, reps: int = 3, budget_s: float = 7.0, seed: int = 0,
+def calibrate(model=None, n_shapes: int = 96, reps: int = 3, budget_s: float = 7.0, seed: int = 0,
               max_decodes: int = 24, clock: str = "wall") -> Fit:
     """Time ``n_shapes`` random shapes (about ``budget_s`` seconds on a 2-core CPU) and fit."""
     from sim.real_executor import load_model
