@@ -21,13 +21,31 @@ def run_cached(cfg: SimConfig) -> SimResult:
     return simulate(cfg)
 
 
+def error_text(e: ConfigError) -> str:
+    """The one-line message for a refused input: the field (and trace row) in bold, then the reason."""
+    where = f" (row {e.row})" if e.row is not None else ""
+    return f"**{e.field}**{where}: {e.reason}"
+
+
+def trace_workload_from_upload(file_name: str, data: bytes):
+    """An uploaded CSV / JSON-lines trace as a scripted workload; bad input raises ConfigError naming the
+    column and row (sim.workload.parse_trace)."""
+    from sim.workload import parse_trace, trace_workload
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("workload", f"{file_name} is not UTF-8 text") from None
+    fmt = "csv" if file_name.lower().endswith(".csv") else "jsonl"
+    return trace_workload(parse_trace(text, fmt), name=file_name)
+
+
 def run_or_error(cfg_factory) -> SimResult | None:
     """Build a config and run it; a ConfigError becomes one message naming the field, not a crash."""
     try:
         cfg = cfg_factory()
         return run_cached(cfg)
     except ConfigError as e:
-        st.error(f"**{e.field}**: {e.reason}")
+        st.error(error_text(e))
         return None
 
 
@@ -182,9 +200,13 @@ def existing_pages() -> list[PageInfo]:
 
 def page_link(url_path: str, label: str | None = None, **kw) -> None:
     """st.page_link to a page of PAGES by its url_path; nothing when that page does not exist yet."""
+    from streamlit.errors import StreamlitPageNotFoundError
     for p in existing_pages():
         if p.url_path == url_path:
-            st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
+            try:
+                st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
+            except StreamlitPageNotFoundError:  # the page script run on its own, without app.py's router
+                st.markdown(f"[{label or p.title}](/{p.url_path})")
             return
 
 
@@ -200,5 +222,5 @@ def shared_or_error(cfg_factory) -> SimResult | None:
     try:
         return run_shared(cfg_factory())
     except ConfigError as e:
-        st.error(f"**{e.field}**: {e.reason}")
+        st.error(error_text(e))
         return None

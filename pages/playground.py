@@ -15,7 +15,7 @@ from sim.config import MEMORIES, resolve_workload
 from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
 from sim.scheduler import PREEMPT_MODES
 from sim.trace import requests_csv
-from sim.workload import PRESETS, parse_trace, trace_workload
+from sim.workload import PRESETS
 from viz import timeline as tl
 
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
@@ -103,9 +103,7 @@ else:
 
 def _config():
     if upload is not None:
-        text = upload.getvalue().decode("utf-8", errors="strict")
-        fmt = "csv" if upload.name.lower().endswith(".csv") else "jsonl"
-        workload = trace_workload(parse_trace(text, fmt), name=upload.name)
+        workload = common.trace_workload_from_upload(upload.name, upload.getvalue())
     else:
         workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
     if order == "custom":
@@ -118,11 +116,7 @@ def _config():
 try:
     cfg = _config()
 except ConfigError as e:
-    where = f" (row {e.row})" if e.row is not None else ""
-    st.error(f"**{e.field}**{where}: {e.reason}")
-    st.stop()
-except UnicodeDecodeError:
-    st.error("**workload**: the uploaded file is not UTF-8 text")
+    st.error(common.error_text(e))
     st.stop()
 
 
@@ -144,7 +138,7 @@ with st.spinner("Simulating and drawing the timeline..."):
     try:
         views = _views(cfg)
     except ConfigError as e:  # e.g. a custom expression that fails on a real request mid-run
-        st.error(f"**{e.field}**: {e.reason}")
+        st.error(common.error_text(e))
         st.stop()
 result = views["result"]
 m = result.metrics
