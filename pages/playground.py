@@ -9,7 +9,7 @@ Every setting is mirrored in the URL (?scenario=&policy=&order=&preempt=&memory=
 import streamlit as st
 
 from pages import common
-from sim import SCENARIOS, ConfigError, scenario
+from sim import SCENARIOS, ConfigError, scenario, simulate
 from sim.batching import POLICIES
 from sim.config import MEMORIES, resolve_workload
 from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
@@ -122,8 +122,9 @@ except ConfigError as e:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _views(cfg):
-    """Figures, log and CSV of one run, built once per config (shared read-only between sessions)."""
-    result = common.run_cached(cfg)
+    """The run, its figures and its log, built once per config and shared read-only between sessions
+    (st.cache_resource: no per-caller copy of the result, which st.cache_data would pickle)."""
+    result = simulate(cfg)
     return {
         "result": result,
         "lanes": tl.request_lanes(result, title=f"Batch timeline: {cfg.policy}, {cfg.order}, {len(result.requests)}"

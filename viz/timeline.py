@@ -331,11 +331,11 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
         fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))
 
     if animate and result.iterations:
-        _add_animation(fig, result, n, x_max, max_frames)
+        fig = _add_animation(fig, result, n, x_max, max_frames)
     return fig
 
 
-def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frames: int) -> None:
+def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frames: int) -> go.Figure:
     """Play/Pause and a slider over sampled iterations. Frames carry only the "now" line and the veil."""
     frames_its = sampled_iterations(result, max_frames)
     y_lo, y_hi = -0.6, n_lanes - 0.5
@@ -350,16 +350,17 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
     for it in frames_its:
         t = _ms(it.end_s)
         name = str(it.index)
-        # Unvalidated frames of plain dicts: 300 validated go.Frame objects would cost more time than the
-        # rest of the figure, and every value here is a number this function computed itself.
-        frames.append(go.Frame(name=name, traces=[now_idx, now_idx + 1], _validate=False, data=[
+        frames.append(dict(name=name, traces=[now_idx, now_idx + 1], data=[
             dict(type="scatter", x=[t, t]), dict(type="scatter", x=[t, x_max, x_max, t])]))
-        steps.append(go.layout.slider.Step(
-            method="animate", label=f"{it.index} ({t:,.0f} ms)", _validate=False,
+        steps.append(dict(
+            method="animate", label=f"{it.index} ({t:,.0f} ms)",
             args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))]))
-    fig.frames = frames
+    # The frames, slider steps and buttons are attached to an unvalidated copy of the figure: validating
+    # 300 frames and 300 steps would cost more time than the rest of the figure, and every value in them
+    # is a number or name computed just above (tests check the resulting JSON).
+    out = go.Figure(data=fig.data, layout=fig.layout, frames=frames, _validate=False)
     frame_ms = int(min(700, max(40, 12000 / max(len(frames), 1))))
-    fig.update_layout(
+    out.update_layout(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=-0.06,
                           xanchor="left", yanchor="top", pad=dict(t=40, r=10), buttons=[
                               dict(label="Play", method="animate",
@@ -372,6 +373,7 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
                       pad=dict(t=30), currentvalue=dict(prefix="after iteration ", visible=True),
                       transition=dict(duration=0))],
     )
+    return out
 
 
 # ---- the book's slot picture -------------------------------------------------------------------------
