@@ -457,7 +457,7 @@ def _bins(items: list, max_points: int) -> list[list]:
     return [items[i:i + k] for i in range(0, len(items), k)]
 
 
-def batch_composition(result, x: str = "time", max_bars: int = 3000) -> go.Figure:
+def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure:
     """Prefill tokens vs decode tokens of every iteration (stacked bars); ``x`` = ``time`` (ms) or
     ``iteration``. Runs with more iterations than ``max_bars`` show the mean over consecutive groups.
     Disaggregated runs get one row per engine."""
