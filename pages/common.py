@@ -15,6 +15,37 @@ from sim import ConfigError, SimConfig, simulate
 from sim.trace import SimResult
 
 
+def _use_the_router() -> None:
+    """Make app.py's st.navigation the only router, also when the first visitor opens a page URL directly.
+
+    Streamlit treats a folder named ``pages/`` beside the entry point as old-style multipage navigation
+    until some run calls st.navigation; a server whose first request is, say, /playground would run
+    pages/playground.py on its own, without app.py's frame. Every page imports this module, so it turns
+    that mode off and reruns once, and app.py routes the rerun (the URL names the same page).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # a Streamlit without this internal: nothing to correct
+        return
+    ctx = get_script_run_ctx()
+    if not PagesManager.uses_pages_directory or ctx is None:
+        return
+    PagesManager.uses_pages_directory = False
+    try:  # rerun by the page name the browser asked for, so app.py's router finds that page
+        from streamlit.commands.execution_control import _force_yield_point
+        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+        name = ctx.pages_manager.intended_page_name or ""
+        ctx.script_requests.request_rerun(RerunData(query_string=ctx.query_string, page_name=name,
+                                                    context_info=ctx.context_info))
+    except (ImportError, AttributeError, TypeError):
+        st.rerun()
+    _force_yield_point()
+
+
+_use_the_router()
+
+
 @st.cache_data(show_spinner="Simulating...", max_entries=64)
 def run_cached(cfg: SimConfig) -> SimResult:
     """One simulation per distinct frozen config; st.cache_data hands each caller its own copy."""
