@@ -223,25 +223,38 @@ def main(args) -> int:
     return 0
 
 
-def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall") -> str:
-    """All four policies, each calibrated right before its run, then the policy ratios: the issue's
-    accuracy table. ``python -m sim.validate [--requests N] [--seed S] [--clock wall|cpu]``."""
+def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", repeat: int = 1) -> str:
+    """All four policies, each calibrated around its own run, then the policy ratios: the issue's
+    accuracy table. With ``repeat`` > 1 the whole table is measured that many times and a last table
+    gives each cell's median, a fairer summary on a machine whose load comes in bursts.
+    ``python -m sim.validate [--requests N] [--seed S] [--clock wall|cpu] [--repeat K]``."""
     from sim.real_executor import load_model
     model = load_model()
-    runs = {p: run_validation(p, n_requests, seed, recalibrate=True, model=model, clock=clock)
-            for p in VALIDATION_POLICIES}
-    head = f"{'policy':<15}{'fit R^2':>8}{'fit MAPE':>9}" + "".join(f"{k.replace('_abs_pct', '').replace('_pct', ''):>17}"
-                                                               for k in ERROR_KEYS)
-    lines = [f"device {runs['continuous'].device}, {clock} clock, {n_requests} requests, seed {seed} "
-             f"(errors in % of measured)", head]
-    for p, v in runs.items():
-        lines.append(f"{p:<15}{v.fit.r2:>8.3f}{v.fit.heldout_mape_pct:>8.1f}%"
-                     + "".join(f"{v.errors[k]:>16.1f}%" for k in ERROR_KEYS))
-    lines.append("")
-    for name, r in ratios(runs).items():
-        lines.append(f"{name:<32} simulated {r['simulated']:.3f}  measured {r['measured']:.3f}  "
-                     f"error {r['error_pct']:.1f}%")
+    cols = "".join(f"{k.replace('_abs_pct', '').replace('_pct', ''):>16}" for k in ERROR_KEYS)
+    head = f"{'policy':<15}{'fit R^2':>8}{'fit err':>9}{cols}"
+    tables, lines = [], []
+    for rep in range(repeat):
+        runs = {p: run_validation(p, n_requests, seed, recalibrate=True, model=model, clock=clock)
+                for p in VALIDATION_POLICIES}
+        rows = {p: [v.fit.r2, v.fit.heldout_mape_pct] + [v.errors[k] for k in ERROR_KEYS] for p, v in runs.items()}
+        rat = {name: [r["simulated"], r["measured"], r["error_pct"]] for name, r in ratios(runs).items()}
+        tables.append((rows, rat))
+        if rep == 0:
+            lines.append(f"device {runs['continuous'].device}, {clock} clock, {n_requests} requests, seed {seed}; "
+                         "errors in % of measured")
+    for i, (rows, rat) in enumerate(tables + ([_median_table(tables)] if repeat > 1 else [])):
+        lines += ["", (f"repeat {i + 1} of {repeat}" if i < repeat else f"median of {repeat} repeats"), head]
+        for p, r in rows.items():
+            lines.append(f"{p:<15}{r[0]:>8.3f}{r[1]:>8.1f}%" + "".join(f"{x:>15.1f}%" for x in r[2:]))
+        for name, (sim_r, real_r, err) in rat.items():
+            lines.append(f"{name:<32} simulated {sim_r:.3f}  measured {real_r:.3f}  error {err:.1f}%")
     return "\n".join(lines)
+
+
+def _median_table(tables: list) -> tuple[dict, dict]:
+    rows = {p: list(np.median([t[0][p] for t in tables], axis=0)) for p in tables[0][0]}
+    rat = {name: list(np.median([t[1][name] for t in tables], axis=0)) for name in tables[0][1]}
+    return rows, rat
 
 
 if __name__ == "__main__":
@@ -250,5 +263,6 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
-    print(accuracy_table(a.requests, a.seed, a.clock))
+    print(accuracy_table(a.requests, a.seed, a.clock, max(1, a.repeat)))
