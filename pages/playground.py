@@ -149,10 +149,10 @@ n_ttft, n_tbt = m.get("ttft_samples", m["completed"]), m.get("tbt_samples", 0)
 
 
 def _pair(a, b) -> str:
-    """Two latencies in one card, in one unit: '38 / 113 ms' or '4.7 / 12.9 s'."""
+    """Two latencies in one card, in one unit: '38 / 113 ms' or '2.90 / 6.56 s'."""
     if a is None or b is None:
         return "-"
-    return f"{a * 1e3:,.0f} / {b * 1e3:,.0f} ms" if b < 10 else f"{a:,.1f} / {b:,.1f} s"
+    return f"{a * 1e3:,.0f} / {b * 1e3:,.0f} ms" if b < 1 else f"{a:,.2f} / {b:,.2f} s"
 
 
 cards = st.columns(4)

@@ -143,13 +143,13 @@ with right_col:
             state = "in the batch"
         else:
             state = "waiting in the queue"
-        rows.append({"request": r.id, "arrives (ms)": round(r.arrival_s * 1e3, 1), "prompt tokens": r.prompt_tokens,
-                     "output tokens": r.output_tokens, "tokens so far": min(done_tokens, r.output_tokens),
-                     "now": state})
+        rows.append({"id": r.id, "arrives (ms)": round(r.arrival_s * 1e3, 1),
+                     "tokens out": f"{min(done_tokens, r.output_tokens)} of {r.output_tokens}", "now": state})
     st.markdown(f"**Requests {'before iteration ' + str(k + 1) if k < n else 'at the end'}**")
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption("A prefill produces a request's first token; each decode step one more. A request leaves the "
-               "batch in the iteration that produces its last output token.")
+    st.caption(f"Every prompt here is {result.requests[0].prompt_tokens} tokens. A prefill produces a request's "
+               "first output token; each decode step one more. A request leaves the batch in the iteration that "
+               "produces its last output token.")
 
     if k < n:
         nxt = its[k]

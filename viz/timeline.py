@@ -541,8 +541,8 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
     fig.update_yaxes(title_text="tokens", row=1, col=1)
     fig.update_yaxes(title_text="requests", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="time (ms)", row=2, col=1)
-    fig.update_layout(title=dict(text="KV memory and queue length over time", x=0), height=480, hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="top", y=-0.15, x=0), margin=dict(l=10, r=10, t=80, b=10))
+    fig.update_layout(title=dict(text="KV memory and queue length over time", x=0), height=540, hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 
