@@ -140,6 +140,27 @@ def test_every_page_loads_without_exception(server, browser):
     page.close()
 
 
+def test_presentation_mode_enlarges_type_and_sits_in_the_url(server, browser):
+    os.makedirs(SHOTS, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server, wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+    wait_idle(page, 60_000)
+    size = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
+    normal = page.evaluate(size)
+    page.get_by_text("Presentation mode (larger type)").click()
+    page.wait_for_function("() => location.search.includes('present=1')", timeout=30_000)
+    page.wait_for_function(f"() => ({size})() > {normal}", timeout=30_000)
+    page.screenshot(path=os.path.join(SHOTS, "home-presentation.png"))
+    # A shared link opens straight in presentation mode.
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.goto(f"{server}/step-by-step?present=1", wait_until="domcontentloaded")
+    other.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+    other.wait_for_function(f"() => ({size})() > {normal}", timeout=30_000)
+    other.close()
+    page.close()
+
+
 def _lanes_signature(page) -> str:
     """A fingerprint of the playground's timeline as plotly holds it in the page."""
     return page.evaluate("""() => {
