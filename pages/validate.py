@@ -17,9 +17,10 @@ st.markdown(
     "scheduler objects (batching strategy, queue order, KV manager) that the simulator uses drive a small "
     "real transformer (4 layers, d_model 256, 4 heads, vocab 1000, seeded random weights, defined in this "
     "repo). Each **iteration** (one forward pass) mixes prefill chunks of some sequences with decode steps "
-    "of others, exactly as the plan says, and is timed. The cost model's coefficients are first **fitted "
-    "on this machine** (calibration: the model is timed over a grid of batch shapes), then the same "
-    "workload is simulated with that fit. If the two timelines agree, the simulator's way of turning "
+    "of others, exactly as the plan says, and is timed. The cost model's coefficients are **fitted on this "
+    "machine** (calibration: the model is timed over a grid of made-up batch shapes, half right before the "
+    "run and half right after it, so both see the same machine), then the same workload is simulated with "
+    "that fit. The fit never sees the run's own passes. If the two timelines agree, the simulator's way of turning "
     "batch composition into time can be trusted.")
 
 
@@ -49,8 +50,9 @@ with st.sidebar:
                               help="wall: time.perf_counter (the default). cpu: the compute thread's CPU time, "
                                    "steadier when other programs compete for a shared CPU.")
     recal = common.url_toggle("Recalibrate first", "recal", True,
-                              help="Fit the cost model right before the run (about 8 s). A CPU's speed drifts "
-                                   "over minutes, so an old fit makes the comparison look worse than it is.")
+                              help="Fit the cost model around the run (about 8 s of timing). Off: reuse a fit from the "
+                                   "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
+                                   "fit makes the comparison look worse than it is.")
 
 st.info(f"**Workload.** {workload(int(requests)).description} Engine: at most {MAX_BATCH} sequences per batch; "
         f"`chunked` uses a budget of {TOKEN_BUDGET} tokens per pass.  \n**Look for:** the two timelines line "

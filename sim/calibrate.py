@@ -75,7 +75,11 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
         # Log-uniform 1..d_max: a real run has many passes with only a few sequences (the tail of a burst),
         # and those short passes are where a fixed-cost error shows most in relative terms.
         d = int(np.exp(rng.uniform(0, np.log(d_max + 1))))
-        return tuple(int(c) for c in rng.integers(8, max_len, size=d))
+        # Each shape draws its own typical context (log-uniform 1..max_len) so that the number of decodes
+        # and their total context vary independently: otherwise the fit cannot tell a per-sequence cost
+        # from a per-context-token cost, and mis-prices short contexts (e.g. static batching's padding).
+        level = np.exp(rng.uniform(0, np.log(max_len - 1)))
+        return tuple(int(c) for c in np.clip(np.rint(level * rng.uniform(0.5, 1.5, size=d)), 0, max_len - 1))
 
     def batch_prefill():
         # Standard batching and bursts under continuous batching prefill many whole prompts in one pass.
