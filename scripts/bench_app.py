@@ -63,7 +63,8 @@ def bench_figure() -> dict:
     from sim.config import resolve_workload
     from viz.timeline import request_lanes
     out = {}
-    for label, cfg in (("default playground (chat, 60 requests)", scenario("chat", workload=resolve_workload("chat", 60))),
+    default = scenario("chat", workload=resolve_workload("chat", 60))
+    for label, cfg in (("default playground (chat, 60 requests)", default),
                        ("chat preset, 200 requests", scenario("chat")),
                        ("legal-archive, 300 requests", scenario("legal-archive"))):
         res = simulate(cfg)

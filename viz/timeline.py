@@ -173,7 +173,8 @@ def coarsen(segs: list[Segment], t_end: float, max_segments: int) -> list[Segmen
                 phase = max(time_by, key=time_by.get)
                 if time_by.get("stalled", 0.0) >= 0.25 * total:
                     phase = "stalled"
-                mix = ", ".join(f"{100 * v / total:.0f}% {k}" for k, v in sorted(time_by.items(), key=lambda kv: -kv[1]))
+                ranked = sorted(time_by.items(), key=lambda kv: -kv[1])
+                mix = ", ".join(f"{100 * v / total:.0f}% {k}" for k, v in ranked)
                 firsts = [g.first for g in group if g.first]
                 out.append(Segment(group[0].lane, phase, group[0].start_s, group[-1].end_s,
                                    min(firsts, default=0), max((g.last for g in group), default=0),
@@ -482,11 +483,11 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
             dec.append(round(sum(len(it.decode) for it in g) / len(g), 2))
             idx.append(f"{a.index}" if a is b else f"{a.index}-{b.index}")
         for name, ys, phase in (("prefill tokens", pre, "prefill"), ("decode tokens (1 per sequence)", dec, "decode")):
-            fig.add_trace(go.Bar(x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name, marker=dict(color=PHASE_COLORS[phase],
-                                                                                   line=dict(width=0)),
-                                 customdata=np.array(idx, dtype=object), legendgroup=phase, showlegend=row == 1, meta=phase,
-                                 hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>"),
-                          row=row, col=1)
+            fig.add_trace(go.Bar(
+                x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
+                marker=dict(color=PHASE_COLORS[phase], line=dict(width=0)), customdata=np.array(idx, dtype=object),
+                legendgroup=phase, showlegend=row == 1, meta=phase,
+                hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>"), row=row, col=1)
         unit = "tokens per iteration" + (f" (mean of {group_size})" if group_size > 1 else "")
         fig.update_yaxes(title_text=unit, row=row, col=1)
     fig.update_xaxes(title_text="time (ms)" if x != "iteration" else "iteration", row=len(engines), col=1)
@@ -531,7 +532,8 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
                            xref="x domain", yref="y domain", x=0, y=1, showarrow=False, xanchor="left",
                            yanchor="bottom", font=dict(size=11), row=1, col=1)
     all_pts = [g[-1] for g in _bins(list(result.iterations), max_points)]
-    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in all_pts]), y=np.array([it.waiting for it in all_pts]),
+    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in all_pts]),
+                             y=np.array([it.waiting for it in all_pts]),
                              name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"],
                                                                                 shape="hv", width=2),
                              meta="queue", hovertemplate="queue: %{y} requests<extra></extra>"), row=2, col=1)
