@@ -172,6 +172,10 @@ cards[1].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted 
 cards[2].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
                 help="Rejected requests can never fit (e.g. longer than the whole KV cache).")
 cards[3].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
+rejected = [r for r in result.requests if r.rejected_reason]
+if rejected:
+    st.warning(f"**{len(rejected)} of {len(result.requests)} requests were refused** because they can never fit, "
+               f"e.g. {rejected[0].id}: {rejected[0].rejected_reason}. They show as black crosses on the timeline.")
 st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps, {len(result.iterations):,} "
            f"iterations on {len(result.engines)} engine(s). Percentiles over few samples are rough.")
 
