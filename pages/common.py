@@ -197,14 +197,14 @@ class PageInfo(NamedTuple):
 
 PAGES: tuple[PageInfo, ...] = (
     PageInfo("pages/home.py", "Home", "", ":material/home:", "Learn", "", "What the app teaches and how to use it."),
-    PageInfo("pages/step_by_step.py", "Continuous batching, step by step", "step-by-step", ":material/footprint:",
+    PageInfo("pages/step-by-step.py", "Continuous batching, step by step", "step-by-step", ":material/footprint:",
              "Learn", "C1, C2, C3, C7",
              "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step."),
     PageInfo("pages/reorganization.py", "Batch reorganization overhead", "reorganization", ":material/swap_horiz:",
              "Learn", "C4", "Every join and leave costs time: where continuous batching stops paying off."),
     PageInfo("pages/memory.py", "Memory and fragmentation", "memory", ":material/memory:", "Learn", "C5",
              "Paged vs contiguous KV memory: reserved, internal and external waste."),
-    PageInfo("pages/prefill_vs_decode.py", "Prefill vs decode priority", "prefill-vs-decode",
+    PageInfo("pages/prefill-vs-decode.py", "Prefill vs decode priority", "prefill-vs-decode",
              ":material/compare_arrows:", "Learn", "C6, C8, C11",
              "The same arrivals under two policies: throughput against token latency."),
     PageInfo("pages/priorities.py", "Priorities and custom policies", "priorities", ":material/low_priority:",

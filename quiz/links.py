@@ -30,7 +30,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "disaggregation": ("scenario",),
     "choosing": ("scenario",),
 }
-PAGE_FILES = {p: f"pages/{p.replace('-', '_')}.py" for p in PAGES}
+PAGE_FILES = {p: f"pages/{p}.py" for p in PAGES}  # page files are named after their URL paths
 PAGE_TITLES = {
     "step-by-step": "Continuous batching, step by step", "playground": "Scheduling playground",
     "prefill-vs-decode": "Prefill vs decode priority", "memory": "Memory and fragmentation",

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 # page: (widget kind, widget key, a new value, the value to go back to)
 CASES = {
-    "prefill_vs_decode": ("selectbox", "w_b", "prefill-first", "continuous"),
+    "prefill-vs-decode": ("selectbox", "w_b", "prefill-first", "continuous"),
     "memory": ("slider", "w_it", 100, 50),
     "reorganization": ("slider", "w_reorg", 3.0, 2.0),
     "priorities": ("slider", "w_aging", 20.0, 10.0),

@@ -46,7 +46,7 @@ def metrics(at: AppTest) -> dict:
 
 
 def test_prefill_vs_decode_policy_change_changes_lanes_and_metrics():
-    at = page("prefill_vs_decode")
+    at = page("prefill-vs-decode")
     assert len(at.get("plotly_chart")) == 4
     before_spec, before_metrics = specs(at)[1], metrics(at)
     assert at.query_params["a"] == "static" and at.query_params["b"] == "continuous"
@@ -61,7 +61,7 @@ def test_prefill_vs_decode_policy_change_changes_lanes_and_metrics():
 
 
 def test_prefill_vs_decode_metrics_are_the_simulators():
-    at = page("prefill_vs_decode", rate=8.0, requests=30)
+    at = page("prefill-vs-decode", rate=8.0, requests=30)
     from sim.config import resolve_workload
     res = simulate(scenario("chat", policy="continuous", workload=resolve_workload("chat", 30, 8.0)))
     shown = metrics(at)["B: TTFT p50 (ms)"]
@@ -69,7 +69,7 @@ def test_prefill_vs_decode_metrics_are_the_simulators():
 
 
 def test_prefill_vs_decode_sweep_draws_tradeoffs():
-    at = page("prefill_vs_decode", requests=10)
+    at = page("prefill-vs-decode", requests=10)
     at.button(key="w_sweep").click().run()
     assert not at.exception
     sp = specs(at)

@@ -56,7 +56,7 @@ def test_home_links_and_live_comparison():
 
 
 def test_step_by_step_stepping_changes_narration_and_figures():
-    at = _run("pages/step_by_step.py")
+    at = _run("pages/step-by-step.py")
     assert "Before iteration 1" in at.info[0].value
     step = next(b for b in at.button if b.label == "Step")
     step.click().run()
@@ -72,7 +72,7 @@ def test_step_by_step_stepping_changes_narration_and_figures():
 
 
 def test_step_by_step_prediction_is_checked():
-    at = _run("pages/step_by_step.py", it="1")
+    at = _run("pages/step-by-step.py", it="1")
     assert at.info[0].value.startswith("Iteration 1:")
     at.multiselect(key="sbs_guess_prefill").set_value(["x3"])
     at.multiselect(key="sbs_guess_decode").set_value(["x1"])  # x2 decodes too: one category wrong
@@ -84,7 +84,7 @@ def test_step_by_step_prediction_is_checked():
 
 
 def test_step_by_step_standard_batching_toggle():
-    at = _run("pages/step_by_step.py", it="2")
+    at = _run("pages/step-by-step.py", it="2")
     assert "x3 arrives; its prompt is prefilled" in at.info[0].value
     at.toggle(key="w_standard").set_value(True).run()
     assert not at.exception
