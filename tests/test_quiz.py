@@ -161,11 +161,12 @@ def test_legal_summarization_link_shows_continuous_beats_static():
     assert "continuous" in right.text.lower() and "prefill" in right.text.lower()
     assert not check_link(q.link.page, q.link.as_dict())
     link = q.link.as_dict()
-    assert link["scenario"] == "legal-archive" and link["policy"] == "continuous"
-    # The linked view itself is the continuous side of the claim, with the same settings.
-    (view,) = link_configs(q.link.page, link).values()
+    assert link["scenario"] == "legal-archive" and (link["a"], link["b"]) == ("static", "continuous")
+    # The linked comparison runs exactly the two sides of the claim, on the same backlog.
+    views = link_configs(q.link.page, link)
     cfgs = claim_configs(q.link, q.claim)
-    assert cfgs["continuous"] == view and cfgs["static"].workload == view.workload
+    assert sorted(views.values(), key=lambda c: c.policy) == sorted(cfgs.values(), key=lambda c: c.policy)
+    assert cfgs["static"].workload == cfgs["continuous"].workload
     res = {p: simulate(cfg).metrics for p, cfg in cfgs.items()}
     assert res["continuous"]["completed"] == res["static"]["completed"] == 200
     assert res["continuous"]["throughput_tokens_per_s"] > 1.05 * res["static"]["throughput_tokens_per_s"]
@@ -326,7 +327,7 @@ def test_cli_list_json(capsys):
         assert all(isinstance(o["correct"], bool) for o in r["options"])
     assert sum(r["parameterized"] for r in records) >= 8
     legal = next(r for r in records if r["id"] == "seed-legal-summarization")
-    assert legal["link"].startswith("/playground?scenario=legal-archive&policy=continuous")
+    assert legal["link"].startswith("/prefill-vs-decode?scenario=legal-archive&a=static&b=continuous")
 
 
 def test_cli_check_passes_on_the_bank(capsys):

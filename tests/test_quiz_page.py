@@ -126,7 +126,7 @@ def test_legal_summarization_answer_shows_the_simulator_evidence():
     row = table[table["metric"].str.startswith("throughput")].iloc[0]
     assert row["continuous"] > row["static"]
     link = next(md.value for md in at.markdown if "[Open in the simulator" in md.value)
-    assert "(playground?scenario=legal-archive&policy=continuous&requests=200&seed=0)" in link
+    assert "(prefill-vs-decode?scenario=legal-archive&a=static&b=continuous&requests=200&seed=0)" in link
 
 
 def _distinct_links():
