@@ -155,4 +155,6 @@ st.markdown(
     "other pages price GPUs with a roofline model from datasheets, which is not calibrated here. A per-pass "
     "error of e% shifts every latency by about e% in the same direction for every policy, so rankings and "
     "ratios survive it; per-request errors are larger than per-pass ones because a late pass delays all "
-    "the passes after it.")
+    "the passes after it. Under standard (static) batching they can be much larger still: a request that "
+    "arrives just as a batch forms is in it or waits for the whole next batch, so a few percent of timing "
+    "error moves it by a whole batch, while the makespan barely changes.")
