@@ -215,7 +215,7 @@ class EngineProc:
             k = self._block_bound(k)
             if k < 2:
                 return None
-        nxt = sim.next_arrival_s()
+        nxt = sim.env.peek()  # the next event of any process (an arrival, another engine's pass, a transfer)
         padding = max(0, sched.batch_size - b) if static else 0
         cost, rec, cap = sim.cost, sim.recorder, kv.capacity_tokens
         classes: dict[str, int] = {}
@@ -331,10 +331,9 @@ class Simulation:
         self.engines = self.prefill + self.decode
         self.capacity = self.engines[0].sched.kv.capacity_tokens  # paged memory rounds down to whole blocks
         self.source: dict[str, EngineProc] = {}
-        self.arrived = 0  # requests released so far (the next arrival bounds a steady stretch)
-        # Steady stretches are skipped analytically only for one colocated engine without a trace: the
-        # per-iteration records need every pass planned (and a result differs only in float rounding).
-        self.fast_forward = cfg.policy != "disaggregated" and not cfg.record_iterations
+        # Steady stretches are skipped analytically only without a trace: the per-iteration records need
+        # every pass planned (and a result differs from planning every pass only in float rounding).
+        self.fast_forward = not cfg.record_iterations
         self.unfinished = len(self.requests)
 
     def _engine(self, name: str, strategy, role: str) -> EngineProc:
@@ -345,15 +344,11 @@ class Simulation:
                           recorder=self.recorder)
         return EngineProc(self, name, sched)
 
-    def next_arrival_s(self) -> float:
-        return self.requests[self.arrived].arrival_s if self.arrived < len(self.requests) else float("inf")
-
     def arrivals(self):
         env = self.env
         for i, req in enumerate(self.requests):
             if req.arrival_s > env.now:
                 yield env.timeout(req.arrival_s - env.now)
-            self.arrived = i + 1
             seq = Seq(req, i)
             self.seqs.append(seq)
             target = min(self.prefill, key=EngineProc.load)

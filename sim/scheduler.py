@@ -97,9 +97,7 @@ class StepPlan:
             pf_tokens += n
             pf_cached += c
             pf_pairs += n * (c + (n + 1) / 2)  # each new token attends to the cache and earlier new tokens
-        ctx = 0
-        for seq in self.decode:
-            ctx += seq.computed
+        ctx = sum([seq.computed for seq in self.decode])
         return BatchShape(prefill_tokens=pf_tokens, prefill_attn_pairs=pf_pairs, prefill_seqs=len(self.prefill),
                           prefill_cached_tokens=pf_cached, decode_seqs=len(self.decode) + self.padding,
                           decode_context_tokens=ctx, joins=len(self.joined), leaves=self.leaves,
@@ -274,8 +272,15 @@ class Scheduler:
         """Give every running sequence its work: decodes first (one token each), then missing prompt
         tokens (whole, or chunked by ``budget``). Returns the budget left (None = unlimited)."""
         joined = plan.joined  # admitted this step: _join already gave them their work
-        decoding = [s for s in self.running
-                    if s.ready and s.num_tokens - s.computed == 1 and s.generated and s not in joined]
+        decoding: list[Seq] = []
+        owed: list[Seq] = []  # running sequences still missing prompt tokens (chunked or re-queued)
+        for s in self.running:  # one pass: this loop runs once per sequence per iteration
+            if not s.ready or (joined and s in joined):
+                continue
+            if s.num_tokens - s.computed == 1 and s.generated:
+                decoding.append(s)
+            else:
+                owed.append(s)
         if budget is not None and len(decoding) > budget:
             decoding.sort(key=lambda s: self.order.key(s, now))
             plan.stalled.extend(decoding[budget:])
@@ -291,8 +296,8 @@ class Scheduler:
                     decode.append(s)
         if budget is not None:
             budget -= len(plan.decode)
-        for s in list(self.running):
-            if not s.ready or s.is_decoding or s in plan.preempted or s in joined:
+        for s in owed:
+            if plan.preempted and s in plan.preempted:
                 continue
             n = s.pending if budget is None else min(s.pending, budget)
             if n <= 0:

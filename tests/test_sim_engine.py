@@ -16,6 +16,8 @@ from sim.metrics import _weighted_pcts
     ("chat", dict(requests=200, rate_per_s=3.0, kv_capacity_tokens=3000)),  # paged growth under pressure
     ("fragmentation", {}),
     ("hybrid-service", dict(requests=120)),
+    ("chat", dict(requests=150, rate_per_s=2.0, policy="disaggregated")),
+    ("chat", dict(requests=150, rate_per_s=8.0, policy="disaggregated", decode_engines=2)),
 ])
 def test_steady_stretch_skip_matches_planning_every_pass(name, kw):
     traced = simulate(scenario(name, record_iterations=True, **kw))
