@@ -133,19 +133,15 @@ class RooflineCost:
         swap_s = s.swap_tokens * kv / hw.host_link_bytes_per_s
         return self.overhead_s + max(compute_s, memory_s) + self.reorg_s * (s.joins + s.leaves) + swap_s
 
-    def decode_time_fn(self, decode_seqs: int):
-        """seconds(context tokens) of a decode-only pass of ``decode_seqs`` sequences: the same roofline
-        with everything but the context folded into constants (used to skip steady stretches)."""
+    def decode_line(self, decode_seqs: int) -> tuple[float, float, float, float, float]:
+        """A decode-only pass of ``decode_seqs`` sequences as ``overhead + max(c0 + c1 x ctx, m0 + m1 x ctx)``
+        seconds for ``ctx`` cached context tokens: the same roofline with the context pulled out, so a
+        steady stretch of passes is priced without building a BatchShape per pass."""
         m, hw = self.model, self.hw
-        attn = 4.0 * m.layers * m.hidden
         kv = m.kv_bytes_per_token
-        flops0, bytes0 = 2.0 * m.params * decode_seqs, m.weight_bytes + kv * decode_seqs
         peak, bw = hw.peak_flops * hw.count * self.mfu, hw.bandwidth_bytes_per_s * hw.count * self.mbu
-        overhead = self.overhead_s
-
-        def seconds(ctx: int) -> float:
-            return overhead + max((flops0 + attn * ctx) / peak, (bytes0 + kv * ctx) / bw)
-        return seconds
+        return (self.overhead_s, 2.0 * m.params * decode_seqs / peak, 4.0 * m.layers * m.hidden / peak,
+                (m.weight_bytes + kv * decode_seqs) / bw, kv / bw)
 
     def describe(self) -> list[tuple[str, str, str]]:
         m, hw = self.model, self.hw
@@ -188,14 +184,10 @@ class LinearCost:
                 + self.per_context_token_s * s.decode_context_tokens
                 + self.per_prefill_seq_s * s.prefill_seqs + self.reorg_s * (s.joins + s.leaves))
 
-    def decode_time_fn(self, decode_seqs: int):
-        """seconds(context tokens) of a decode-only pass of ``decode_seqs`` sequences."""
-        base = self.overhead_s + self.per_decode_seq_s * decode_seqs
-        per_ctx = self.per_context_token_s
-
-        def seconds(ctx: int) -> float:
-            return base + per_ctx * ctx
-        return seconds
+    def decode_line(self, decode_seqs: int) -> tuple[float, float, float, float, float]:
+        """Same form as RooflineCost.decode_line: both 'roofs' are the one line here."""
+        base = self.per_decode_seq_s * decode_seqs
+        return (self.overhead_s, base, self.per_context_token_s, base, self.per_context_token_s)
 
     def describe(self) -> list[tuple[str, str, str]]:
         fit = "defaults (not calibrated)" if self.fit_r2 is None else f"R^2 = {self.fit_r2:.3f} ({self.fitted_on})"

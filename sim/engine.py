@@ -233,13 +233,15 @@ class EngineProc:
                 r = (-(s.computed + 1)) % bs
                 tail += r
                 crossing[r] += 1
-        seconds = cost.decode_time_fn(b + padding)
+        overhead, c0, c1, m0, m1 = cost.decode_line(b + padding)
         t = now
         busy = rec.busy_s.get(self.name, 0.0)
         waste_area, time_area = rec.waste_area, rec.time_area
         durations = []
         for j in range(k):
-            d = seconds(ctx0 + j * b)
+            x = ctx0 + j * b
+            compute, memory = c0 + c1 * x, m0 + m1 * x
+            d = overhead + (compute if compute > memory else memory)
             if d < 1e-9:
                 d = 1e-9
             t += d

@@ -64,6 +64,14 @@ class PagedKV:
             self.held_tokens += need * self.block_size
         return True
 
+    def take_block(self, seq_id: str) -> bool:
+        """Give ``seq_id`` one more block if any is free (the decode hot path's growth by one block)."""
+        if not self._free:
+            return False
+        self._blocks.setdefault(seq_id, []).append(self._free.pop())
+        self.held_tokens += self.block_size
+        return True
+
     def free(self, seq_id: str) -> None:
         owned = self._blocks.pop(seq_id, None)
         if owned:

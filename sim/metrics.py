@@ -98,7 +98,10 @@ def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dic
     if done:
         span = (min(r.arrival_s for r in reqs), max(r.finish_s for r in done))
     by_class = {}
-    for cls in sorted({r.cls for r in reqs}, key=lambda c: min(r.priority for r in reqs if r.cls == c)):
+    classes = {r.cls for r in reqs}
+    if len(classes) == 1:  # one class: its breakdown is the overall summary (no second pass)
+        return overall, {classes.pop(): dict(overall)}
+    for cls in sorted(classes, key=lambda c: min(r.priority for r in reqs if r.cls == c)):
         sub = [r for r in reqs if r.cls == cls]
         m = _summary(sub, recorder.gaps.get(cls, ([], [])), slos, span)  # rates over the whole run's span
         m.update(engine_wide)

@@ -84,6 +84,7 @@ class StepPlan:
     swap_in_tokens: int = 0
     swap_out_tokens: int = 0
     waiting: int = 0  # queue length after planning
+    start_s: float = 0.0  # when the pass starts (the time the plan was made)
 
     @property
     def empty(self) -> bool:
@@ -274,11 +275,15 @@ class Scheduler:
         joined = plan.joined  # admitted this step: _join already gave them their work
         decoding: list[Seq] = []
         owed: list[Seq] = []  # running sequences still missing prompt tokens (chunked or re-queued)
+        reserve = self.reserve_full
+        roomy = True  # every decoding sequence has a free slot in its last block (or reserved memory)
         for s in self.running:  # one pass: this loop runs once per sequence per iteration
             if not s.ready or (joined and s in joined):
                 continue
             if s.num_tokens - s.computed == 1 and s.generated:
                 decoding.append(s)
+                if not reserve and s.computed >= s.kv_slots:
+                    roomy = False
             else:
                 owed.append(s)
         if budget is not None and len(decoding) > budget:
@@ -286,13 +291,19 @@ class Scheduler:
             plan.stalled.extend(decoding[budget:])
             decoding = decoding[:budget]
         decode = plan.decode
-        if self.reserve_full:
-            decode.extend(decoding)  # memory was reserved at admission: nothing can run out
+        if roomy:
+            decode.extend(decoding)  # the common case: nobody needs a new block, nobody is preempted
         else:
+            kv = self.kv
             for s in decoding:
                 if s.computed < s.kv_slots:  # room in its last block: the common case
                     decode.append(s)
-                elif s not in plan.preempted and self.make_room(s, s.computed + 1, plan, now):
+                elif plan.preempted and s in plan.preempted:
+                    continue
+                elif kv.take_block(s.id):  # a free block: no one needs to be preempted
+                    s.kv_slots += kv.block_size
+                    decode.append(s)
+                elif self.make_room(s, s.computed + 1, plan, now):
                     decode.append(s)
         if budget is not None:
             budget -= len(plan.decode)
@@ -377,6 +388,7 @@ class Scheduler:
             else:
                 self.waiting.push(seq, now)
         plan.waiting = len(self.waiting)
+        plan.start_s = now
         return plan
 
     def schedule(self, now: float) -> StepPlan:
@@ -395,25 +407,35 @@ class Scheduler:
             if seq.computed >= seq.num_tokens:
                 self._emit(seq, end_s, finished, gaps)
         self.stored_tokens += len(plan.decode)
+        start = plan.start_s
+        step_gap = end_s - start  # the gap of every sequence whose previous token came out as this pass began
+        stepped: dict = {}  # class -> how many decodes had exactly that gap
+        handoff = self.role == "prefill"
         for seq in plan.decode:  # the hot loop: one decode step per running sequence per pass
             seq.computed += 1
-            g = seq.generated + 1
+            g = seq.generated + 1  # a decoding sequence has generated at least one token already
             seq.generated = g
             seq.num_tokens += 1
-            if g == 1:
-                seq.first_token_s = end_s
-            else:
-                gap = end_s - seq.last_token_s
+            last = seq.last_token_s
+            seq.last_token_s = end_s
+            if last == start:
+                cls = seq.cls
+                stepped[cls] = stepped.get(cls, 0) + 1
+                if step_gap > seq.max_gap_s:
+                    seq.max_gap_s = step_gap
+            else:  # it skipped passes (stalled, swapped back in): its own gap
+                gap = end_s - last
                 key = (seq.cls, gap)
                 gaps[key] = gaps.get(key, 0) + 1
                 if gap > seq.max_gap_s:
                     seq.max_gap_s = gap
-            seq.last_token_s = end_s
             if g >= seq.output_tokens:
                 self._finish(seq, end_s, finished)
-            elif self.role == "prefill":
+            elif handoff:
                 self.handoffs.append(seq)
         if self.recorder is not None:
+            for cls, count in stepped.items():
+                self.recorder.gap(cls, step_gap, count)
             for (cls, gap), count in gaps.items():
                 self.recorder.gap(cls, gap, count)
         if finished or self.handoffs:
@@ -445,8 +467,10 @@ class Scheduler:
         self.left_since_plan += 1
 
     def release(self, seq: Seq) -> None:
-        """Prefill role: the sequence's KV has been copied to a decode engine; free the local copy."""
-        self._free(seq)
+        """Prefill role: the sequence's KV has been copied to a decode engine; free the local copy.
+        (Its ``kv_slots`` now mirror the decode engine's memory, so they stay as they are.)"""
+        self.kv.free(seq.id)
+        self.stored_tokens -= seq.computed
         self.left_since_plan += 1
 
     def kv_snapshot(self) -> tuple[int, int, int, int, int]:
