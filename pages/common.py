@@ -86,60 +86,55 @@ def _qp(key: str):
     return st.query_params.get(key)
 
 
-def url_select(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
-    """A selectbox whose choice is mirrored in the URL as ``?key=value``."""
-    options = list(options)
+def _url_index(options: list, key: str, default) -> int:
+    """Index of the URL's value among ``options``; the default's index when absent or unknown."""
     raw = _qp(key)
     index = options.index(default) if default in options else 0
     if raw is not None:
         for i, o in enumerate(options):
             if str(o) == raw:
                 index = i
-    value = st.selectbox(label, options, index=index, key=f"w_{key}", help=help, **kw)
+    return index
+
+
+def _url_number(key: str, lo, hi, default):
+    """The URL's number for ``key`` if it parses and lies in [lo, hi]; else the default (a hostile or stale
+    link never breaks the page)."""
+    raw = _qp(key)
+    if raw is None:
+        return default
+    try:
+        v = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+    except (ValueError, OverflowError):  # "abc", "nan" and "inf" for a whole number
+        return default
+    return v if lo <= v <= hi else default
+
+
+def url_select(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
+    """A selectbox whose choice is mirrored in the URL as ``?key=value``."""
+    options = list(options)
+    value = st.selectbox(label, options, index=_url_index(options, key, default), key=f"w_{key}", help=help, **kw)
     st.query_params[key] = str(value)
     return value
 
 
 def url_radio(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
     options = list(options)
-    raw = _qp(key)
-    index = options.index(default) if default in options else 0
-    if raw is not None:
-        for i, o in enumerate(options):
-            if str(o) == raw:
-                index = i
-    value = st.radio(label, options, index=index, key=f"w_{key}", help=help, **kw)
+    value = st.radio(label, options, index=_url_index(options, key, default), key=f"w_{key}", help=help, **kw)
     st.query_params[key] = str(value)
     return value
 
 
 def url_slider(label: str, lo, hi, key: str, default, step=None, help: str | None = None, **kw):
     """A slider mirrored in the URL; a malformed or out-of-range URL value falls back to the default."""
-    raw = _qp(key)
-    value = default
-    if raw is not None:
-        try:
-            v = type(default)(float(raw)) if isinstance(default, int) else float(raw)
-            if lo <= v <= hi:
-                value = v
-        except ValueError:
-            pass
-    out = st.slider(label, lo, hi, value, step=step, key=f"w_{key}", help=help, **kw)
+    out = st.slider(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=f"w_{key}", help=help, **kw)
     st.query_params[key] = str(out)
     return out
 
 
 def url_number(label: str, lo, hi, key: str, default, step=None, help: str | None = None, **kw):
-    raw = _qp(key)
-    value = default
-    if raw is not None:
-        try:
-            v = type(default)(float(raw)) if isinstance(default, int) else float(raw)
-            if lo <= v <= hi:
-                value = v
-        except ValueError:
-            pass
-    out = st.number_input(label, lo, hi, value, step=step, key=f"w_{key}", help=help, **kw)
+    out = st.number_input(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=f"w_{key}", help=help,
+                          **kw)
     st.query_params[key] = str(out)
     return out
 

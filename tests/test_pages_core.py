@@ -146,3 +146,13 @@ def test_playground_rate_changes_the_run():
     at.number_input(key="w_rate").set_value(20.0).run()
     assert not at.exception
     assert _metrics(at)["TTFT p50 / p99"] != a
+
+
+@pytest.mark.parametrize("page", ["pages/playground.py", "pages/prefill-vs-decode.py", "pages/priorities.py",
+                                  "pages/memory.py", "pages/step-by-step.py", "pages/disaggregation.py"])
+def test_hostile_or_stale_url_values_fall_back_to_defaults(page):
+    """A shared link with garbage in it must open the page, never a traceback; nothing in it is executed."""
+    at = _run(page, requests="inf", rate="nan", seed="-1e99", max_batch="1e400", budget="abc", kv="inf",
+              policy="__import__('os')", scenario="../../etc/passwd", a="static;drop", it="9" * 40,
+              expr="__import__('os').system('echo pwned')")
+    assert at.get("plotly_chart")
