@@ -21,7 +21,7 @@ from sim.trace import requests_csv
 from sim.workload import PRESETS
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -51,26 +51,26 @@ def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = No
                    help="preemption mode: none (reserve the maximum up front), recompute (drop KV, prefill again), "
                         "swap (KV to host memory over PCIe)")
     g.add_argument("--memory", choices=MEMORIES, help="KV memory manager: paged blocks or one contiguous region each")
-    g.add_argument("--block-size", type=_positive_int, help="tokens per KV block (paged memory)")
-    g.add_argument("--max-batch", type=_positive_int, help="most sequences in one engine's running batch")
-    g.add_argument("--token-budget", type=_positive_int,
+    g.add_argument("--block-size", type=_whole_number, help="tokens per KV block (paged memory)")
+    g.add_argument("--max-batch", type=_whole_number, help="most sequences in one engine's running batch")
+    g.add_argument("--token-budget", type=_whole_number,
                    help="chunked: tokens per forward pass; disaggregated: prompt tokens per prefill pass")
     g = p.add_argument_group("workload")
     g.add_argument("--workload", help="preset (" + ", ".join(PRESETS) + ") or a trace file (.csv or .jsonl "
                    "with arrival_s, prompt_tokens, output_tokens and optional id, priority, class, deadline_s)")
-    g.add_argument("--requests", type=_positive_int, help="number of requests to generate")
+    g.add_argument("--requests", type=_whole_number, help="number of requests to generate")
     g.add_argument("--rate", type=_number, help="arrival rate in requests per second (Poisson/gamma presets)")
-    g.add_argument("--seed", type=_positive_int, help="random seed; same config + seed = identical trace")
+    g.add_argument("--seed", type=_whole_number, help="random seed; same config + seed = identical trace")
     g.add_argument("--predictor-noise", type=_number,
                    help="sjf: sigma of log-normal noise on the predicted output length (0 = perfect predictor)")
     g = p.add_argument_group("engine and hardware")
     g.add_argument("--model", choices=tuple(MODELS), help="model preset (published config.json numbers)")
     g.add_argument("--hardware", choices=tuple(HARDWARE), help="accelerator preset (datasheet numbers)")
-    g.add_argument("--kv-capacity", type=_positive_int, dest="kv_capacity_tokens",
+    g.add_argument("--kv-capacity", type=_whole_number, dest="kv_capacity_tokens",
                    help="KV cache size in tokens (default: what fits after the weights)")
     g.add_argument("--reorg-ms", type=_number, help="cost per sequence joining or leaving the batch, in ms (C4)")
-    g.add_argument("--prefill-engines", type=_positive_int, help="disaggregated: number of prefill engines")
-    g.add_argument("--decode-engines", type=_positive_int, help="disaggregated: number of decode engines")
+    g.add_argument("--prefill-engines", type=_whole_number, help="disaggregated: number of prefill engines")
+    g.add_argument("--decode-engines", type=_whole_number, help="disaggregated: number of decode engines")
     g.add_argument("--link-gbps", type=_number, dest="link_gb_per_s",
                    help="disaggregated: KV transfer bandwidth between engines in GB/s (1e9 bytes/s)")
 
@@ -246,17 +246,17 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(s)
     s.add_argument("--policies", default="static,continuous,chunked", help="comma-separated policies")
     s.add_argument("--rates", default="1,2,4,8", help="comma-separated arrival rates in requests/s")
-    s.add_argument("--seeds", type=_positive_int, default=3, help="seeds per grid point")
+    s.add_argument("--seeds", type=_whole_number, default=3, help="seeds per grid point")
     s.add_argument("--csv", action="store_true", help="print CSV with every metric instead of a table")
     s.set_defaults(func=cmd_sweep)
     b = sub.add_parser("bench", help="time the simulator on a 10,000-request chat workload per strategy")
-    b.add_argument("--requests", type=_positive_int, default=10_000, help="requests per run")
+    b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
     b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
     b.set_defaults(func=cmd_bench)
     v = sub.add_parser("validate", help="run one workload through the simulator and the real torch model")
     v.add_argument("--policy", choices=POLICIES[:4], default="continuous", help="batching strategy to validate")
-    v.add_argument("--requests", type=_positive_int, default=50, help="number of requests")
-    v.add_argument("--seed", type=_positive_int, default=0, help="random seed")
+    v.add_argument("--requests", type=_whole_number, default=50, help="number of requests")
+    v.add_argument("--seed", type=_whole_number, default=0, help="random seed")
     v.add_argument("--recalibrate", action="store_true", help="fit the tiny-cpu cost model again first")
     v.add_argument("--json", action="store_true", help="print one JSON object: simulated, measured, error")
     v.add_argument("--clock", choices=("wall", "cpu"), default="wall",
