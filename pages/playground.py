@@ -6,6 +6,8 @@ Every setting is mirrored in the URL (?scenario=&policy=&order=&preempt=&memory=
 &max_batch=&budget=&kv=&expr=&seed=), so an instructor can share the exact view.
 """
 
+import functools
+
 import streamlit as st
 
 from pages import common
@@ -120,28 +122,47 @@ except ConfigError as e:
     st.stop()
 
 
+class _Views:
+    """One run and the figures and log drawn from it. Each view is built the first time the page reaches
+    it, so the metric cards and the timeline go out to the browser before the charts and the log below
+    them are built; once built, every session shares it read-only."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.result = simulate(cfg)
+
+    @functools.cached_property
+    def lanes(self):
+        return tl.request_lanes(self.result, title=f"Batch timeline: {self.cfg.policy}, {self.cfg.order}, "
+                                                   f"{len(self.result.requests)} requests")
+
+    @functools.cached_property
+    def composition(self):
+        return tl.batch_composition(self.result)
+
+    @functools.cached_property
+    def kv(self):
+        return tl.kv_and_queue(self.result)
+
+    @functools.cached_property
+    def table(self):
+        return tl.iteration_table(self.result)
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _views(cfg):
-    """The run, its figures and its log, built once per config and shared read-only between sessions
-    (st.cache_resource: no per-caller copy of the result, which st.cache_data would pickle)."""
-    result = simulate(cfg)
-    return {
-        "result": result,
-        "lanes": tl.request_lanes(result, title=f"Batch timeline: {cfg.policy}, {cfg.order}, {len(result.requests)}"
-                                                f" requests"),
-        "composition": tl.batch_composition(result),
-        "kv": tl.kv_and_queue(result),
-        "table": tl.iteration_table(result),
-    }
+def _views(cfg) -> _Views:
+    """Built once per config and shared read-only between sessions (st.cache_resource: no per-caller copy
+    of the result, which st.cache_data would pickle)."""
+    return _Views(cfg)
 
 
-with st.spinner("Simulating and drawing the timeline..."):
+with st.spinner("Simulating..."):
     try:
         views = _views(cfg)
     except ConfigError as e:  # e.g. a custom expression that fails on a real request mid-run
         st.error(common.error_text(e))
         st.stop()
-result = views["result"]
+result = views.result
 m = result.metrics
 
 # ---- metric cards (with sample sizes: a p99 over 5 values is not a p99 over 5,000) ----------------------
@@ -181,7 +202,7 @@ st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps
 
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
-common.plot(views["lanes"], key="pg_lanes")
+common.plot(views.lanes, key="pg_lanes")
 common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
                "blue = decode, vermillion = stalled (its token delayed by a prefill), purple = preempted, yellow = "
                "KV transfer, green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
@@ -194,26 +215,31 @@ if result.iterations:
 
 c1, c2 = st.columns(2)
 with c1:
-    common.plot(views["composition"], key="pg_comp")
+    common.plot(views.composition, key="pg_comp")
     common.explain("Tokens each iteration computed: prompt tokens prefilled (orange) on top of one token per "
                    "decoding sequence (blue). Tall orange bars are passes where prefill dominates and decode "
                    "steps slow down.")
 with c2:
-    common.plot(views["kv"], key="pg_kv")
+    common.plot(views.kv, key="pg_kv")
     common.explain("Top: KV cache token slots held by running sequences, split into stored tokens, slots reserved "
                    "for tokens still to come, and internal waste; external fragmentation dotted. Bottom: requests "
                    "waiting in the queue and sequences in the batch.")
 
 st.subheader("Iteration log")
-st.dataframe(views["table"], hide_index=True, width="stretch", height=320)
-st.caption("One row per forward pass. prefilled = request:prompt tokens computed in this pass; queue = requests "
-           "waiting after the pass was planned; KV % = share of the KV cache held.")
+# Opened on request: the table component is the heaviest script in the browser after plotly, and loading
+# it with the page delayed the first chart by about 0.3 s on a 2-core machine. The narration above
+# covers one iteration in words; the log holds all of them. ?log=1 in a link opens it.
+if common.url_toggle("Show the iteration log (one row per forward pass)", "log",
+                     help=f"{len(result.iterations):,} rows for this run; the CSV download below has the requests."):
+    st.dataframe(views.table, hide_index=True, width="stretch", height=320)
+    st.caption("One row per forward pass. prefilled = request:prompt tokens computed in this pass; queue = "
+               "requests waiting after the pass was planned; KV % = share of the KV cache held.")
 
 d1, d2 = st.columns(2)
 d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result.requests),
                    file_name=f"batchlab-{name}-{policy}-requests.csv", mime="text/csv", on_click="ignore",
                    icon=":material/download:")
-d2.download_button("Timeline figure (HTML)", data=lambda: views["lanes"].to_html(include_plotlyjs=True,
+d2.download_button("Timeline figure (HTML)", data=lambda: views.lanes.to_html(include_plotlyjs=True,
                                                                               full_html=True, auto_play=False),
                    file_name=f"batchlab-{name}-{policy}-timeline.html", mime="text/html", on_click="ignore",
                    icon=":material/download:")
