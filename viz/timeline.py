@@ -545,9 +545,9 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
                       annotation_text=f"capacity {cap:,} tokens", annotation_position="top left")
         fig.update_yaxes(range=[0, cap * 1.08], row=1, col=1)
     else:
-        fig.add_annotation(text=f"capacity {cap:,} tokens is off the chart: peak use {peak / max(cap, 1):.1%}",
-                           xref="x domain", yref="y domain", x=0, y=1, showarrow=False, xanchor="left",
-                           yanchor="bottom", font=dict(size=11), row=1, col=1)
+        # The capacity line would flatten the curve to nothing: say it in the panel's title instead
+        # (a separate note there collides with the title).
+        fig.layout.annotations[0].text = f"KV cache: peak {peak / max(cap, 1):.1%} of {cap:,} token slots"
     all_pts = [g[-1] for g in _bins(list(result.iterations), max_points)]
     fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in all_pts]),
                              y=np.array([it.waiting for it in all_pts]),
