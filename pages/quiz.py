@@ -14,6 +14,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if sys.path[:1] != [_ROOT]:
     sys.path.insert(0, _ROOT)
 
+from pages import common  # noqa: F401  (every page imports it: it makes app.py's router the only one)
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id
 from quiz.links import PAGE_TITLES, claim_metrics, evidence_rows

@@ -56,3 +56,18 @@ def test_running_the_simulator_loads_no_ui_or_torch():
             "print(sorted(m for m in ('streamlit', 'plotly', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_page_imports_the_shared_page_module():
+    """pages/common.py makes app.py's st.navigation the only router when a fresh server's first visitor
+    opens a page URL; a page that does not import it would run without the app's frame and menu."""
+    for path in py_files("pages"):
+        if os.path.basename(path) in ("common.py", "__init__.py"):
+            continue
+        mods = set()
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, ast.ImportFrom) and node.module == "pages":
+                mods |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module == "pages.common":
+                mods.add("common")
+        assert "common" in mods, f"{os.path.relpath(path, ROOT)} does not import pages.common"
