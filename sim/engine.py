@@ -30,10 +30,9 @@ MAX_ITERATIONS = 20_000_000  # a safety net: no configuration may run forever
 class Recorder:
     """Collects what the metrics and timelines need while the engines run."""
 
-    def __init__(self, record_iterations: bool, record_layout: bool, capacity: int):
+    def __init__(self, record_iterations: bool, record_layout: bool):
         self.record_iterations = record_iterations
         self.record_layout = record_layout
-        self.capacity = capacity
         self.iterations: list[Iteration] = []
         self.transfers: list[Transfer] = []
         # Token gaps (TBT) as weighted samples: class -> ([gap_s, ...], [count, ...]). Every decoding
@@ -46,8 +45,6 @@ class Recorder:
         self.time_area = 0.0
         self.running_now: dict[str, int] = {}
         self.max_concurrent = 0
-        self.stalls = 0
-        self.preemptions = 0
 
     def gap(self, cls: str, gap: float, count: int = 1) -> None:
         entry = self.gaps.get(cls)
@@ -77,7 +74,6 @@ class Recorder:
         stalled = plan.stalled + (plan.decode if slowed else [])
         for s in stalled:
             s.stalls += 1
-        self.stalls += len(stalled)
         self.busy_s[engine] = self.busy_s.get(engine, 0.0) + duration
         held = sched.kv.held_tokens
         wasted = held - sched.stored_tokens + sched.kv.external_waste()
@@ -148,7 +144,6 @@ class EngineProc:
                     yield env.timeout(t_end - now)
                     continue
             plan = sched.schedule(now)
-            rec.preemptions += len(plan.preempted)
             # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
             for s in plan.joined:
                 if not s.ready:
@@ -317,7 +312,7 @@ class Simulation:
                 capacity = min(capacity, 65_536)  # the real executor preallocates this much on the CPU
         self.capacity = capacity
         self.env = simpy.Environment()
-        self.recorder = Recorder(cfg.record_iterations, cfg.record_layout, capacity)
+        self.recorder = Recorder(cfg.record_iterations, cfg.record_layout)
         self.order = make_order(cfg.order, cfg.expr, cfg.aging_step_s)
         self.requests = generate(cfg.workload, cfg.seed)
         self.seqs: list[Seq] = []
@@ -336,7 +331,6 @@ class Simulation:
         # Steady stretches are skipped analytically only without a trace: the per-iteration records need
         # every pass planned (and a result differs from planning every pass only in float rounding).
         self.fast_forward = not cfg.record_iterations
-        self.unfinished = len(self.requests)
 
     def _engine(self, name: str, strategy, role: str) -> EngineProc:
         cfg = self.cfg
@@ -359,7 +353,6 @@ class Simulation:
                 reason = self.decode[0].sched.never_fits(req)
             if reason:
                 seq.rejected_reason = reason
-                self.unfinished -= 1
                 continue
             target.sched.add(seq, env.now)
             target.notify()
@@ -403,7 +396,6 @@ class Simulation:
                                                     seq.computed, nbytes))
 
     def on_finished(self, finished: list[Seq]) -> None:
-        self.unfinished -= len(finished)
         # A finish frees slots and memory; engines asleep with a queue can now admit.
         for e in self.engines:
             if len(e.sched.waiting):

@@ -153,7 +153,6 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
         t0 = time.perf_counter()
         plan = sched.schedule(clock)
         run.schedule_s += time.perf_counter() - t0
-        rec.preemptions += len(plan.preempted)
         for s in plan.preempted:
             if not s.swapped:
                 caches.pop(s.id, None)  # recompute: its KV is dropped and will be prefilled again

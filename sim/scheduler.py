@@ -147,9 +147,6 @@ class WaitingQueue:
             return self._list.pop()
         return heapq.heappop(self._heap)[2]
 
-    def items(self) -> list[Seq]:
-        return list(self._list) if self.order.time_dependent else [e[2] for e in self._heap]
-
 
 class Scheduler:
     """One engine's scheduler: running batch, waiting queue, KV bookkeeping, and the policy objects.
@@ -213,7 +210,7 @@ class Scheduler:
         self.left_since_plan = 0
         return plan
 
-    def _victim(self, now: float, plan: StepPlan) -> Seq | None:
+    def _victim(self, now: float) -> Seq | None:
         """Least urgent running sequence (largest key); never one whose KV is still in flight."""
         best = None
         best_key = None
@@ -261,7 +258,7 @@ class Scheduler:
         while not self._alloc(seq, tokens):
             if self.preempt == "none":
                 return False
-            victim = self._victim(now, plan)
+            victim = self._victim(now)
             if victim is None:
                 return False
             self.preempt_seq(victim, plan)
@@ -353,7 +350,7 @@ class Scheduler:
     def _evict_for(self, seq: Seq, plan: StepPlan, now: float) -> bool:
         if self.preempt == "none" or self.order.name == "fcfs" or not self.running:
             return False
-        victim = self._victim(now, plan)
+        victim = self._victim(now)
         if victim is None or self.order.primary(victim, now) <= self.order.primary(seq, now):
             return False  # only a strictly more urgent request may take a slot
         self.preempt_seq(victim, plan)
