@@ -109,7 +109,8 @@ class Recorder:
 def slowed_by_prefill(cost, plan: StepPlan, duration: float) -> bool:
     """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?"""
     if plan.decode and plan.prefill:
-        alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding).shape())
+        alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding, cohort_n=plan.cohort_n,
+                                             cohort_ctx=plan.cohort_ctx).shape())
         return duration > STALL_FACTOR * alone
     return False
 
@@ -142,6 +143,9 @@ class EngineProc:
                 t_end = self._steady_stretch(now)
                 if t_end is not None:
                     yield env.timeout(t_end - now)
+                    finished = sched.finish_stretch(t_end)  # the stretch's last pass may finish some
+                    if finished:
+                        sim.on_finished(finished)
                     continue
             plan = sched.schedule(now)
             # Transfers of sequences admitted to a decode engine start now; they decode once arrived.
@@ -178,121 +182,110 @@ class EngineProc:
     def _steady_stretch(self, now: float) -> float | None:
         """Skip analytically through passes where the batch cannot change.
 
-        When every running sequence is decoding, nobody waits (or a static batch is running), no one
-        finishes and no arrival lands for k passes, those k passes are identical but for the context
-        length, which grows by one token per sequence per pass. Pricing them in a tight loop gives the
-        same durations, token gaps, KV use and busy time as planning each one, without the scheduler.
+        When every running sequence is in the scheduler's decode cohort, nobody waits (or a static
+        batch is running), no one finishes and no arrival lands for k passes, those k passes are
+        identical but for the context length, which grows by one token per sequence per pass. Pricing
+        them in a tight loop gives the same durations, token gaps, KV use and busy time as planning each
+        one, without the scheduler (and without SimPy: one timeout covers the stretch).
         Returns the end time of the stretch, or None when the next pass must be planned normally.
         """
         sched, sim = self.sched, self.sim
-        running = sched.running
-        b = len(running)
-        if not b:
+        b = len(sched.cohort)
+        if not b or b != len(sched.running):
             return None
         static = sched.batching.name == "static"
-        if not static and (len(sched.waiting) or sched.left_since_plan):
+        if not static and len(sched.waiting):
             return None
         if sched.batching.name == "chunked" and b > sched.token_budget:
             return None
-        k = None
-        ctx0 = 0
-        for s in running:
-            if not s.ready or s.num_tokens - s.computed != 1 or not s.generated or s.last_token_s != now:
-                return None
-            left = s.output_tokens - s.generated - 1  # passes before the one in which it finishes
-            if k is None or left < k:
-                k = left
-            ctx0 += s.computed
-        if k < 2:
-            return None
-        kv = sched.kv
-        if not sched.reserve_full:
-            k = self._block_bound(k)
-            if k < 2:
+        k = sched.next_finish_tick() - sched.tick  # up to the pass in which the first member finishes
+        if kv_holes := sched.kv.name == "contiguous":
+            k -= 1  # a finish there changes the holes (external waste) that pass reports: plan that one
+            if k < 1:
                 return None
         nxt = sim.env.peek()  # the next event of any process (an arrival, another engine's pass, a transfer)
         padding = max(0, sched.batch_size - b) if static else 0
-        cost, rec, cap = sim.cost, sim.recorder, kv.capacity_tokens
-        classes: dict[str, int] = {}
-        for s in running:
-            classes[s.cls] = classes.get(s.cls, 0) + 1
-        stored0, held0, external = sched.stored_tokens, kv.held_tokens, kv.external_waste()
-        paged_growth = not sched.reserve_full
-        if paged_growth:
-            # Unfilled tail of each sequence's last block after pass j: it shrinks by one slot per pass
-            # and jumps back by a block when the sequence crosses into a new block.
-            bs = kv.block_size
-            crossing = [0] * bs  # crossing[r]: sequences whose tail is empty after passes j = r (mod bs)
-            tail = 0
-            for s in running:
-                r = (-(s.computed + 1)) % bs
-                tail += r
-                crossing[r] += 1
+        cost, rec, kv = sim.cost, sim.recorder, sched.kv
+        cap = kv.capacity_tokens
         overhead, c0, c1, m0, m1 = cost.decode_line(b + padding)
+        ctx0 = sched.cohort_ctx
+        k, crossings = sched.block_crossings(k)
+        period = len(crossings)
+        bs = getattr(kv, "block_size", 0)
+        free, need = getattr(kv, "free_blocks", 0), 0  # free blocks; new blocks the stretch has used so far
+        # A pass's time is overhead + max(compute, memory), both affine in the context length x; over the
+        # stretch one of them usually stays on top, and then a pass costs one multiply-add.
+        x_last = ctx0 + (k - 1) * b
+        if m0 + m1 * ctx0 >= c0 + c1 * ctx0 and m0 + m1 * x_last >= c0 + c1 * x_last:
+            base, slope = overhead + m0 + m1 * ctx0, m1 * b
+        elif c0 + c1 * ctx0 >= m0 + m1 * ctx0 and c0 + c1 * x_last >= m0 + m1 * x_last:
+            base, slope = overhead + c0 + c1 * ctx0, c1 * b
+        else:
+            base = slope = None
+        # Sequences that left since the last pass make the first pass pay the reorganization (C4); a
+        # static batch pays it when the next batch forms, so its leaves stay counted until then.
+        reorg = 0.0 if static else cost.reorg_s * sched.left_since_plan
+        # Wasted KV (held but not storing a token, as record_pass counts it) weighted by pass time.
+        unstored = kv.held_tokens - sched.stored_tokens
+        waste_time = 0.0
         t = now
-        busy = rec.busy_s.get(self.name, 0.0)
-        waste_area, time_area = rec.waste_area, rec.time_area
         durations = []
+        grow = 0
         for j in range(k):
-            x = ctx0 + j * b
-            compute, memory = c0 + c1 * x, m0 + m1 * x
-            d = overhead + (compute if compute > memory else memory)
+            grow = crossings[j % period]
+            if grow:  # members cross into a new block before this pass
+                need += grow
+                if need > free:
+                    break  # a block shortage: the per-sequence path decides who waits
+                unstored += bs * grow
+            unstored -= b
+            if slope is not None:
+                d = base + slope * j
+            else:
+                x = ctx0 + j * b
+                compute, memory = c0 + c1 * x, m0 + m1 * x
+                d = overhead + (compute if compute > memory else memory)
+            if reorg:
+                d += reorg
+                reorg = 0.0
             if d < 1e-9:
                 d = 1e-9
             t += d
-            busy += d
-            if paged_growth:
-                wasted = tail + external
-                tail += bs * crossing[j % bs] - b
-            else:
-                wasted = held0 - stored0 - (j + 1) * b + external
-            waste_area += wasted / cap * d
-            time_area += d
+            waste_time += unstored * d
             durations.append(d)
             if t >= nxt:
                 break  # an arrival lands during this pass: the next one must be planned
         done = len(durations)
-        longest = max(durations)
-        rec.waste_area, rec.time_area = waste_area, time_area
-        for cls, n in classes.items():
-            rec.gap_run(cls, durations, n)
-        rec.busy_s[self.name] = busy
-        rec.count += done
-        sched.stored_tokens += done * b
-        for s in running:
-            s.computed += done
-            s.generated += done
-            s.num_tokens += done
-            s.last_token_s = t
-            if longest > s.max_gap_s:
-                s.max_gap_s = longest
-            if paged_growth and s.computed > s.kv_slots:
-                sched._alloc(s, s.computed)  # room was checked by _block_bound
+        sched.grow_cohort(done)
+        if not done:
+            return None
         util = kv.held_tokens / cap
+        if done == k and not kv_holes:
+            # The last pass finishes some members: they free their KV when it ends, so that pass's waste
+            # and KV use leave them out (finish_stretch applies the rest once the clock gets there).
+            held_before = kv.held_tokens - bs * grow  # after the previous pass of the stretch
+            tails, slots = sched.stage_finishes(sched.tick + done)
+            waste_time -= tails * durations[-1]
+            util = (kv.held_tokens - slots) / cap
+            if done > 1 and held_before / cap > util:
+                util = held_before / cap
+        busy = sum(durations)
+        rec.waste_area += (waste_time + kv.external_waste() * busy) / cap
+        rec.time_area += busy
+        rec.busy_s[self.name] = rec.busy_s.get(self.name, 0.0) + busy
+        for cls, n in sched.cohort_classes.items():
+            if n:
+                rec.gap_run(cls, durations, n)
+        rec.count += done
+        sched.left_since_plan = 0  # each pass forgets the leaves before it (static: until its batch ends)
+        sched.stored_tokens += done * b
+        sched.tick += done
+        sched.cohort_ctx += done * b
+        sched.cohort_end = t
+        sched.pass_gaps.extend(durations)
         if util > rec.kv_peak:
             rec.kv_peak = util
         return t
-
-    def _block_bound(self, k: int) -> int:
-        """Most passes (<= k) for which the free blocks cover every sequence's growth."""
-        kv = self.sched.kv
-        bs, free = kv.block_size, kv.free_blocks
-        running = self.sched.running
-
-        def fits(m: int) -> bool:
-            need = 0
-            for s in running:
-                need += -(-(s.computed + m) // bs) - s.kv_slots // bs
-            return need <= free
-
-        lo, hi = 0, k
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if fits(mid):
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
 
 
 class Simulation:
@@ -331,6 +324,8 @@ class Simulation:
         # Steady stretches are skipped analytically only without a trace: the per-iteration records need
         # every pass planned (and a result differs from planning every pass only in float rounding).
         self.fast_forward = not cfg.record_iterations
+        for e in self.engines:
+            e.sched.lazy = self.fast_forward  # the decode cohort, too, leaves sequences' fields stale
 
     def _engine(self, name: str, strategy, role: str) -> EngineProc:
         cfg = self.cfg
@@ -407,6 +402,8 @@ class Simulation:
         for e in self.engines:
             env.process(e.loop())
         env.run()
+        for e in self.engines:
+            e.sched.dissolve()  # a guard: every member finished already, so this syncs nothing
         for seq in self.seqs:
             if not seq.done and not seq.rejected_reason:
                 # Nothing is left to run it (a guard: admission always fits an empty engine).

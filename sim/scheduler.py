@@ -32,7 +32,7 @@ class Seq:
     __slots__ = ("req", "id", "seq_no", "num_tokens", "computed", "generated", "first_token_s",
                  "last_token_s", "finish_s", "admitted_s", "preemptions", "swapped", "ready",
                  "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s", "kv_slots", "cls",
-                 "output_tokens")
+                 "output_tokens", "anchor", "cohort_gen")
 
     def __init__(self, req: Request, seq_no: int):
         self.req = req
@@ -56,6 +56,8 @@ class Seq:
         self.kv_slots = 0  # KV slots this sequence holds now (mirrors the KV manager; saves a lookup per token)
         self.cls = req.cls
         self.output_tokens = req.output_tokens
+        self.anchor = 0  # in the decode cohort: the scheduler's tick its token counts were last synced at
+        self.cohort_gen = 0  # bumped on each cohort entry, so heap entries from an earlier stay go stale
 
     @property
     def pending(self) -> int:
@@ -85,6 +87,8 @@ class StepPlan:
     swap_out_tokens: int = 0
     waiting: int = 0  # queue length after planning
     start_s: float = 0.0  # when the pass starts (the time the plan was made)
+    cohort_n: int = 0  # the first cohort_n of ``decode`` are the scheduler's cohort (their counts are stale)
+    cohort_ctx: int = 0  # their summed context length, which their stale ``computed`` fields do not give
 
     @property
     def empty(self) -> bool:
@@ -98,7 +102,8 @@ class StepPlan:
             pf_tokens += n
             pf_cached += c
             pf_pairs += n * (c + (n + 1) / 2)  # each new token attends to the cache and earlier new tokens
-        ctx = sum([seq.computed for seq in self.decode])
+        n = self.cohort_n
+        ctx = self.cohort_ctx + sum([seq.computed for seq in (self.decode[n:] if n else self.decode)])
         return BatchShape(prefill_tokens=pf_tokens, prefill_attn_pairs=pf_pairs, prefill_seqs=len(self.prefill),
                           prefill_cached_tokens=pf_cached, decode_seqs=len(self.decode) + self.padding,
                           decode_context_tokens=ctx, joins=len(self.joined), leaves=self.leaves,
@@ -175,6 +180,19 @@ class Scheduler:
         self.left_since_plan = 0
         self.batch_size = 0  # static batching: size of the current batch when it started
         self.stored_tokens = 0  # tokens whose KV is cached (for waste accounting)
+        # The decode cohort (see ``_promote``); only the simulator turns it on, and only without a trace.
+        self.lazy = False
+        self.cohort: dict[Seq, None] = {}  # insertion-ordered set
+        self.tick = 0  # passes the cohort has taken
+        self.cohort_ctx = 0  # summed ``computed`` of the cohort's members, kept current
+        self.cohort_end = 0.0  # when the cohort's last token came out (every member's last_token_s)
+        self.cohort_classes: dict[str, int] = {}  # class -> members, for the per-pass token gaps
+        self.pass_gaps: list[float] = []  # gap of cohort pass gap_base + i + 1, for the members' max_gap_s
+        self.gap_base = 0
+        self._finish_heap: list = []  # (tick at which it finishes, seq_no, cohort_gen, Seq)
+        self._block_heap: list = []  # (tick at which it needs a new block, seq_no, cohort_gen, Seq)
+        self._stretch_due: list | None = None  # block_crossings -> grow_cohort: the entries it popped
+        self._finishing: list[Seq] = []  # stage_finishes -> finish_stretch: members done in a stretch
 
     # ---- admission bookkeeping -------------------------------------------------------------------
 
@@ -203,6 +221,165 @@ class Scheduler:
     def add(self, seq: Seq, now: float) -> None:
         self.waiting.push(seq, now)
 
+    # ---- the decode cohort -------------------------------------------------------------------------
+    #
+    # At high load a pass is mostly sequences taking one decode step each, and touching every one of
+    # them twice per pass (plan, then apply) is where a simulation spends its time. A sequence that
+    # decoded in a pass and did not finish joins the cohort: from then on, while it takes a step in
+    # every pass, its counts are not updated per pass. The scheduler counts cohort passes (``tick``) and
+    # a member's true counts are its stored ones plus ``tick - anchor``; a heap says when each member
+    # finishes and another when it needs a new KV block, so a pass costs O(changes), not O(batch).
+    # Anything that reads a member's fields in a way the shortcut does not cover (choosing a victim,
+    # stalling decodes, a block shortage) first ``dissolve``s the cohort, which syncs every member and
+    # leaves the ordinary per-sequence path to decide; a test checks both paths give the same numbers.
+
+    def _promote(self, seq: Seq) -> None:
+        """``seq`` decoded in the pass just applied and goes on decoding: let the cohort carry it."""
+        if not self.cohort:
+            self.pass_gaps.clear()
+            self.gap_base = self.tick
+        self.cohort[seq] = None
+        seq.anchor = self.tick
+        seq.cohort_gen += 1
+        gen = seq.cohort_gen
+        heapq.heappush(self._finish_heap, (self.tick + seq.output_tokens - seq.generated, seq.seq_no, gen, seq))
+        if not self.reserve_full:
+            heapq.heappush(self._block_heap, (self.tick + seq.kv_slots - seq.computed, seq.seq_no, gen, seq))
+        self.cohort_ctx += seq.computed
+        self.cohort_classes[seq.cls] = self.cohort_classes.get(seq.cls, 0) + 1
+
+    def _sync(self, seq: Seq) -> None:
+        """Bring a member's stored counts up to the current tick."""
+        n = self.tick - seq.anchor
+        if n:
+            seq.computed += n
+            seq.generated += n
+            seq.num_tokens += n
+            seq.last_token_s = self.cohort_end
+            base = self.gap_base
+            longest = max(self.pass_gaps[seq.anchor - base:self.tick - base])
+            if longest > seq.max_gap_s:
+                seq.max_gap_s = longest
+            seq.anchor = self.tick
+
+    def _leave(self, seq: Seq) -> None:
+        self._sync(seq)
+        del self.cohort[seq]
+        self.cohort_ctx -= seq.computed
+        self.cohort_classes[seq.cls] -= 1
+
+    def dissolve(self, plan: StepPlan | None = None) -> list[Seq]:
+        """Sync every member and empty the cohort; returns the former members (in cohort order)."""
+        members = list(self.cohort)
+        for seq in members:
+            self._sync(seq)
+        self.cohort.clear()
+        self.cohort_classes.clear()
+        self.cohort_ctx = 0
+        self._finish_heap.clear()
+        self._block_heap.clear()
+        if plan is not None:
+            plan.cohort_n = 0
+            plan.cohort_ctx = 0
+        return members
+
+    def _due(self, heap: list, tick: int) -> list:
+        """Pop the live entries of a cohort heap due at or before ``tick`` (stale ones are dropped)."""
+        due = []
+        while heap and heap[0][0] <= tick:
+            entry = heapq.heappop(heap)
+            if entry[3].cohort_gen == entry[2] and entry[3] in self.cohort:
+                due.append(entry)
+        return due
+
+    def _give_blocks(self, due: list) -> None:
+        kv, bs, heap = self.kv, self.kv.block_size, self._block_heap
+        for key, no, gen, seq in due:
+            kv.take_block(seq.id)
+            seq.kv_slots += bs
+            heapq.heappush(heap, (key + bs, no, gen, seq))
+
+    def stage_finishes(self, tick: int) -> tuple[int, int]:
+        """Members that finish in the pass ending at ``tick`` (a stretch's last pass): set them aside for
+        ``finish_stretch`` and return their unfilled KV slots after that pass and the slots they hold."""
+        due = self._due(self._finish_heap, tick)
+        self._finishing = [e[3] for e in due]
+        tails = slots = 0
+        for seq in self._finishing:
+            slots += seq.kv_slots
+            tails += seq.kv_slots - (seq.computed + tick - seq.anchor)
+        return tails, slots
+
+    def finish_stretch(self, end_s: float) -> list[Seq]:
+        """Finish the members ``stage_finishes`` set aside, now that the clock has reached their last token."""
+        finished: list[Seq] = []
+        for seq in self._finishing:
+            self._leave(seq)
+            self._finish(seq, end_s, finished)
+        self._finishing = []
+        if finished:
+            self.running = [s for s in self.running if not s.done]
+        return finished
+
+    def next_finish_tick(self) -> int | None:
+        """The tick after whose pass the first member finishes (None: empty cohort)."""
+        heap = self._finish_heap
+        while heap:
+            key, _, gen, seq = heap[0]
+            if seq.cohort_gen == gen and seq in self.cohort:
+                return key
+            heapq.heappop(heap)
+        return None
+
+    def block_crossings(self, passes: int) -> tuple[int, list[int]]:
+        """For a stretch of up to ``passes`` cohort passes: (passes, crossings), where crossings[r] counts
+        the members that need a new KV block before pass r, r + block_size, r + 2 x block_size, ... (a
+        member fills one block every block_size passes). ``passes`` shrinks so that a member whose next
+        block is more than a block away needs none inside the stretch. ``grow_cohort`` must follow."""
+        if self.reserve_full:
+            return passes, [0]
+        heap, bs, t0 = self._block_heap, self.kv.block_size, self.tick
+        crossings = [0] * bs
+        if passes <= bs:
+            # A short stretch (high load, big batch): only the heap's head can need a block, once.
+            due = self._due(heap, t0 + passes - 1)
+            for entry in due:
+                crossings[entry[0] - t0] += 1
+            self._stretch_due = due
+            return passes, crossings
+        live = [e for e in heap if e[3].cohort_gen == e[2] and e[3] in self.cohort]
+        self._block_heap = live  # stale entries of members that left are dropped here
+        self._stretch_due = None
+        for entry in live:
+            r = entry[0] - t0
+            if r < bs:
+                crossings[r] += 1
+            elif r < passes:
+                passes = r
+        return passes, crossings
+
+    def grow_cohort(self, passes: int) -> None:
+        """Give the members the KV blocks ``passes`` cohort passes need (the caller checked they are free)."""
+        if self.reserve_full:
+            return
+        kv, bs, end = self.kv, self.kv.block_size, self.tick + passes
+        heap = self._block_heap
+        if self._stretch_due is not None:
+            for entry in self._stretch_due:
+                if entry[0] < end:
+                    self._give_blocks([entry])
+                else:
+                    heapq.heappush(heap, entry)
+            return
+        for i, (key, no, gen, seq) in enumerate(heap):
+            if key < end:
+                n = (end - 1 - key) // bs + 1
+                seq.kv_slots += n * bs
+                for _ in range(n):
+                    kv.take_block(seq.id)
+                heap[i] = (key + n * bs, no, gen, seq)
+        heapq.heapify(heap)
+
     # ---- planning helpers used by the batching strategies -----------------------------------------
 
     def new_plan(self) -> StepPlan:
@@ -210,8 +387,10 @@ class Scheduler:
         self.left_since_plan = 0
         return plan
 
-    def _victim(self, now: float) -> Seq | None:
+    def _victim(self, now: float, plan: StepPlan) -> Seq | None:
         """Least urgent running sequence (largest key); never one whose KV is still in flight."""
+        if self.cohort:
+            self.dissolve(plan)  # keys may read token counts, and a member may be the one to go
         best = None
         best_key = None
         for s in self.running:
@@ -258,7 +437,7 @@ class Scheduler:
         while not self._alloc(seq, tokens):
             if self.preempt == "none":
                 return False
-            victim = self._victim(now)
+            victim = self._victim(now, plan)
             if victim is None:
                 return False
             self.preempt_seq(victim, plan)
@@ -269,20 +448,28 @@ class Scheduler:
     def schedule_running(self, plan: StepPlan, now: float, budget: int | None) -> int | None:
         """Give every running sequence its work: decodes first (one token each), then missing prompt
         tokens (whole, or chunked by ``budget``). Returns the budget left (None = unlimited)."""
-        joined = plan.joined  # admitted this step: _join already gave them their work
-        decoding: list[Seq] = []
-        owed: list[Seq] = []  # running sequences still missing prompt tokens (chunked or re-queued)
-        reserve = self.reserve_full
-        roomy = True  # every decoding sequence has a free slot in its last block (or reserved memory)
-        for s in self.running:  # one pass: this loop runs once per sequence per iteration
-            if not s.ready or (joined and s in joined):
-                continue
-            if s.num_tokens - s.computed == 1 and s.generated:
-                decoding.append(s)
-                if not reserve and s.computed >= s.kv_slots:
-                    roomy = False
+        cohort = self.cohort
+        decoding, owed, roomy = self._classify(plan, cohort)
+        if cohort:
+            # The cohort decodes as a whole or not at all: a budget that stalls some decodes, or a block
+            # shortage that must choose who grows, goes to the per-sequence path.
+            split = budget is not None and len(decoding) + len(cohort) > budget
+            heap = self._block_heap
+            if not split and heap and heap[0][0] <= self.tick:
+                due = self._due(heap, self.tick)
+                short = 0 if roomy else sum(1 for s in decoding if s.computed >= s.kv_slots)
+                if len(due) + short > self.kv.free_blocks:
+                    split = True
+                else:
+                    self._give_blocks(due)
+            if split:
+                self.dissolve(plan)
+                decoding, owed, roomy = self._classify(plan, cohort)
             else:
-                owed.append(s)
+                # The cohort leads the decode list (a strategy may have admitted swapped-in decodes first).
+                plan.decode[:0] = cohort
+                plan.cohort_n = len(cohort)
+                plan.cohort_ctx = self.cohort_ctx
         if budget is not None and len(decoding) > budget:
             decoding.sort(key=lambda s: self.order.key(s, now))
             plan.stalled.extend(decoding[budget:])
@@ -315,6 +502,25 @@ class Scheduler:
                 if budget is not None:
                     budget -= n
         return budget
+
+    def _classify(self, plan: StepPlan, cohort: dict) -> tuple[list, list, bool]:
+        """Running sequences outside the cohort, in batch order: (decoding, owed prompt tokens, roomy),
+        where roomy means every decoding one has a free slot in its last block (or reserved memory)."""
+        joined = plan.joined  # admitted this step: _join already gave them their work
+        decoding: list[Seq] = []
+        owed: list[Seq] = []  # running sequences still missing prompt tokens (chunked or re-queued)
+        reserve = self.reserve_full
+        roomy = True
+        for s in self.running:  # one pass: this loop runs once per sequence per iteration
+            if not s.ready or (joined and s in joined) or (cohort and s in cohort):
+                continue
+            if s.num_tokens - s.computed == 1 and s.generated:
+                decoding.append(s)
+                if not reserve and s.computed >= s.kv_slots:
+                    roomy = False
+            else:
+                owed.append(s)
+        return decoding, owed, roomy
 
     def admit(self, plan: StepPlan, now: float, budget: int | None, min_one: bool = False) -> int | None:
         """Admit waiting requests in queue order while a slot, KV memory (and budget) allow.
@@ -350,7 +556,7 @@ class Scheduler:
     def _evict_for(self, seq: Seq, plan: StepPlan, now: float) -> bool:
         if self.preempt == "none" or self.order.name == "fcfs" or not self.running:
             return False
-        victim = self._victim(now)
+        victim = self._victim(now, plan)
         if victim is None or self.order.primary(victim, now) <= self.order.primary(seq, now):
             return False  # only a strictly more urgent request may take a slot
         self.preempt_seq(victim, plan)
@@ -398,17 +604,33 @@ class Scheduler:
         """Advance token counts after the pass; returns sequences that finished."""
         finished: list[Seq] = []
         gaps: dict = {}  # (class, gap) -> count: most decodes in a pass share one gap
+        lazy = self.lazy
+        first_tokens = []  # prefilled this pass and decoding from the next one: cohort material
         for seq, n in plan.prefill:
             seq.computed += n
             self.stored_tokens += n
             if seq.computed >= seq.num_tokens:
                 self._emit(seq, end_s, finished, gaps)
+                if lazy and not seq.done and self.role != "prefill":
+                    first_tokens.append(seq)
         self.stored_tokens += len(plan.decode)
         start = plan.start_s
         step_gap = end_s - start  # the gap of every sequence whose previous token came out as this pass began
+        n_cohort = plan.cohort_n
         stepped: dict = {}  # class -> how many decodes had exactly that gap
+        if lazy:
+            self.cohort_end = end_s
+        if n_cohort:
+            self.tick += 1
+            self.pass_gaps.append(step_gap)
+            self.cohort_ctx += n_cohort
+            stepped.update(self.cohort_classes)
+            for _, _, _, seq in self._due(self._finish_heap, self.tick):
+                self._leave(seq)
+                self._finish(seq, end_s, finished)
         handoff = self.role == "prefill"
-        for seq in plan.decode:  # the hot loop: one decode step per running sequence per pass
+        for seq in (plan.decode[n_cohort:] if n_cohort else plan.decode):
+            # The hot loop without the cohort: one decode step per running sequence per pass.
             seq.computed += 1
             g = seq.generated + 1  # a decoding sequence has generated at least one token already
             seq.generated = g
@@ -430,9 +652,14 @@ class Scheduler:
                 self._finish(seq, end_s, finished)
             elif handoff:
                 self.handoffs.append(seq)
+            elif lazy:
+                self._promote(seq)
+        for seq in first_tokens:  # after the tick moved on: the cohort's counts start from here
+            self._promote(seq)
         if self.recorder is not None:
             for cls, count in stepped.items():
-                self.recorder.gap(cls, step_gap, count)
+                if count:
+                    self.recorder.gap(cls, step_gap, count)
             for (cls, gap), count in gaps.items():
                 self.recorder.gap(cls, gap, count)
         if finished or self.handoffs:

@@ -1,5 +1,5 @@
-"""The engine's shortcuts change nothing: skipping steady stretches and weighted TBT samples give the
-same numbers as planning every pass and keeping every gap."""
+"""The engine's shortcuts change nothing: the decode cohort (lazily synced token counts), skipping steady
+stretches and weighted TBT samples give the same numbers as planning every pass and keeping every gap."""
 
 import numpy as np
 import pytest
@@ -18,6 +18,15 @@ from sim.metrics import _weighted_pcts
     ("hybrid-service", dict(requests=120)),
     ("chat", dict(requests=150, rate_per_s=2.0, policy="disaggregated")),
     ("chat", dict(requests=150, rate_per_s=8.0, policy="disaggregated", decode_engines=2)),
+    # Heavy load and the paths that dissolve the cohort: stalls, victims, block shortages, swaps.
+    ("chat", dict(requests=300, rate_per_s=12.0)),
+    ("chat", dict(requests=300, rate_per_s=12.0, policy="static")),
+    ("chat", dict(requests=200, rate_per_s=6.0, policy="prefill-first")),
+    ("chat", dict(requests=200, rate_per_s=6.0, policy="chunked", token_budget=48)),
+    ("chat", dict(requests=200, rate_per_s=3.0, kv_capacity_tokens=3000, preempt="swap")),
+    ("chat", dict(requests=200, rate_per_s=3.0, kv_capacity_tokens=3000, order="sjf")),
+    ("hybrid-service", dict(requests=150, order="priority", preempt="recompute")),
+    ("hybrid-service", dict(requests=150, order="aging")),
 ])
 def test_steady_stretch_skip_matches_planning_every_pass(name, kw):
     traced = simulate(scenario(name, record_iterations=True, **kw))
@@ -31,7 +40,9 @@ def test_steady_stretch_skip_matches_planning_every_pass(name, kw):
             assert w == pytest.approx(v, rel=1e-9, abs=1e-12), key
     for a, b in zip(traced.requests, fast.requests):
         assert a.id == b.id and a.preemptions == b.preemptions and a.stalls == b.stalls
+        assert a.generated_tokens == b.generated_tokens
         assert b.finish_s == pytest.approx(a.finish_s, rel=1e-9)
+        assert b.max_gap_s == pytest.approx(a.max_gap_s, rel=1e-9)
 
 
 def test_tbt_counts_every_gap():
