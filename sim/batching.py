@@ -53,7 +53,6 @@ class PrefillFirst:
         plan = s.new_plan()
         s.admit(plan, now, budget=None)
         if plan.prefill:
-            s.dissolve(plan)  # every running decode stalls in this pass
             # Running sequences still owed prompt tokens (none normally) join the prefill pass too.
             for seq in s.running:
                 if seq.ready and not seq.is_decoding and seq not in plan.joined and seq.pending > 0:

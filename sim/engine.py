@@ -191,8 +191,8 @@ class EngineProc:
         """
         sched, sim = self.sched, self.sim
         b = len(sched.cohort)
-        if not b or b != len(sched.running):
-            return None
+        if not b or b != len(sched.running) or sched.cohort_end != now:
+            return None  # someone is outside the cohort, or the cohort sat out the last pass
         static = sched.batching.name == "static"
         if not static and len(sched.waiting):
             return None

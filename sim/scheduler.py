@@ -229,15 +229,19 @@ class Scheduler:
     # every pass, its counts are not updated per pass. The scheduler counts cohort passes (``tick``) and
     # a member's true counts are its stored ones plus ``tick - anchor``; a heap says when each member
     # finishes and another when it needs a new KV block, so a pass costs O(changes), not O(batch).
-    # Anything that reads a member's fields in a way the shortcut does not cover (choosing a victim,
-    # stalling decodes, a block shortage) first ``dissolve``s the cohort, which syncs every member and
-    # leaves the ordinary per-sequence path to decide; a test checks both paths give the same numbers.
+    # The cohort may sit out a pass as a whole (prefill-first stalls every decode); its next token gap
+    # then spans both passes. Anything that reads a member's fields in a way the shortcut does not
+    # cover (choosing a victim, a budget that stalls some decodes, a block shortage) first
+    # ``dissolve``s the cohort, which syncs every member and leaves the ordinary per-sequence path to
+    # decide; tests check both paths give the same numbers.
 
-    def _promote(self, seq: Seq) -> None:
-        """``seq`` decoded in the pass just applied and goes on decoding: let the cohort carry it."""
+    def _promote(self, seq: Seq, end_s: float) -> None:
+        """``seq``'s last token came out as the pass just applied ended (``end_s``) and it goes on
+        decoding: let the cohort carry it."""
         if not self.cohort:
             self.pass_gaps.clear()
             self.gap_base = self.tick
+            self.cohort_end = end_s
         self.cohort[seq] = None
         seq.anchor = self.tick
         seq.cohort_gen += 1
@@ -605,7 +609,7 @@ class Scheduler:
         finished: list[Seq] = []
         gaps: dict = {}  # (class, gap) -> count: most decodes in a pass share one gap
         lazy = self.lazy
-        first_tokens = []  # prefilled this pass and decoding from the next one: cohort material
+        first_tokens = []  # decoding from the next pass on, their last token just out: cohort material
         for seq, n in plan.prefill:
             seq.computed += n
             self.stored_tokens += n
@@ -618,13 +622,17 @@ class Scheduler:
         step_gap = end_s - start  # the gap of every sequence whose previous token came out as this pass began
         n_cohort = plan.cohort_n
         stepped: dict = {}  # class -> how many decodes had exactly that gap
-        if lazy:
-            self.cohort_end = end_s
         if n_cohort:
             self.tick += 1
-            self.pass_gaps.append(step_gap)
+            gap = end_s - self.cohort_end  # the step gap, unless the whole cohort sat out passes before
+            self.cohort_end = end_s
+            self.pass_gaps.append(gap)
             self.cohort_ctx += n_cohort
-            stepped.update(self.cohort_classes)
+            if gap == step_gap:
+                stepped.update(self.cohort_classes)
+            else:
+                for cls, count in self.cohort_classes.items():
+                    gaps[(cls, gap)] = count
             for _, _, _, seq in self._due(self._finish_heap, self.tick):
                 self._leave(seq)
                 self._finish(seq, end_s, finished)
@@ -653,9 +661,11 @@ class Scheduler:
             elif handoff:
                 self.handoffs.append(seq)
             elif lazy:
-                self._promote(seq)
-        for seq in first_tokens:  # after the tick moved on: the cohort's counts start from here
-            self._promote(seq)
+                first_tokens.append(seq)
+        # Members share their last token time: join only a cohort that has just decoded (or start one).
+        if first_tokens and (n_cohort or not self.cohort):
+            for seq in first_tokens:  # after the tick moved on: the cohort's counts start from here
+                self._promote(seq, end_s)
         if self.recorder is not None:
             for cls, count in stepped.items():
                 if count:
