@@ -510,6 +510,8 @@ class Scheduler:
     def _classify(self, plan: StepPlan, cohort: dict) -> tuple[list, list, bool]:
         """Running sequences outside the cohort, in batch order: (decoding, owed prompt tokens, roomy),
         where roomy means every decoding one has a free slot in its last block (or reserved memory)."""
+        if cohort and len(cohort) == len(self.running):
+            return [], [], True  # the usual case at high load: nobody outside the cohort
         joined = plan.joined  # admitted this step: _join already gave them their work
         decoding: list[Seq] = []
         owed: list[Seq] = []  # running sequences still missing prompt tokens (chunked or re-queued)
