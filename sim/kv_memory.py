@@ -58,9 +58,10 @@ class PagedKV:
         if need > len(self._free):
             return False
         if need:
-            owned = self._blocks.setdefault(seq_id, [])
-            for _ in range(need):
-                owned.append(self._free.pop())
+            taken = self._free[-need:]
+            del self._free[-need:]
+            taken.reverse()  # the same blocks, in the same order, as popping them one by one
+            self._blocks.setdefault(seq_id, []).extend(taken)
             self.held_tokens += need * self.block_size
         return True
 
