@@ -296,6 +296,19 @@ class Scheduler:
                 due.append(entry)
         return due
 
+    def _grow_due(self) -> None:
+        """Give every member whose block is full a new one (free blocks were checked to suffice)."""
+        heap, kv, cohort, tick = self._block_heap, self.kv, self.cohort, self.tick
+        bs = kv.block_size
+        while heap and heap[0][0] <= tick:
+            key, no, gen, seq = heap[0]
+            if seq.cohort_gen != gen or seq not in cohort:
+                heapq.heappop(heap)
+                continue
+            kv.take_block(seq.id)
+            seq.kv_slots += bs
+            heapq.heapreplace(heap, (key + bs, no, gen, seq))
+
     def _give_blocks(self, due: list) -> None:
         kv, bs, heap = self.kv, self.kv.block_size, self._block_heap
         for key, no, gen, seq in due:
@@ -460,12 +473,15 @@ class Scheduler:
             split = budget is not None and len(decoding) + len(cohort) > budget
             heap = self._block_heap
             if not split and heap and heap[0][0] <= self.tick:
-                due = self._due(heap, self.tick)
-                short = 0 if roomy else sum(1 for s in decoding if s.computed >= s.kv_slots)
-                if len(due) + short > self.kv.free_blocks:
-                    split = True
+                if self.kv.free_blocks >= len(cohort) + len(decoding):
+                    self._grow_due()  # nobody can go short: each needs one block at most
                 else:
-                    self._give_blocks(due)
+                    due = self._due(heap, self.tick)
+                    short = 0 if roomy else sum(1 for s in decoding if s.computed >= s.kv_slots)
+                    if len(due) + short > self.kv.free_blocks:
+                        split = True
+                    else:
+                        self._give_blocks(due)
             if split:
                 self.dissolve(plan)
                 decoding, owed, roomy = self._classify(plan, cohort)
