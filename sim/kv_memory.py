@@ -65,6 +65,10 @@ class PagedKV:
             self.held_tokens += need * self.block_size
         return True
 
+    def take_blocks(self, seq_id: str, n: int) -> None:
+        """Give ``seq_id`` ``n`` more blocks (the caller checked they are free): a stretch's growth."""
+        self.allocate(seq_id, (len(self._blocks.get(seq_id, ())) + n) * self.block_size)
+
     def take_block(self, seq_id: str) -> bool:
         """Give ``seq_id`` one more block if any is free (the decode hot path's growth by one block)."""
         if not self._free:

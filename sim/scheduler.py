@@ -392,8 +392,7 @@ class Scheduler:
             if key < end:
                 n = (end - 1 - key) // bs + 1
                 seq.kv_slots += n * bs
-                for _ in range(n):
-                    kv.take_block(seq.id)
+                kv.take_blocks(seq.id, n)
                 heap[i] = (key + n * bs, no, gen, seq)
         heapq.heapify(heap)
 
