@@ -106,11 +106,12 @@ class Recorder:
             kv_external=external, kv_capacity=sched.kv.capacity_tokens, layout=layout))
 
 
-def slowed_by_prefill(cost, plan: StepPlan, duration: float) -> bool:
-    """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?"""
-    if plan.decode and plan.prefill:
-        alone = cost.iteration_time(StepPlan(decode=plan.decode, padding=plan.padding, cohort_n=plan.cohort_n,
-                                             cohort_ctx=plan.cohort_ctx).shape())
+def slowed_by_prefill(cost, shape: BatchShape, duration: float) -> bool:
+    """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?
+    ``shape`` is the pass's shape as planned (before ``update`` moves the token counts on)."""
+    if shape.decode_seqs and shape.prefill_seqs:
+        alone = cost.iteration_time(BatchShape(decode_seqs=shape.decode_seqs,
+                                               decode_context_tokens=shape.decode_context_tokens))
         return duration > STALL_FACTOR * alone
     return False
 
@@ -164,7 +165,7 @@ class EngineProc:
             idle_spins = 0
             shape = plan.shape()
             duration = max(cost.iteration_time(shape), 1e-9)
-            slowed = slowed_by_prefill(cost, plan, duration)
+            slowed = slowed_by_prefill(cost, shape, duration)
             yield env.timeout(duration)
             end = env.now
             finished = sched.update(plan, end)

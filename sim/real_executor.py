@@ -181,7 +181,7 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
         rec.count += 1
         if rec.count > MAX_ITERATIONS:
             raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
-        rec.record_pass(ENGINE, sched, plan, start, end, dt, finished, slowed_by_prefill(sim.cost, plan, dt))
+        rec.record_pass(ENGINE, sched, plan, start, end, dt, finished, slowed_by_prefill(sim.cost, shape, dt))
         run.shapes.append(shape)
         run.durations_s.append(dt)
         run.fed.append(fed)
