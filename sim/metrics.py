@@ -20,10 +20,21 @@ DEFAULT_TTFT_SLO_S = 1.0
 DEFAULT_TBT_SLO_S = 0.1
 
 
-def _pct(values, q: float) -> float | None:
-    if len(values) == 0:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
+def _pcts(values, qs: tuple) -> list:
+    """Percentiles with linear interpolation, as numpy's default computes them (same rounding), for
+    several q from one sort; np.percentile itself costs more than the sort for a few thousand values."""
+    if not len(values):
+        return [None] * len(qs)
+    a = sorted(values)
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (len(a) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(a) - 1)
+        t = pos - lo
+        diff = a[hi] - a[lo]
+        out.append(float(a[hi] - diff * (1 - t) if t >= 0.5 else a[lo] + diff * t))
+    return out
 
 
 def _weighted_pcts(gaps: tuple, qs: tuple) -> list:
@@ -32,9 +43,10 @@ def _weighted_pcts(gaps: tuple, qs: tuple) -> list:
     values, weights = gaps
     if not len(values):
         return [None] * len(qs)
-    v = np.asarray(values, dtype=float)
+    # fromiter: a few times faster than asarray on a long list of Python numbers (a light load has ~400k).
+    v = np.fromiter(values, dtype=float, count=len(values))
     order = np.argsort(v)  # ties share a value, so their order cannot change a percentile
-    cum = np.cumsum(np.asarray(weights, dtype=np.int64)[order])
+    cum = np.cumsum(np.fromiter(weights, dtype=np.int64, count=len(weights))[order])
     total = cum[-1]
     out = []
     for q in qs:
@@ -53,6 +65,7 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
     makespan = max(span[1] - span[0], 0.0)
     tokens = sum(r.output_tokens for r in done)
     tbt = _weighted_pcts(gaps, (50, 90, 99))
+    ttft_p, e2e_p = _pcts(ttft, (50, 90, 99)), _pcts(e2e, (50, 99))
     good = 0
     for r in done:
         ttft_slo, tbt_slo = slos.get(r.cls, (DEFAULT_TTFT_SLO_S, DEFAULT_TBT_SLO_S))
@@ -65,13 +78,13 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         "makespan_s": makespan,
         "throughput_tokens_per_s": per_s(tokens),
         "requests_per_s": per_s(len(done)),
-        "ttft_p50_s": _pct(ttft, 50), "ttft_p90_s": _pct(ttft, 90), "ttft_p99_s": _pct(ttft, 99),
+        "ttft_p50_s": ttft_p[0], "ttft_p90_s": ttft_p[1], "ttft_p99_s": ttft_p[2],
         "tbt_p50_s": tbt[0], "tbt_p90_s": tbt[1], "tbt_p99_s": tbt[2],
         "tpot_mean_s": float(np.mean([r.tpot_s for r in done if r.tpot_s is not None]))
         if any(r.tpot_s is not None for r in done) else None,
         "e2e_mean_s": float(np.mean(e2e)) if e2e else None,
-        "e2e_p50_s": _pct(e2e, 50), "e2e_p99_s": _pct(e2e, 99),
-        "queue_p50_s": _pct(queue, 50), "queue_max_s": max(queue) if queue else None,
+        "e2e_p50_s": e2e_p[0], "e2e_p99_s": e2e_p[1],
+        "queue_p50_s": _pcts(queue, (50,))[0], "queue_max_s": max(queue) if queue else None,
         "goodput_requests_per_s": per_s(good),
         "slo_attainment": good / len(done) if done else 0.0,
         "preemptions": sum(r.preemptions for r in reqs),
