@@ -8,7 +8,9 @@ A forward pass of ``sim.real_model.TinyLM`` costs (see that module for why):
   and to the earlier new tokens),
 * a part per sequence (its own attention call, cache writes, its row of the LM head), larger for a
   decoding sequence than for a prefill chunk only because of how the terms share the work,
-* a part per context token a decode step reads.
+* a part per context token a decode step reads,
+* a part per token for the first few tokens of a pass: with a handful of rows the matmuls are bound by
+  reading the weights (a small roofline), so one- to four-token passes cost more per token.
 
 ``measure`` times random shapes drawn from those dimensions (several prefill chunks with and without a
 cache before them, up to 32 decodes with contexts up to 320 tokens, and mixes), each timed several times
@@ -30,16 +32,19 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from sim.cost_model import BatchShape, LinearCost
+from sim.cost_model import SMALL_BATCH_TOKENS, BatchShape, LinearCost
 from sim.scheduler import StepPlan
+
+WARM_RUNS = 1  # untimed runs of a shape right before it is timed (see Session.measure)
 
 # LinearCost fields in the order of the feature vector below.
 COEFFS = ("overhead_s", "per_prefill_token_s", "per_attn_pair_s", "per_prefill_seq_s", "per_decode_seq_s",
-          "per_context_token_s")
+          "per_context_token_s", "per_small_batch_token_s", "per_padding_seq_s")
 
 
 def features(s: BatchShape) -> list[float]:
-    return [1.0, s.prefill_tokens, s.prefill_attn_pairs, s.prefill_seqs, s.decode_seqs, s.decode_context_tokens]
+    return [1.0, s.prefill_tokens, s.prefill_attn_pairs, s.prefill_seqs, s.decode_seqs - s.padding_seqs,
+            s.decode_context_tokens, min(s.prefill_tokens + s.decode_seqs, SMALL_BATCH_TOKENS), s.padding_seqs]
 
 
 @dataclass(frozen=True)
@@ -48,11 +53,12 @@ class GridShape:
 
     chunks: tuple  # ((cached, n), ...)
     decodes: tuple  # (context length, ...)
+    pads: int = 0  # static batching's padding slots (a token each, no context)
 
     def shape(self) -> BatchShape:
         # Price it with the scheduler's own formula: fake sequences that only carry ``computed``.
         plan = StepPlan(prefill=[(SimpleNamespace(computed=c), n) for c, n in self.chunks],
-                        decode=[SimpleNamespace(computed=c) for c in self.decodes])
+                        decode=[SimpleNamespace(computed=c) for c in self.decodes], padding=self.pads)
         return plan.shape()
 
 
@@ -90,6 +96,10 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
         kind = i % 3
         if i % 12 == 11:
             out.append(GridShape(batch_prefill(), ()))
+        elif i % 12 == 7:
+            # A static batch's tail: a few live decodes in a batch padded with finished slots.
+            live = decodes(max_decodes // 2)
+            out.append(GridShape((), live, int(rng.integers(1, max(2, max_decodes - len(live)) + 1))))
         elif kind == 0:
             out.append(GridShape(chunks(4), ()))
         elif kind == 1:
@@ -100,64 +110,91 @@ def grid(n: int, seed: int = 0, max_len: int = 320, max_decodes: int = 32) -> li
 
 
 class Session:
-    """A calibration in progress: fixed random shapes (with their KV caches built once), timed in rounds
-    that may be split around other work, and fitted on each shape's median over all rounds so far.
+    """A calibration in progress: fixed random shapes (with their KV caches built once), timed a few at a
+    time or in whole rounds, and fitted on each shape's median over all its timings so far.
 
-    Splitting lets validation *bracket* a measured run (rounds right before it and right after it): on a
-    machine whose speed drifts over minutes, the fit then describes the conditions the run met, while
-    the run's own passes still never enter the fit."""
+    Timing can be split around other work. Validation uses that to follow the machine through the
+    measured run: a round right before it, a few shapes in short pauses during it (off the run's clock),
+    a round right after. On a machine whose speed drifts over minutes, the fit then describes the
+    conditions the run met, while the run's own passes still never enter the fit."""
 
     def __init__(self, model, n_shapes: int = 96, seed: int = 0, max_decodes: int = 24, clock: str = "wall",
                  shapes: list | None = None):
         self.model, self.seed, self.clock = model, seed, clock
         self.shapes = shapes if shapes is not None else grid(n_shapes, seed, min(320, model.cfg.max_len), max_decodes)
         self.rng = np.random.default_rng(seed + 1)
-        vocab = model.cfg.vocab
-        # Caches are built once; each timing resets their lengths, so only the pass itself is timed.
+        vocab, cap = model.cfg.vocab, model.cfg.max_len
+        # Caches are built once; each timing resets their lengths, so only the pass itself is timed. Like
+        # the executor's (sized for prompt + output), each cache has room beyond the tokens it holds:
+        # reading a slice of a bigger cache costs more than reading a cache that fits exactly.
         self.setups = []
         for g in self.shapes:
             entries = []
             for cached, n in g.chunks:
-                entries.append((model.new_cache(cached + n), cached, self.rng.integers(0, vocab, n).tolist()))
+                size = min(cap, cached + n + int(self.rng.integers(8, 65)))
+                entries.append((model.new_cache(size), cached, self.rng.integers(0, vocab, n).tolist()))
             for ctx in g.decodes:
-                entries.append((model.new_cache(ctx + 1), ctx, [int(self.rng.integers(0, vocab))]))
+                size = min(cap, ctx + 1 + int(self.rng.integers(8, 65)))
+                entries.append((model.new_cache(size), ctx, [int(self.rng.integers(0, vocab))]))
+            for _ in range(g.pads):  # as the executor pads: an empty one-slot cache
+                entries.append((model.new_cache(1), 0, [0]))
             self.setups.append(entries)
-        self.rounds: list[np.ndarray] = []
+        self.timings: list[list[float]] = [[] for _ in self.shapes]
+        self._order: list[int] = []  # the rest of the current shuffled pass over all shapes
         self.seconds = 0.0
 
-    def measure(self, rounds: int, budget_s: float | None = None) -> None:
-        """Time every shape ``rounds`` times, in a fresh random order each round; skip the rounds that
-        would overrun ``budget_s`` (one round always runs)."""
-        from sim.real_executor import no_gc, timed_pass
-        t_start = time.perf_counter()
+    @property
+    def rounds(self) -> int:
+        """Complete passes over the shapes so far."""
+        return min(len(t) for t in self.timings)
+
+    def _time_shape(self, i: int) -> None:
+        from sim.real_executor import timed_pass
+        entries = self.setups[i]
+        work = [(c, toks) for c, _, toks in entries]
+        # A real run repeats near-identical passes back to back (a steady batch decoding), and a repeated
+        # pass runs faster than a first one: measured here, a 2-sequence decode took 3.3 ms cold, 2.9 ms
+        # on its second run and 2.7 ms from its fourth on. So each shape runs WARM_RUNS times untimed,
+        # then is timed (caches reset before every run).
+        for _ in range(WARM_RUNS + 1):
+            for cache, length, _ in entries:
+                cache.length = length
+            _, dt = timed_pass(self.model, work, self.clock)
+        self.timings[i].append(dt)
+
+    def measure_next(self, count: int) -> None:
+        """Time the next ``count`` shapes of a rolling shuffled order (every shape once per pass over them)."""
+        from sim.real_executor import no_gc
+        t0 = time.perf_counter()
         with no_gc():
-            for r in range(rounds):
-                elapsed = time.perf_counter() - t_start
-                if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
-                    break  # another round would overrun the budget
-                times = np.empty(len(self.setups))
-                for i in self.rng.permutation(len(self.setups)):
-                    entries = self.setups[i]
-                    for cache, length, _ in entries:
-                        cache.length = length
-                    work = [(c, toks) for c, _, toks in entries]
-                    # A real run repeats near-identical passes back to back (a steady batch decoding), so
-                    # time each shape warm: run it once untimed, reset its caches, then time it.
-                    timed_pass(self.model, work, self.clock)
-                    for cache, length, _ in entries:
-                        cache.length = length
-                    _, times[i] = timed_pass(self.model, work, self.clock)
-                self.rounds.append(times)
-        self.seconds += time.perf_counter() - t_start
+            for _ in range(count):
+                if not self._order:
+                    self._order = list(self.rng.permutation(len(self.shapes)))
+                self._time_shape(self._order.pop())
+        self.seconds += time.perf_counter() - t0
+
+    def measure(self, rounds: int, budget_s: float | None = None) -> None:
+        """Time every shape ``rounds`` more times, in a fresh random order each round; skip the rounds
+        that would overrun ``budget_s`` (one round always runs)."""
+        t_start = time.perf_counter()
+        for r in range(rounds):
+            elapsed = time.perf_counter() - t_start
+            if budget_s is not None and r > 0 and elapsed + elapsed / r > budget_s:
+                break  # another round would overrun the budget
+            self._order = []
+            self.measure_next(len(self.shapes))
 
     def times(self) -> np.ndarray:
-        return np.median(np.array(self.rounds), axis=0)
+        return np.array([np.median(t) if t else np.nan for t in self.timings])
 
     def fit(self) -> "Fit":
         from sim.real_model import describe_device
-        label = (f"{describe_device(self.model.device)}, {self.clock} clock, {len(self.rounds)} rounds, "
-                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-        return fit(self.shapes, self.times(), seed=self.seed, label=label, seconds=self.seconds)
+        n = sum(len(t) for t in self.timings)
+        label = (f"{describe_device(self.model.device)}, {self.clock} clock, {n / len(self.shapes):.1f} timings "
+                 f"per shape, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        timed = [i for i, t in enumerate(self.timings) if t]
+        return fit([self.shapes[i] for i in timed], self.times()[timed], seed=self.seed, label=label,
+                   seconds=self.seconds)
 
 
 def measure(model, shapes: list[GridShape], reps: int = 3, budget_s: float | None = None,

@@ -32,6 +32,7 @@ class BatchShape:
     prefill_seqs: int = 0  # sequences with a prefill chunk this pass
     prefill_cached_tokens: int = 0  # sum over chunks of tokens already cached before the chunk (read once)
     decode_seqs: int = 0  # sequences taking one decode step (plus padding slots under static batching)
+    padding_seqs: int = 0  # of those, static batching's padding: finished slots computing a thrown-away token
     decode_context_tokens: int = 0  # sum of the decoding sequences' cached context lengths
     joins: int = 0  # sequences that joined the running batch this pass (C4 reorganization)
     leaves: int = 0  # sequences that left since the previous pass
@@ -133,8 +134,9 @@ class RooflineCost:
         swap_s = s.swap_tokens * kv / hw.host_link_bytes_per_s
         return self.overhead_s + max(compute_s, memory_s) + self.reorg_s * (s.joins + s.leaves) + swap_s
 
-    def decode_line(self, decode_seqs: int) -> tuple[float, float, float, float, float]:
-        """A decode-only pass of ``decode_seqs`` sequences as ``overhead + max(c0 + c1 x ctx, m0 + m1 x ctx)``
+    def decode_line(self, decode_seqs: int, padding: int = 0) -> tuple[float, float, float, float, float]:
+        """A decode-only pass of ``decode_seqs`` sequences (``padding`` of them static batching's padding,
+        priced like any decode here) as ``overhead + max(c0 + c1 x ctx, m0 + m1 x ctx)``
         seconds for ``ctx`` cached context tokens: the same roofline with the context pulled out, so a
         steady stretch of passes is priced without building a BatchShape per pass."""
         m, hw = self.model, self.hw
@@ -160,6 +162,9 @@ class RooflineCost:
         ]
 
 
+SMALL_BATCH_TOKENS = 4  # LinearCost: below this many tokens a pass pays extra per token (knees of 3-6 fit alike)
+
+
 @dataclass(frozen=True)
 class LinearCost:
     """Per-iteration time as a sum of separately priced kinds of work (the tiny model on a CPU).
@@ -173,20 +178,31 @@ class LinearCost:
     per_decode_seq_s: float = 3.0e-4  # per decoding sequence: its token's matmuls, attention call, cache write
     per_context_token_s: float = 1.2e-6  # per cached token a decode step reads
     per_prefill_seq_s: float = 5.1e-4  # per prefilled sequence: its own attention call and cache write
+    # Each of a pass's first SMALL_BATCH_TOKENS tokens costs this much more: with a handful of rows the
+    # matmuls are bound by reading the weights, not by arithmetic (a small roofline), so a pass of 1-4
+    # tokens costs more per token than a big one. Without it, single-sequence passes were priced ~10% off.
+    per_small_batch_token_s: float = 0.0
+    # A padding slot of a static batch: one token through the matmuls and a cache write, but no context
+    # to read (measured: cheaper than a live decode row, whose cache sits among other sequences' memory).
+    per_padding_seq_s: float = 2.5e-4
     reorg_s: float = 0.0  # joins/leaves are part of the measured Python overhead on the real executor
     fit_r2: float | None = None  # quality of the fit that produced these numbers (None = defaults)
     fitted_on: str = ""  # device and time of the calibration
     fit_mape_pct: float | None = None  # mean absolute % error on held-out calibration shapes
 
     def iteration_time(self, s: BatchShape) -> float:
+        tokens = s.prefill_tokens + s.decode_seqs
         return (self.overhead_s + self.per_prefill_token_s * s.prefill_tokens
-                + self.per_attn_pair_s * s.prefill_attn_pairs + self.per_decode_seq_s * s.decode_seqs
+                + self.per_attn_pair_s * s.prefill_attn_pairs
+                + self.per_decode_seq_s * (s.decode_seqs - s.padding_seqs) + self.per_padding_seq_s * s.padding_seqs
                 + self.per_context_token_s * s.decode_context_tokens
-                + self.per_prefill_seq_s * s.prefill_seqs + self.reorg_s * (s.joins + s.leaves))
+                + self.per_prefill_seq_s * s.prefill_seqs + self.reorg_s * (s.joins + s.leaves)
+                + self.per_small_batch_token_s * min(tokens, SMALL_BATCH_TOKENS))
 
-    def decode_line(self, decode_seqs: int) -> tuple[float, float, float, float, float]:
+    def decode_line(self, decode_seqs: int, padding: int = 0) -> tuple[float, float, float, float, float]:
         """Same form as RooflineCost.decode_line: both 'roofs' are the one line here."""
-        base = self.per_decode_seq_s * decode_seqs
+        base = (self.per_decode_seq_s * (decode_seqs - padding) + self.per_padding_seq_s * padding
+                + self.per_small_batch_token_s * min(decode_seqs, SMALL_BATCH_TOKENS))
         return (self.overhead_s, base, self.per_context_token_s, base, self.per_context_token_s)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -200,7 +216,10 @@ class LinearCost:
             ("per prefill attention pair", f"{self.per_attn_pair_s * 1e9:.3f} ns", "prompt length squared"),
             ("per prefilled sequence", f"{self.per_prefill_seq_s * 1e6:.1f} us", ""),
             ("per decoding sequence", f"{self.per_decode_seq_s * 1e6:.1f} us", ""),
+            ("per padding slot (static)", f"{self.per_padding_seq_s * 1e6:.1f} us", "no context to read"),
             ("per context token read", f"{self.per_context_token_s * 1e9:.2f} ns", ""),
+            (f"per token of the first {SMALL_BATCH_TOKENS} in a pass", f"{self.per_small_batch_token_s * 1e6:.1f} us",
+             "small batches read the weights for few rows"),
         ]
 
 

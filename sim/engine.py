@@ -110,7 +110,7 @@ def slowed_by_prefill(cost, shape: BatchShape, duration: float) -> bool:
     """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?
     ``shape`` is the pass's shape as planned (before ``update`` moves the token counts on)."""
     if shape.decode_seqs and shape.prefill_seqs:
-        alone = cost.iteration_time(BatchShape(decode_seqs=shape.decode_seqs,
+        alone = cost.iteration_time(BatchShape(decode_seqs=shape.decode_seqs, padding_seqs=shape.padding_seqs,
                                                decode_context_tokens=shape.decode_context_tokens))
         return duration > STALL_FACTOR * alone
     return False
@@ -208,7 +208,7 @@ class EngineProc:
         padding = max(0, sched.batch_size - b) if static else 0
         cost, rec, kv = sim.cost, sim.recorder, sched.kv
         cap = kv.capacity_tokens
-        overhead, c0, c1, m0, m1 = cost.decode_line(b + padding)
+        overhead, c0, c1, m0, m1 = cost.decode_line(b + padding, padding)
         ctx0 = sched.cohort_ctx
         k, crossings = sched.block_crossings(k)
         period = len(crossings)

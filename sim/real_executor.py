@@ -73,9 +73,28 @@ def run_pass(model, work: list) -> list:
     return torch.stack(logits).argmax(dim=-1).tolist()
 
 
-def timed_pass(model, work: list, clock: str = "wall") -> tuple[list, float]:
+def timed_pass(model, work: list, clock: str = "wall", repeats: int = 1) -> tuple[list, float]:
     """``run_pass`` with its duration in seconds: wall time (GPU work included: synchronized before and
-    after), or with ``clock="cpu"`` on the CPU the compute thread's CPU time."""
+    after), or with ``clock="cpu"`` on the CPU the compute thread's CPU time.
+
+    With ``repeats`` > 1 the same pass runs that many times and the median duration is returned (the
+    output of the first run is kept). Rerunning is exact: every run writes the same keys and values to
+    the same cache positions. It is how the validation measures a pass on a shared 2-core machine, where a
+    single timing of the same pass strays ~9% from its median (measured: ``calibrate.Session`` rounds)."""
+    starts = [cache.length for cache, _ in work]
+    out, dt = _timed_once(model, work, clock)
+    if repeats > 1:
+        times = [dt]
+        for _ in range(repeats - 1):
+            for (cache, _), start in zip(work, starts):
+                cache.length = start
+            times.append(_timed_once(model, work, clock)[1])
+        times.sort()
+        dt = times[len(times) // 2] if len(times) % 2 else (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+    return out, dt
+
+
+def _timed_once(model, work: list, clock: str) -> tuple[list, float]:
     from sim.real_model import synchronize
     if clock == "cpu" and model.device.type == "cpu":
         c0 = time.thread_time()
@@ -102,14 +121,19 @@ def no_gc():
             gc.enable()
 
 
-def execute(cfg: SimConfig, model=None, progress=None, clock: str = "wall") -> RealRun:
+def execute(cfg: SimConfig, model=None, progress=None, clock: str = "wall", repeats: int = 1,
+            between=None) -> RealRun:
     """Run ``cfg``'s workload with its scheduler on the real model. ``progress(done, total)`` is called
-    whenever a request finishes (for a progress bar)."""
+    whenever a request finishes (for a progress bar). ``repeats``: each pass is timed as the median of
+    that many runs (see ``timed_pass``). ``between(passes_so_far)`` is called after every pass, off the
+    model's clock (validation times calibration shapes there)."""
+    if not isinstance(repeats, int) or not 1 <= repeats <= 9:
+        raise ConfigError("repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     with no_gc():
-        return _execute(cfg, model, progress, clock)
+        return _execute(cfg, model, progress, clock, repeats, between)
 
 
-def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
+def _execute(cfg: SimConfig, model, progress, clock: str, repeats: int, between) -> RealRun:
     from sim.real_model import describe_device, prompt_tokens
     if cfg.policy == "disaggregated":
         raise ConfigError("policy", "the real executor runs one engine; choose static, continuous, prefill-first "
@@ -132,13 +156,13 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
     caches: dict = {}
     pads: list = []  # static batching: dummy slots of finished sequences that still take a decode step
     run = RealRun(result=None, shapes=[], durations_s=[], device=describe_device(model.device), schedule_s=0.0)
-    clock = 0.0
+    now = 0.0  # the model's own clock (seconds)
     nxt = 0
     idle_spins = 0
     total = len(reqs)
     done = 0
     while True:
-        while nxt < total and reqs[nxt].arrival_s <= clock:  # release arrivals that the clock has passed
+        while nxt < total and reqs[nxt].arrival_s <= now:  # release arrivals that the clock has passed
             req = reqs[nxt]
             seq = Seq(req, nxt)
             sim.seqs.append(seq)
@@ -151,7 +175,7 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
                 sched.add(seq, req.arrival_s)
             nxt += 1
         t0 = time.perf_counter()
-        plan = sched.schedule(clock)
+        plan = sched.schedule(now)
         run.schedule_s += time.perf_counter() - t0
         for s in plan.preempted:
             if not s.swapped:
@@ -162,18 +186,18 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
                 continue
             idle_spins = 0
             if nxt < total:
-                clock = max(clock, reqs[nxt].arrival_s)  # idle: jump to the next arrival, no sleeping
+                now = max(now, reqs[nxt].arrival_s)  # idle: jump to the next arrival, no sleeping
                 continue
             break
         idle_spins = 0
         shape = plan.shape()  # before update(): the shape reads each sequence's cached length
         work, emits, fed = _work(model, plan, caches, tokens, pads)
-        out, dt = timed_pass(model, work, clock)
+        out, dt = timed_pass(model, work, clock, repeats)
         for seq, tok in zip(emits, out):
             if seq is not None:
                 tokens[seq.id].append(tok)
-        start, end = clock, clock + dt
-        clock = end
+        start, end = now, now + dt
+        now = end
         finished = sched.update(plan, end)
         for s in finished:
             caches.pop(s.id, None)
@@ -187,10 +211,14 @@ def _execute(cfg: SimConfig, model, progress, clock: str) -> RealRun:
         run.fed.append(fed)
         if progress is not None and finished:
             progress(done, total)  # only when a request finishes: a UI update costs CPU the next pass would feel
+        if between is not None:
+            between(rec.count)
     for seq in sim.seqs:
         if not seq.done and not seq.rejected_reason:
             seq.rejected_reason = "never admitted: no engine could fit it"
     how = "time.thread_time (CPU time)" if clock == "cpu" and model.device.type == "cpu" else "time.perf_counter"
+    if repeats > 1:
+        how += f", median of {repeats} runs of the same pass"
     desc = [("device", run.device, f"each pass timed with {how}"),
             ("model", f"tiny, {model.num_params():,} parameters", "sim/real_model.py, seeded random weights"),
             ("scheduler time (off the clock)", f"{run.schedule_s * 1e3:.1f} ms", "as in the simulator")]

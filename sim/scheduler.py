@@ -106,6 +106,7 @@ class StepPlan:
         ctx = self.cohort_ctx + sum([seq.computed for seq in (self.decode[n:] if n else self.decode)])
         return BatchShape(prefill_tokens=pf_tokens, prefill_attn_pairs=pf_pairs, prefill_seqs=len(self.prefill),
                           prefill_cached_tokens=pf_cached, decode_seqs=len(self.decode) + self.padding,
+                          padding_seqs=self.padding,
                           decode_context_tokens=ctx, joins=len(self.joined), leaves=self.leaves,
                           swap_tokens=self.swap_in_tokens + self.swap_out_tokens)
 

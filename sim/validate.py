@@ -32,12 +32,15 @@ from sim.trace import SimResult
 from sim.workload import LengthDist, RequestClass, WorkloadConfig
 
 FIT_MAX_AGE_S = 120.0  # reuse a cached fit only this fresh: the machine's speed drifts over minutes
-CALIBRATION_S = 8.0  # timing budget of one calibration, split around the measured run
+BRACKET_ROUNDS = 1  # calibration rounds (every shape timed once) right before and right after the run
+PAUSE_EVERY = 8  # during the measured run, a short calibration pause after every 8th pass ...
+PAUSE_SHAPES = 4  # ... timing the next 4 calibration shapes (about 25 ms, off the run's clock)
 MAX_REQUESTS = 400  # keeps one run well under 30 s on a 2-core CPU
 ERROR_KEYS = ("e2e_median_abs_pct", "ttft_median_abs_pct", "tbt_p50_abs_pct", "makespan_abs_pct",
               "iteration_mape_pct")
 VALIDATION_POLICIES = ("continuous", "prefill-first", "chunked", "static")
 MAX_BATCH = 16  # small enough that requests queue, so the policies differ
+PASS_REPEATS = 1  # each measured pass timed once (see real_executor.timed_pass for more)
 TOKEN_BUDGET = 64  # chunked: a few decodes plus a prompt chunk per pass (decode-prioritized)
 
 
@@ -119,7 +122,7 @@ def errors(sim: SimResult, real: SimResult, predicted: list, measured: list) -> 
 
 def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int = 0, recalibrate: bool = False,
                    model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S,
-                   clock: str = "wall") -> Validation:
+                   clock: str = "wall", repeats: int = PASS_REPEATS) -> Validation:
     """Calibrate (unless a fresh fit is cached), run for real, simulate, compare.
 
     A new calibration brackets the measured run: half its timing rounds right before the run, half right
@@ -137,19 +140,24 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     model = model or load_model()
     device = describe_device(model.device)
     fit = None if recalibrate else calibrate.fresh(device, clock, fit_max_age_s)
-    session = None
+    session = between = None
     if fit is None:
-        say(0.05, "calibrating: timing batch shapes before the run (about 4 s)")
+        say(0.05, "calibrating: timing batch shapes before the run (about 3 s)")
         session = calibrate.Session(model, clock=clock)
-        session.measure(2, budget_s=CALIBRATION_S / 2)
+        session.measure(BRACKET_ROUNDS)
         fit = session.fit()
-    say(0.4, "running the real model")
-    real_run = execute(config(policy, n_requests, seed, linear_cost=fit.cost), model, clock=clock,
+
+        def between(passes: int) -> None:
+            if passes % PAUSE_EVERY == 0:
+                session.measure_next(PAUSE_SHAPES)
+    say(0.4, "running the real model (with short calibration pauses)")
+    real_run = execute(config(policy, n_requests, seed, linear_cost=fit.cost), model, clock=clock, repeats=repeats,
                        progress=lambda done, total: say(0.4 + 0.35 * done / max(total, 1),
-                                                        f"real model: {done}/{total} requests done"))
+                                                        f"real model: {done}/{total} requests done"),
+                       between=between)
     if session is not None:
-        say(0.75, "calibrating: timing batch shapes after the run (about 4 s)")
-        session.measure(2, budget_s=CALIBRATION_S / 2)
+        say(0.75, "calibrating: timing batch shapes after the run (about 3 s)")
+        session.measure(BRACKET_ROUNDS)
         fit = session.fit()
         try:
             calibrate.save(fit, device, clock)

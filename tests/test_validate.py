@@ -90,7 +90,8 @@ def test_short_calibration_fits_the_cost_structure(model):
 
 def test_fit_recovers_known_coefficients_and_stays_nonnegative():
     truth = dict(overhead_s=2e-3, per_prefill_token_s=8e-5, per_attn_pair_s=1e-7, per_prefill_seq_s=3e-4,
-                 per_decode_seq_s=4e-4, per_context_token_s=5e-7)
+                 per_decode_seq_s=4e-4, per_context_token_s=5e-7, per_small_batch_token_s=2e-4,
+                 per_padding_seq_s=1.5e-4)
     shapes = calibrate.grid(90, seed=2)
     X = np.array([calibrate.features(g.shape()) for g in shapes])
     y = X @ np.array([truth[k] for k in calibrate.COEFFS])
