@@ -18,9 +18,9 @@ st.markdown(
     "real transformer (4 layers, d_model 256, 4 heads, vocab 1000, seeded random weights, defined in this "
     "repo). Each **iteration** (one forward pass) mixes prefill chunks of some sequences with decode steps "
     "of others, exactly as the plan says, and is timed. The cost model's coefficients are **fitted on this "
-    "machine** (calibration: the model is timed over a grid of made-up batch shapes, half right before the "
-    "run and half right after it, so both see the same machine), then the same workload is simulated with "
-    "that fit. The fit never sees the run's own passes. If the two timelines agree, the simulator's way of turning "
+    "machine** (calibration: the model is timed over a grid of made-up batch shapes right before the run, "
+    "in short pauses during it and right after it, so the fit sees the machine the run saw), then the same "
+    "workload is simulated with that fit. The fit never sees the run's own passes. If the two timelines agree, the simulator's way of turning "
     "batch composition into time can be trusted.")
 
 
@@ -136,8 +136,10 @@ st.markdown(
     f"Fit quality: **R² = {fit.r2:.3f}** on {fit.n_fit} timed batch shapes, **{fit.heldout_mape_pct:.1f}%** mean "
     f"error on {fit.n_heldout} shapes held out of the fit ({fit.seconds:.1f} s of calibration). Each kind of "
     "work has its own price, because on this model they really cost differently: prefill tokens run through "
-    "the weight matrices together, each sequence needs its own attention call, and attention grows with the "
-    "context (prompt length squared for a prefill).")
+    "the weight matrices together, each sequence needs its own attention call, attention grows with the "
+    "context (prompt length squared for a prefill), a pass of only a few tokens pays extra per token (the "
+    "weights are read for few rows: a small roofline), and a static batch's padding slot has no context "
+    "to read.")
 st.dataframe([{"quantity": q, "value": val, "note": src} for q, val, src in fit.cost.describe()],
              hide_index=True, width="stretch")
 

@@ -170,21 +170,21 @@ class LinearCost:
     """Per-iteration time as a sum of separately priced kinds of work (the tiny model on a CPU).
 
     The defaults are one calibration on the development machine (a 2-core x86 CPU, torch on 1 thread,
-    R^2 0.99, 7% held-out error); ``sim.calibrate`` fits the numbers of the machine at hand."""
+    R^2 0.999, 6% held-out error); ``sim.calibrate`` fits the numbers of the machine at hand."""
 
-    overhead_s: float = 2.6e-3  # fixed per pass: Python and framework dispatch, embeddings, final norm
-    per_prefill_token_s: float = 8.0e-5  # MLP + projections per prompt token
+    overhead_s: float = 1.8e-3  # fixed per pass: Python and framework dispatch, embeddings, final norm
+    per_prefill_token_s: float = 7.5e-5  # MLP + projections per prompt token
     per_attn_pair_s: float = 1.7e-7  # attention score per (query token, cached token) pair in prefill
-    per_decode_seq_s: float = 3.0e-4  # per decoding sequence: its token's matmuls, attention call, cache write
-    per_context_token_s: float = 1.2e-6  # per cached token a decode step reads
-    per_prefill_seq_s: float = 5.1e-4  # per prefilled sequence: its own attention call and cache write
+    per_decode_seq_s: float = 2.6e-4  # per decoding sequence: its token's matmuls, attention call, cache write
+    per_context_token_s: float = 1.0e-6  # per cached token a decode step reads
+    per_prefill_seq_s: float = 3.1e-4  # per prefilled sequence: its own attention call and cache write
     # Each of a pass's first SMALL_BATCH_TOKENS tokens costs this much more: with a handful of rows the
     # matmuls are bound by reading the weights, not by arithmetic (a small roofline), so a pass of 1-4
     # tokens costs more per token than a big one. Without it, single-sequence passes were priced ~10% off.
-    per_small_batch_token_s: float = 0.0
+    per_small_batch_token_s: float = 2.0e-4
     # A padding slot of a static batch: one token through the matmuls and a cache write, but no context
     # to read (measured: cheaper than a live decode row, whose cache sits among other sequences' memory).
-    per_padding_seq_s: float = 2.5e-4
+    per_padding_seq_s: float = 2.2e-4
     reorg_s: float = 0.0  # joins/leaves are part of the measured Python overhead on the real executor
     fit_r2: float | None = None  # quality of the fit that produced these numbers (None = defaults)
     fitted_on: str = ""  # device and time of the calibration
