@@ -262,6 +262,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="time each pass by wall clock (time.perf_counter) or, on a shared CPU, by the compute "
                         "thread's CPU time (steadier when other programs compete for the cores)")
+    v.add_argument("--pass-repeats", type=_whole_number, default=1, metavar="N",
+                   help="time each real pass as the median of N runs of it (1-9; default 1: as it ran). On a noisy "
+                        "shared machine 3 damps single-pass spikes; rerunning a pass writes the same KV again")
     v.set_defaults(func=cmd_validate)
     return p
 

@@ -136,6 +136,8 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
     config(policy, n_requests, seed)  # bad input fails here, before any slow work
+    if not isinstance(repeats, int) or not 1 <= repeats <= 9:
+        raise ConfigError("pass-repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     say(0.0, "loading the tiny model")
     model = model or load_model()
     device = describe_device(model.device)
@@ -223,7 +225,8 @@ def main(args) -> int:
         import torch  # noqa: F401  (only to give a clear message when it is missing)
     except ImportError:
         raise ConfigError("validate", "needs torch (pip install -r requirements.txt)") from None
-    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate, clock=getattr(args, "clock", "wall"))
+    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate, clock=getattr(args, "clock", "wall"),
+                       repeats=getattr(args, "pass_repeats", PASS_REPEATS))
     if args.json:
         print(json.dumps(v.to_json()))
     else:
@@ -231,7 +234,8 @@ def main(args) -> int:
     return 0
 
 
-def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", repeat: int = 1) -> str:
+def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", repeat: int = 1,
+                   pass_repeats: int = PASS_REPEATS) -> str:
     """All four policies, each calibrated around its own run, then the policy ratios: the issue's
     accuracy table. With ``repeat`` > 1 the whole table is measured that many times and a last table
     gives each cell's median, a fairer summary on a machine whose load comes in bursts.
@@ -242,7 +246,8 @@ def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", rep
     head = f"{'policy':<15}{'fit R^2':>8}{'fit err':>9}{cols}"
     tables, lines = [], []
     for rep in range(repeat):
-        runs = {p: run_validation(p, n_requests, seed, recalibrate=True, model=model, clock=clock)
+        runs = {p: run_validation(p, n_requests, seed, recalibrate=True, model=model, clock=clock,
+                                  repeats=pass_repeats)
                 for p in VALIDATION_POLICIES}
         rows = {p: [v.fit.r2, v.fit.heldout_mape_pct] + [v.errors[k] for k in ERROR_KEYS] for p, v in runs.items()}
         rat = {name: [r["simulated"], r["measured"], r["error_pct"]] for name, r in ratios(runs).items()}
@@ -271,6 +276,8 @@ if __name__ == "__main__":
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=1, help="measure the whole table this many times")
+    ap.add_argument("--pass-repeats", type=int, default=PASS_REPEATS, help="time each real pass as the median of "
+                    "this many runs of it (see python -m sim validate --help)")
     a = ap.parse_args()
-    print(accuracy_table(a.requests, a.seed, a.clock, max(1, a.repeat)))
+    print(accuracy_table(a.requests, a.seed, a.clock, max(1, a.repeat), a.pass_repeats))

@@ -11,10 +11,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from sim import calibrate  # noqa: E402
 from sim.config import with_changes  # noqa: E402
+from sim.errors import ConfigError  # noqa: E402
 from sim.real_executor import execute, load_model  # noqa: E402
 from sim.validate import ERROR_KEYS, config, errors  # noqa: E402
 
@@ -168,3 +169,45 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     text = " ".join(md.value for md in at.markdown)
     assert "Measured on" in text and "R² =" in text
     assert any("seeded by the test" in str(df.value) for df in at.dataframe)  # the cached fit was used
+
+
+def test_rerunning_a_pass_is_exact_and_times_the_median(model):
+    """timed_pass(repeats=3) reruns the same pass: same tokens, same KV, caches end where one run ends."""
+    from sim.real_executor import timed_pass
+
+    def work():
+        a, b = model.new_cache(64), model.new_cache(64)
+        model.forward_mixed([(b, list(range(20)))])  # b holds a 20-token prompt and decodes one token
+        return [(a, list(range(30, 40))), (b, [7])]
+
+    once, thrice = work(), work()
+    out1, dt1 = timed_pass(model, once)
+    out3, dt3 = timed_pass(model, thrice, repeats=3)
+    assert out1 == out3 and dt1 > 0 and dt3 > 0
+    for (c1, _), (c3, _) in zip(once, thrice):
+        assert c1.length == c3.length
+        assert torch.equal(c1.k[:, :, :c1.length], c3.k[:, :, :c3.length])
+
+
+def test_executor_calls_between_after_every_pass_and_honours_the_clock(model):
+    seen = []
+    run = execute(config("continuous", 6, seed=1), model, clock="cpu", between=seen.append)
+    assert seen == list(range(1, len(run.result.iterations) + 1))
+    assert any("thread_time" in note for _, _, note in run.result.cost_description)  # the cpu clock was used
+    with pytest.raises(ConfigError, match="repeats"):
+        execute(config("continuous", 2, seed=1), model, repeats=0)
+
+
+def test_calibration_session_times_shapes_in_a_rolling_order(model):
+    s = calibrate.Session(model, shapes=calibrate.grid(6, seed=4, max_len=100, max_decodes=4))
+    s.measure_next(6)
+    assert [len(t) for t in s.timings] == [1] * 6 and s.rounds == 1  # one pass over the shapes: each once
+    s.measure_next(3)
+    assert sorted(len(t) for t in s.timings) == [1, 1, 1, 2, 2, 2]
+    s.measure(1)
+    assert s.rounds == 2 and all(np.isfinite(s.times())) and (s.times() > 0).all()
+
+
+def test_validate_cli_refuses_bad_pass_repeats():
+    out = _cli("--requests", "4", "--pass-repeats", "12")
+    assert out.returncode == 2 and "pass-repeats" in out.stderr and "Traceback" not in out.stderr
