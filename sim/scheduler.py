@@ -297,19 +297,6 @@ class Scheduler:
                 due.append(entry)
         return due
 
-    def _grow_due(self) -> None:
-        """Give every member whose block is full a new one (free blocks were checked to suffice)."""
-        heap, kv, cohort, tick = self._block_heap, self.kv, self.cohort, self.tick
-        bs = kv.block_size
-        while heap and heap[0][0] <= tick:
-            key, no, gen, seq = heap[0]
-            if seq.cohort_gen != gen or seq not in cohort:
-                heapq.heappop(heap)
-                continue
-            kv.take_block(seq.id)
-            seq.kv_slots += bs
-            heapq.heapreplace(heap, (key + bs, no, gen, seq))
-
     def _give_blocks(self, due: list) -> None:
         kv, bs, heap = self.kv, self.kv.block_size, self._block_heap
         for key, no, gen, seq in due:
@@ -473,15 +460,12 @@ class Scheduler:
             split = budget is not None and len(decoding) + len(cohort) > budget
             heap = self._block_heap
             if not split and heap and heap[0][0] <= self.tick:
-                if self.kv.free_blocks >= len(cohort) + len(decoding):
-                    self._grow_due()  # nobody can go short: each needs one block at most
+                due = self._due(heap, self.tick)
+                short = 0 if roomy else sum(1 for s in decoding if s.computed >= s.kv_slots)
+                if len(due) + short > self.kv.free_blocks:
+                    split = True
                 else:
-                    due = self._due(heap, self.tick)
-                    short = 0 if roomy else sum(1 for s in decoding if s.computed >= s.kv_slots)
-                    if len(due) + short > self.kv.free_blocks:
-                        split = True
-                    else:
-                        self._give_blocks(due)
+                    self._give_blocks(due)
             if split:
                 self.dissolve(plan)
                 decoding, owed, roomy = self._classify(plan, cohort)
@@ -627,14 +611,14 @@ class Scheduler:
         finished: list[Seq] = []
         gaps: dict = {}  # (class, gap) -> count: most decodes in a pass share one gap
         lazy = self.lazy
-        first_tokens = []  # decoding from the next pass on, their last token just out: cohort material
+        steady = []  # decoding from the next pass on, their last token just out: cohort material
         for seq, n in plan.prefill:
             seq.computed += n
             self.stored_tokens += n
             if seq.computed >= seq.num_tokens:
                 self._emit(seq, end_s, finished, gaps)
                 if lazy and not seq.done and self.role != "prefill":
-                    first_tokens.append(seq)
+                    steady.append(seq)
         self.stored_tokens += len(plan.decode)
         start = plan.start_s
         step_gap = end_s - start  # the gap of every sequence whose previous token came out as this pass began
@@ -650,7 +634,7 @@ class Scheduler:
                 stepped.update(self.cohort_classes)
             else:
                 for cls, count in self.cohort_classes.items():
-                    gaps[(cls, gap)] = count
+                    gaps[(cls, gap)] = gaps.get((cls, gap), 0) + count
             for _, _, _, seq in self._due(self._finish_heap, self.tick):
                 self._leave(seq)
                 self._finish(seq, end_s, finished)
@@ -679,10 +663,10 @@ class Scheduler:
             elif handoff:
                 self.handoffs.append(seq)
             elif lazy:
-                first_tokens.append(seq)
+                steady.append(seq)
         # Members share their last token time: join only a cohort that has just decoded (or start one).
-        if first_tokens and (n_cohort or not self.cohort):
-            for seq in first_tokens:  # after the tick moved on: the cohort's counts start from here
+        if steady and (n_cohort or not self.cohort):
+            for seq in steady:  # after the tick moved on: the cohort's counts start from here
                 self._promote(seq, end_s)
         if self.recorder is not None:
             for cls, count in stepped.items():
