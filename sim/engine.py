@@ -224,7 +224,7 @@ class EngineProc:
         else:
             base = slope = None
         # Sequences that left since the last pass make the first pass pay the reorganization (C4); a
-        # static batch pays it when the next batch forms, so its leaves stay counted until then.
+        # static batch never reorganizes mid-batch (its planned passes drop those leaves too).
         reorg = 0.0 if static else cost.reorg_s * sched.left_since_plan
         # Wasted KV (held but not storing a token, as record_pass counts it) weighted by pass time.
         unstored = kv.held_tokens - sched.stored_tokens
@@ -278,7 +278,7 @@ class EngineProc:
             if n:
                 rec.gap_run(cls, durations, n)
         rec.count += done
-        sched.left_since_plan = 0  # each pass forgets the leaves before it (static: until its batch ends)
+        sched.left_since_plan = 0  # as a planned pass does: its leaves are paid for (or, static, dropped)
         sched.stored_tokens += done * b
         sched.tick += done
         sched.cohort_ctx += done * b
