@@ -67,7 +67,11 @@ class PagedKV:
 
     def take_blocks(self, seq_id: str, n: int) -> None:
         """Give ``seq_id`` ``n`` more blocks (the caller checked they are free): a stretch's growth."""
-        self.allocate(seq_id, (len(self._blocks.get(seq_id, ())) + n) * self.block_size)
+        taken = self._free[-n:]
+        del self._free[-n:]
+        taken.reverse()  # the blocks, and their order, that n calls of take_block would give
+        self._blocks.setdefault(seq_id, []).extend(taken)
+        self.held_tokens += n * self.block_size
 
     def take_block(self, seq_id: str) -> bool:
         """Give ``seq_id`` one more block if any is free (the decode hot path's growth by one block)."""
