@@ -10,11 +10,13 @@ A forward pass of ``sim.real_model.TinyLM`` costs (see that module for why):
   decoding sequence than for a prefill chunk only because of how the terms share the work,
 * a part per context token a decode step reads,
 * a part per token for the first few tokens of a pass: with a handful of rows the matmuls are bound by
-  reading the weights (a small roofline), so one- to four-token passes cost more per token.
+  reading the weights (a small roofline), so one- to four-token passes cost more per token,
+* a part per padding slot of a static batch (a token through the matmuls, no context to read).
 
 ``measure`` times random shapes drawn from those dimensions (several prefill chunks with and without a
-cache before them, up to 32 decodes with contexts up to 320 tokens, and mixes), each timed several times
-in shuffled rounds so that slow drift of a shared machine hits every shape alike, and keeps the median.
+cache before them, up to 24 decodes with contexts up to 320 tokens, mixes, static-batch tails with
+padding), each timed several times in shuffled order so that slow drift of a shared machine hits every
+shape alike, and keeps the median.
 ``fit`` solves a non-negative least-squares problem on relative error (a 2 ms pass matters as much as
 a 40 ms one), reports R^2 on the fitted shapes and the mean absolute % error on held-out shapes.
 The fit is cached as JSON under ``$XDG_CACHE_HOME/batch-lab`` (or ``~/.cache/batch-lab``), keyed by
