@@ -292,10 +292,13 @@ def save(f: Fit, device: str, clock: str = "wall") -> str:
 
 
 def load(device: str, clock: str = "wall") -> Fit | None:
-    """The cached fit for this device, or None when there is none (or it cannot be read)."""
+    """The cached fit for this device, or None when there is none, it cannot be read, or it was fitted
+    with fewer terms than the model has now (its coefficients absorbed the missing ones: refit)."""
     try:
         with open(cache_path(device, clock), encoding="utf-8") as fh:
             data = json.load(fh)
+        if not set(COEFFS) <= set(data["cost"]):
+            return None
         cost = replace(LinearCost(), **{k: v for k, v in data["cost"].items() if k in LinearCost.__dataclass_fields__})
         return Fit(cost, data["r2"], data["heldout_mape_pct"], data["n_fit"], data["n_heldout"], data["seconds"],
                    data.get("fitted_at", 0.0))

@@ -115,6 +115,12 @@ def test_fit_cache_roundtrip_and_staleness(tmp_path, monkeypatch):
     assert back.cost == f.cost and back.r2 == f.r2
     assert calibrate.load("cpu:test", "cpu") is None  # another clock is another fit
     assert calibrate.load("cpu:other") is None
+    with open(path, encoding="utf-8") as fh:  # a fit from before a cost term existed is refitted, not reused
+        data = json.load(fh)
+    del data["cost"]["per_padding_seq_s"]
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    assert calibrate.load("cpu:test", "wall") is None
 
 
 def _cli(*args, env_extra=None, timeout=120):
