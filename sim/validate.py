@@ -2,8 +2,9 @@
 
 ``python -m sim validate [--policy P] [--requests N] [--seed S] [--recalibrate] [--json]``
 (DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
-(``sim.real_executor``), fit the ``tiny-cpu`` cost model to this machine with timing rounds right before
-and right after that run (``sim.calibrate``; a cached fit is reused only if it is younger than
+(``sim.real_executor``), fit the ``tiny-cpu`` cost model to this machine with timings right before, during
+(short pauses off the run's clock) and right after that run (``sim.calibrate``; a cached fit is reused only
+if it is younger than
 ``FIT_MAX_AGE_S``, because a shared CPU drifts by 20-30% over minutes), simulate the same workload with the
 fit, and compare.
 
@@ -125,11 +126,12 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
                    clock: str = "wall", repeats: int = PASS_REPEATS) -> Validation:
     """Calibrate (unless a fresh fit is cached), run for real, simulate, compare.
 
-    A new calibration brackets the measured run: half its timing rounds right before the run, half right
-    after, one fit over both (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit
-    and the run alike. The fit never sees the run's own passes, and the simulation uses only the fit.
-    (The measured run needs a cost model only to label generation stalls; it uses the fit from the first
-    half.) ``progress(fraction, text)`` reports the stage (for a progress bar)."""
+    A new calibration follows the measured run: a round of shapes right before it, PAUSE_SHAPES shapes in
+    a pause after every PAUSE_EVERY-th pass (off the run's clock), a round right after, one fit over all
+    (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit and the run alike. The
+    fit never sees the run's own passes, and the simulation uses only the fit. (The measured run needs a
+    cost model only to label generation stalls; it uses the fit from the first round.)
+    ``progress(fraction, text)`` reports the stage (for a progress bar)."""
     from sim import calibrate
     from sim.real_executor import execute, load_model
     from sim.real_model import describe_device
