@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -89,8 +90,7 @@ def timed_pass(model, work: list, clock: str = "wall", repeats: int = 1) -> tupl
             for (cache, _), start in zip(work, starts):
                 cache.length = start
             times.append(_timed_once(model, work, clock)[1])
-        times.sort()
-        dt = times[len(times) // 2] if len(times) % 2 else (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        dt = statistics.median(times)
     return out, dt
 
 

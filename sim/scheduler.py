@@ -273,10 +273,9 @@ class Scheduler:
         self.cohort_ctx -= seq.computed
         self.cohort_classes[seq.cls] -= 1
 
-    def dissolve(self, plan: StepPlan | None = None) -> list[Seq]:
-        """Sync every member and empty the cohort; returns the former members (in cohort order)."""
-        members = list(self.cohort)
-        for seq in members:
+    def dissolve(self, plan: StepPlan | None = None) -> None:
+        """Sync every member and empty the cohort."""
+        for seq in self.cohort:
             self._sync(seq)
         self.cohort.clear()
         self.cohort_classes.clear()
@@ -286,14 +285,17 @@ class Scheduler:
         if plan is not None:
             plan.cohort_n = 0
             plan.cohort_ctx = 0
-        return members
+
+    def _live(self, entry: tuple) -> bool:
+        """Is this heap entry (key, seq_no, cohort_gen, Seq) from its sequence's current cohort stay?"""
+        return entry[3].cohort_gen == entry[2] and entry[3] in self.cohort
 
     def _due(self, heap: list, tick: int) -> list:
         """Pop the live entries of a cohort heap due at or before ``tick`` (stale ones are dropped)."""
         due = []
         while heap and heap[0][0] <= tick:
             entry = heapq.heappop(heap)
-            if entry[3].cohort_gen == entry[2] and entry[3] in self.cohort:
+            if self._live(entry):
                 due.append(entry)
         return due
 
@@ -330,9 +332,8 @@ class Scheduler:
         """The tick after whose pass the first member finishes (None: empty cohort)."""
         heap = self._finish_heap
         while heap:
-            key, _, gen, seq = heap[0]
-            if seq.cohort_gen == gen and seq in self.cohort:
-                return key
+            if self._live(heap[0]):
+                return heap[0][0]
             heapq.heappop(heap)
         return None
 
@@ -352,7 +353,7 @@ class Scheduler:
                 crossings[entry[0] - t0] += 1
             self._stretch_due = due
             return passes, crossings
-        live = [e for e in heap if e[3].cohort_gen == e[2] and e[3] in self.cohort]
+        live = [e for e in heap if self._live(e)]
         self._block_heap = live  # stale entries of members that left are dropped here
         self._stretch_due = None
         for entry in live:
@@ -370,11 +371,10 @@ class Scheduler:
         kv, bs, end = self.kv, self.kv.block_size, self.tick + passes
         heap = self._block_heap
         if self._stretch_due is not None:
+            self._give_blocks([e for e in self._stretch_due if e[0] < end])
             for entry in self._stretch_due:
-                if entry[0] < end:
-                    self._give_blocks([entry])
-                else:
-                    heapq.heappush(heap, entry)
+                if entry[0] >= end:
+                    heapq.heappush(heap, entry)  # due after the stretch ended: back to wait
             return
         for i, (key, no, gen, seq) in enumerate(heap):
             if key < end:
