@@ -8,7 +8,8 @@ import streamlit as st
 
 from pages import common
 from sim.errors import ConfigError
-from sim.validate import MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation, workload
+from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, RATE_PER_S, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES,
+                          run_validation, workload)
 from viz import validation as vv
 
 st.title("Validate against a real model")
@@ -46,6 +47,11 @@ with st.sidebar:
                                     "(request-level) batching.")
     requests = common.url_slider("Requests", 8, 200, "requests", 50, step=1)
     seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
+    rate = common.url_select("Arrival rate (requests/s)", [20, 40, 60, 100, int(RATE_PER_S), 1000], "rate",
+                             int(RATE_PER_S),
+                             help=f"{int(RATE_PER_S)} (default): a burst, so every policy works from a queue at "
+                                  "once. Near the model's service rate (about 25-40 requests/s here) queueing "
+                                  "amplifies small timing errors: try 40 or 60 with static batching.")
     clock = common.url_select("Clock", ["wall", "cpu"], "clock", "wall",
                               help="wall: time.perf_counter (the default). cpu: the compute thread's CPU time, "
                                    "steadier when other programs compete for a shared CPU.")
@@ -54,7 +60,7 @@ with st.sidebar:
                                    "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
                                    "fit makes the comparison look worse than it is.")
 
-st.info(f"**Workload.** {workload(int(requests)).description} Engine: at most {MAX_BATCH} sequences per batch; "
+st.info(f"**Workload.** {workload(int(requests), float(rate)).description} Engine: at most {MAX_BATCH} sequences per batch; "
         f"`chunked` uses a budget of {TOKEN_BUDGET} tokens per pass.  \n**Look for:** the two timelines line "
         "up, the per-request points hug the identity line, and the pass-time points too.")
 
@@ -62,14 +68,14 @@ if not HAVE_TORCH:
     st.error("**torch**: this page needs PyTorch, which is not installed (pip install -r requirements.txt).")
     st.stop()
 
-key = (policy, int(requests), int(seed), clock)
+key = (policy, int(requests), int(seed), clock, int(rate))
 if st.button("Run validation", type="primary", help="Calibrate (if chosen), simulate, then run the real model"):
     model, lock = _model()
     bar = st.progress(0.0, text="Waiting for the model (another run is being timed)")
     try:
         with lock:
             v = run_validation(policy, int(requests), int(seed), recalibrate=recal, model=model, clock=clock,
-                               progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
+                               rate_per_s=float(rate), progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
         st.session_state["validation"] = (key, v)
     except ConfigError as e:
         st.error(f"**{e.field}**: {e.reason}")
@@ -82,12 +88,13 @@ if stored is None:
     st.stop()
 run_key, v = stored
 if run_key != key:
-    st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests, seed {run_key[2]}, {run_key[3]} "
-               "clock); press **Run validation** for the settings in the sidebar.")
+    st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests at {run_key[4]} req/s, seed "
+               f"{run_key[2]}, {run_key[3]} clock); press **Run validation** for the settings in the sidebar.")
 
 sim_res, real_res, e = v.simulated, v.measured, v.errors
 st.subheader("How close")
-st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, "
+st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, each "
+            f"timed as the median of {v.pass_repeats} runs of it (calibration, too, takes each shape's median), "
             f"{v.seconds:.1f} s including calibration.")
 TARGETS = {"iteration_mape_pct": ("per pass", "time of each forward pass, mean over passes", 10),
            "makespan_abs_pct": ("makespan", "first arrival to last token", 5),
@@ -160,3 +167,12 @@ st.markdown(
     "the passes after it. Under standard (static) batching they can be much larger still: a request that "
     "arrives just as a batch forms is in it or waits for the whole next batch, so a few percent of timing "
     "error moves it by a whole batch, while the makespan barely changes.")
+amp = v.amplification
+if amp:
+    st.markdown(
+        f"**How much this workload amplifies timing errors.** The simulator against itself, with every pass "
+        f"{AMPLIFICATION_PCT:g}% slower (or faster) than the fit says: per-request end-to-end latency moves by "
+        f"**{amp['e2e_median_abs_pct']:.1f}%** (median over requests), TTFT by **{amp['ttft_median_abs_pct']:.1f}%**, "
+        f"the makespan by **{amp['makespan_abs_pct']:.1f}%**. A per-request error above is only as meaningful as "
+        f"this factor allows: where it is large, the error says more about queueing near saturation "
+        f"(or batch boundaries) than about the cost model.")

@@ -264,14 +264,16 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--policy", choices=POLICIES[:4], default="continuous", help="batching strategy to validate")
     v.add_argument("--requests", type=_whole_number, default=50, help="number of requests")
     v.add_argument("--seed", type=_whole_number, default=0, help="random seed")
+    v.add_argument("--rate", type=_number, default=None, metavar="R",
+                   help="arrival rate, requests/s (default: the validation workload's own)")
     v.add_argument("--recalibrate", action="store_true", help="fit the tiny-cpu cost model again first")
     v.add_argument("--json", action="store_true", help="print one JSON object: simulated, measured, error")
     v.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="time each pass by wall clock (time.perf_counter) or, on a shared CPU, by the compute "
                         "thread's CPU time (steadier when other programs compete for the cores)")
-    v.add_argument("--pass-repeats", type=_whole_number, default=1, metavar="N",
-                   help="time each real pass as the median of N runs of it (1-9; default 1: as it ran). On a noisy "
-                        "shared machine 3 damps single-pass spikes; rerunning a pass writes the same KV again")
+    v.add_argument("--pass-repeats", type=_whole_number, default=None, metavar="N",
+                   help="time each real pass as the median of N runs of it (1-9; default 3, as calibration takes "
+                        "each shape's median; 1: as it ran). Rerunning a pass writes the same KV again")
     v.set_defaults(func=cmd_validate)
     return p
 

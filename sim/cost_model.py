@@ -16,7 +16,7 @@ Two implementations behind one method, ``iteration_time(shape)``:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from sim.errors import ConfigError
 
@@ -198,6 +198,10 @@ class LinearCost:
                 + self.per_context_token_s * s.decode_context_tokens
                 + self.per_prefill_seq_s * s.prefill_seqs + self.reorg_s * (s.joins + s.leaves)
                 + self.per_small_batch_token_s * min(tokens, SMALL_BATCH_TOKENS))
+
+    def scaled(self, factor: float) -> "LinearCost":
+        """Every price times ``factor``: the same machine, uniformly faster or slower."""
+        return replace(self, **{f.name: getattr(self, f.name) * factor for f in fields(self) if f.name.endswith("_s")})
 
     def decode_line(self, decode_seqs: int, padding: int = 0) -> tuple[float, float, float, float, float]:
         """Same form as RooflineCost.decode_line: both 'roofs' are the one line here."""

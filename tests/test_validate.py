@@ -217,3 +217,26 @@ def test_calibration_session_times_shapes_in_a_rolling_order(model):
 def test_validate_cli_refuses_bad_pass_repeats():
     out = _cli("--requests", "4", "--pass-repeats", "12")
     assert out.returncode == 2 and "pass-repeats" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_amplification_reports_how_far_a_uniform_timing_error_carries():
+    """The simulator against itself: a 3% slower machine moves a backlog's makespan by about 3% (never more:
+    every pass is 3% longer and the engine is rarely idle), and nothing at all at 0%."""
+    from sim.cost_model import BatchShape, LinearCost
+    from sim.validate import AMPLIFIED_KEYS, amplification
+    cost = LinearCost()
+    shape = BatchShape(prefill_tokens=40, prefill_seqs=1, prefill_attn_pairs=800, decode_seqs=3,
+                       decode_context_tokens=200)
+    assert cost.scaled(1.03).iteration_time(shape) == pytest.approx(1.03 * cost.iteration_time(shape))
+    amp = amplification("continuous", 30, 0, cost, rate_per_s=1000.0)
+    assert set(amp) == set(AMPLIFIED_KEYS)
+    assert 2.0 <= amp["makespan_abs_pct"] <= 3.0 + 1e-9
+    assert amp["e2e_median_abs_pct"] > 1.0
+
+
+def test_validate_refuses_an_impossible_rate_by_name():
+    for bad in (0.0, -5.0, float("nan"), 1e9):
+        with pytest.raises(ConfigError, match="rate"):
+            config("continuous", 5, seed=0, rate_per_s=bad)
+    out = _cli("--requests", "4", "--rate", "0")
+    assert out.returncode == 2 and "rate" in out.stderr and "Traceback" not in out.stderr
