@@ -1,11 +1,11 @@
 """Validation: one workload through the simulator and through the real tiny model; how far apart they are.
 
-``python -m sim validate [--policy P] [--requests N] [--seed S] [--recalibrate] [--json]``
+``python -m sim validate [--policy P] [--requests N] [--seed S] [--rate R] [--recalibrate] [--json]``
 (DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
-(``sim.real_executor``), fit the ``tiny-cpu`` cost model to this machine with timings right before, during
-(short pauses off the run's clock) and right after that run (``sim.calibrate``; a cached fit is reused only
-if it is younger than ``FIT_MAX_AGE_S``, because a shared CPU drifts by 20-30% over minutes), simulate the
-same workload with the fit, and compare.
+(``sim.real_executor``; each pass timed as the median of PASS_REPEATS runs of it), fit the ``tiny-cpu``
+cost model to this machine with timings right before, during (short pauses off the run's clock) and right
+after that run (``sim.calibrate``; a cached fit is reused only if it is younger than ``FIT_MAX_AGE_S``,
+because a shared CPU drifts by 20-30% over minutes), simulate the same workload with the fit, and compare.
 
 Errors, all in percent of the measured value:
 
@@ -15,6 +15,9 @@ Errors, all in percent of the measured value:
 * ``iteration_mape_pct``: the cost model applied to the measured run's exact batch shapes against the
   measured pass times (mean absolute % error). These passes were never part of the calibration, so this
   is a held-out test of the cost model alone, free of the way errors compound along a schedule.
+
+Next to them, ``amplification`` says how much of a per-request error the workload itself can produce
+from a small uniform timing error (queueing near saturation, static batch boundaries).
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     assert "makespan" in labels and "per pass" in labels and "end-to-end" in labels
     assert all(m.value.endswith("%") for m in at.metric)
     text = " ".join(md.value for md in at.markdown)
-    assert "Measured on" in text and "R² =" in text
+    assert "Measured on" in text and "R² =" in text and "median of 3 runs" in text
+    assert "How much this workload amplifies timing errors" in text
     assert any("seeded by the test" in str(df.value) for df in at.dataframe)  # the cached fit was used
 
 
