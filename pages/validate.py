@@ -8,8 +8,8 @@ import streamlit as st
 
 from pages import common
 from sim.errors import ConfigError
-from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, RATE_PER_S, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES,
-                          run_validation, workload)
+from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
+                          workload)
 from viz import validation as vv
 
 st.title("Validate against a real model")
@@ -33,6 +33,8 @@ def _model():
     return load_model(), threading.Lock()
 
 
+BACKLOG = "backlog (all at t = 0)"
+
 try:
     import torch  # noqa: F401
     HAVE_TORCH = True
@@ -47,11 +49,13 @@ with st.sidebar:
                                     "(request-level) batching.")
     requests = common.url_slider("Requests", 8, 200, "requests", 50, step=1)
     seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
-    rate = common.url_select("Arrival rate (requests/s)", [20, 40, 60, 100, int(RATE_PER_S), 1000], "rate",
-                             int(RATE_PER_S),
-                             help=f"{int(RATE_PER_S)} (default): a burst, so every policy works from a queue at "
-                                  "once. Near the model's service rate (about 25-40 requests/s here) queueing "
-                                  "amplifies small timing errors: try 40 or 60 with static batching.")
+    arrivals = common.url_select("Arrivals", [BACKLOG, "200 req/s", "100 req/s", "60 req/s", "40 req/s"], "arrivals",
+                                 BACKLOG,
+                                 help="backlog (default): every request waits at t = 0, so the run can be replayed "
+                                      "pass for pass and every policy works from a queue. A Poisson stream near the "
+                                      "model's service rate (about 25-40 requests/s here) makes queueing amplify small "
+                                      "timing errors: try 40 or 60 with static batching.")
+    rate = None if arrivals == BACKLOG else float(arrivals.split()[0])
     clock = common.url_select("Clock", ["wall", "cpu"], "clock", "wall",
                               help="wall: time.perf_counter (the default). cpu: the compute thread's CPU time, "
                                    "steadier when other programs compete for a shared CPU.")
@@ -60,7 +64,7 @@ with st.sidebar:
                                    "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
                                    "fit makes the comparison look worse than it is.")
 
-st.info(f"**Workload.** {workload(int(requests), float(rate)).description} Engine: at most {MAX_BATCH} sequences per batch; "
+st.info(f"**Workload.** {workload(int(requests), rate).description} Engine: at most {MAX_BATCH} sequences per batch; "
         f"`chunked` uses a budget of {TOKEN_BUDGET} tokens per pass.  \n**Look for:** the two timelines line "
         "up, the per-request points hug the identity line, and the pass-time points too.")
 
@@ -68,14 +72,14 @@ if not HAVE_TORCH:
     st.error("**torch**: this page needs PyTorch, which is not installed (pip install -r requirements.txt).")
     st.stop()
 
-key = (policy, int(requests), int(seed), clock, int(rate))
+key = (policy, int(requests), int(seed), clock, arrivals)
 if st.button("Run validation", type="primary", help="Calibrate (if chosen), simulate, then run the real model"):
     model, lock = _model()
     bar = st.progress(0.0, text="Waiting for the model (another run is being timed)")
     try:
         with lock:
             v = run_validation(policy, int(requests), int(seed), recalibrate=recal, model=model, clock=clock,
-                               rate_per_s=float(rate), progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
+                               rate_per_s=rate, progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
         st.session_state["validation"] = (key, v)
     except ConfigError as e:
         st.error(f"**{e.field}**: {e.reason}")
@@ -83,18 +87,20 @@ if st.button("Run validation", type="primary", help="Calibrate (if chosen), simu
 
 stored = st.session_state.get("validation")
 if stored is None:
-    st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes about 10 seconds "
+    st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes about 15 seconds "
                 "on a laptop CPU, calibration included.")
     st.stop()
 run_key, v = stored
 if run_key != key:
-    st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests at {run_key[4]} req/s, seed "
+    st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests, {run_key[4]}, seed "
                f"{run_key[2]}, {run_key[3]} clock); press **Run validation** for the settings in the sidebar.")
 
 sim_res, real_res, e = v.simulated, v.measured, v.errors
 st.subheader("How close")
-st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, each "
-            f"timed as the median of {v.pass_repeats} runs of it (calibration, too, takes each shape's median), "
+timed = ("timed once, as the run went" if v.pass_repeats == 1 else
+         f"each timed {v.pass_repeats} times, as the run went and in {v.pass_repeats - 1} replays of the whole run, "
+         "and the median kept (calibration, too, keeps each shape's median)")
+st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, {timed}; "
             f"{v.seconds:.1f} s including calibration.")
 TARGETS = {"iteration_mape_pct": ("per pass", "time of each forward pass, mean over passes", 10),
            "makespan_abs_pct": ("makespan", "first arrival to last token", 5),

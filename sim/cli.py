@@ -265,15 +265,15 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--requests", type=_whole_number, default=50, help="number of requests")
     v.add_argument("--seed", type=_whole_number, default=0, help="random seed")
     v.add_argument("--rate", type=_number, default=None, metavar="R",
-                   help="arrival rate, requests/s (default: the validation workload's own)")
+                   help="Poisson arrivals at R requests/s (default: every request waiting at t = 0)")
     v.add_argument("--recalibrate", action="store_true", help="fit the tiny-cpu cost model again first")
     v.add_argument("--json", action="store_true", help="print one JSON object: simulated, measured, error")
     v.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="time each pass by wall clock (time.perf_counter) or, on a shared CPU, by the compute "
                         "thread's CPU time (steadier when other programs compete for the cores)")
     v.add_argument("--pass-repeats", type=_whole_number, default=None, metavar="N",
-                   help="time each real pass as the median of N runs of it (1-9; default 3, as calibration takes "
-                        "each shape's median; 1: as it ran). Rerunning a pass writes the same KV again")
+                   help="time each real pass N times, once as the run goes and in N-1 replays of the whole run, "
+                        "and keep the median (1-9; default 3, as calibration keeps each shape's median)")
     v.set_defaults(func=cmd_validate)
     return p
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -50,6 +49,13 @@ class RealRun:
     schedule_s: float  # wall time the scheduler itself took (kept off the model clock, as in the simulator)
     fed: list[dict] = field(default_factory=list)  # per pass: request id -> tokens the model computed
     tokens: dict = field(default_factory=dict)  # request id -> prompt + generated token ids
+    # execute(keep_work=True): per pass, (cache, token ids fed, the cache's length before the pass), so
+    # ``replay`` can run every pass again exactly (holds every sequence's KV cache until dropped)
+    work: list = field(default_factory=list)
+
+
+class ScheduleDiverged(Exception):
+    """execute(timings=...) planned a pass other than the one those timings belong to."""
 
 
 def load_model(warmup: bool = True):
@@ -74,27 +80,9 @@ def run_pass(model, work: list) -> list:
     return torch.stack(logits).argmax(dim=-1).tolist()
 
 
-def timed_pass(model, work: list, clock: str = "wall", repeats: int = 1) -> tuple[list, float]:
+def timed_pass(model, work: list, clock: str = "wall") -> tuple[list, float]:
     """``run_pass`` with its duration in seconds: wall time (GPU work included: synchronized before and
-    after), or with ``clock="cpu"`` on the CPU the compute thread's CPU time.
-
-    With ``repeats`` > 1 the same pass runs that many times and the median duration is returned (the
-    output of the first run is kept). Rerunning is exact: every run writes the same keys and values to
-    the same cache positions. It is how the validation measures a pass on a shared 2-core machine, where a
-    single timing of the same pass strays ~9% from its median (measured: ``calibrate.Session`` rounds)."""
-    starts = [cache.length for cache, _ in work]
-    out, dt = _timed_once(model, work, clock)
-    if repeats > 1:
-        times = [dt]
-        for _ in range(repeats - 1):
-            for (cache, _), start in zip(work, starts):
-                cache.length = start
-            times.append(_timed_once(model, work, clock)[1])
-        dt = statistics.median(times)
-    return out, dt
-
-
-def _timed_once(model, work: list, clock: str) -> tuple[list, float]:
+    after), or with ``clock="cpu"`` on the CPU the compute thread's CPU time."""
     from sim.real_model import synchronize
     if clock == "cpu" and model.device.type == "cpu":
         c0 = time.thread_time()
@@ -121,19 +109,39 @@ def no_gc():
             gc.enable()
 
 
-def execute(cfg: SimConfig, model=None, progress=None, clock: str = "wall", repeats: int = 1,
-            between=None) -> RealRun:
+def execute(cfg: SimConfig, model=None, progress=None, clock: str = "wall", between=None, keep_work: bool = False,
+            timings: tuple | None = None) -> RealRun:
     """Run ``cfg``'s workload with its scheduler on the real model. ``progress(done, total)`` is called
-    whenever a request finishes (for a progress bar). ``repeats``: each pass is timed as the median of
-    that many runs (see ``timed_pass``). ``between(passes_so_far)`` is called after every pass, off the
-    model's clock (validation times calibration shapes there)."""
-    if not isinstance(repeats, int) or not 1 <= repeats <= 9:
-        raise ConfigError("repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
+    whenever a request finishes (for a progress bar). ``between(passes_so_far)`` is called after every
+    pass, off the model's clock (validation times calibration shapes there). ``keep_work`` keeps what
+    ``replay`` needs.
+
+    ``timings=(shapes, durations)`` lays the same run on other measured durations (validation: the median
+    of the run's own timing and its replays): the scheduler plans again, no pass is computed, and pass k
+    takes ``durations[k]``. Raises ``ScheduleDiverged`` if a plan differs from ``shapes[k]``, which can
+    happen only when requests arrive while the engine works (with a backlog, plans never depend on time)."""
     with no_gc():
-        return _execute(cfg, model, progress, clock, repeats, between)
+        return _execute(cfg, model, progress, clock, between, keep_work, timings)
 
 
-def _execute(cfg: SimConfig, model, progress, clock: str, repeats: int, between) -> RealRun:
+def replay(model, run: RealRun, clock: str = "wall", between=None) -> list[float]:
+    """Time every pass of a finished ``execute(keep_work=True)`` run again, in order, and return the
+    durations. Each cache is set back to the length it had before the pass, so the pass computes exactly
+    what it computed in the run and writes the same keys and values to the same positions. On a shared
+    machine a burst of other programs' load lasts ~0.2 s; the run and its replays meet different bursts,
+    so the median of their timings of a pass is its typical cost, not whichever burst hit it."""
+    out = []
+    with no_gc():
+        for k, entries in enumerate(run.work, 1):
+            for cache, _, length in entries:
+                cache.length = length
+            out.append(timed_pass(model, [(cache, toks) for cache, toks, _ in entries], clock)[1])
+            if between is not None:
+                between(k)
+    return out
+
+
+def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bool, timings) -> RealRun:
     from sim.real_model import describe_device, prompt_tokens
     if cfg.policy == "disaggregated":
         raise ConfigError("policy", "the real executor runs one engine; choose static, continuous, prefill-first "
@@ -191,11 +199,22 @@ def _execute(cfg: SimConfig, model, progress, clock: str, repeats: int, between)
             break
         idle_spins = 0
         shape = plan.shape()  # before update(): the shape reads each sequence's cached length
-        work, emits, fed = _work(model, plan, caches, tokens, pads)
-        out, dt = timed_pass(model, work, clock, repeats)
-        for seq, tok in zip(emits, out):
-            if seq is not None:
-                tokens[seq.id].append(tok)
+        if timings is None:
+            work, emits, fed = _work(model, plan, caches, tokens, pads)
+            starts = [cache.length for cache, _ in work]
+            out, dt = timed_pass(model, work, clock)
+            for seq, tok in zip(emits, out):
+                if seq is not None:
+                    tokens[seq.id].append(tok)
+            if keep_work:
+                run.work.append([(cache, toks, n) for (cache, toks), n in zip(work, starts)])
+        else:
+            k = len(run.durations_s)
+            if k >= len(timings[0]) or timings[0][k] != shape:
+                raise ScheduleDiverged(f"pass {k + 1} differs from the timed run's")
+            dt = timings[1][k]
+            fed = {seq.id: n for seq, n in plan.prefill}
+            fed.update({seq.id: 1 for seq in plan.decode})
         start, end = now, now + dt
         now = end
         finished = sched.update(plan, end)
@@ -216,9 +235,11 @@ def _execute(cfg: SimConfig, model, progress, clock: str, repeats: int, between)
     for seq in sim.seqs:
         if not seq.done and not seq.rejected_reason:
             seq.rejected_reason = "never admitted: no engine could fit it"
+    if timings is not None and len(run.durations_s) != len(timings[0]):
+        raise ScheduleDiverged(f"{len(run.durations_s)} passes, the timed run had {len(timings[0])}")
     how = "time.thread_time (CPU time)" if clock == "cpu" and model.device.type == "cpu" else "time.perf_counter"
-    if repeats > 1:
-        how += f", median of {repeats} runs of the same pass"
+    if timings is not None:
+        how += ", the median of the run's own timing and replays of the whole run after it"
     desc = [("device", run.device, f"each pass timed with {how}"),
             ("model", f"tiny, {model.num_params():,} parameters", "sim/real_model.py, seeded random weights"),
             ("scheduler time (off the clock)", f"{run.schedule_s * 1e3:.1f} ms", "as in the simulator")]

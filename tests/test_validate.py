@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from sim import calibrate  # noqa: E402
 from sim.config import with_changes  # noqa: E402
 from sim.errors import ConfigError  # noqa: E402
-from sim.real_executor import execute, load_model  # noqa: E402
+from sim.real_executor import ScheduleDiverged, execute, load_model, replay  # noqa: E402
 from sim.validate import ERROR_KEYS, config, errors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,27 +173,34 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     assert "makespan" in labels and "per pass" in labels and "end-to-end" in labels
     assert all(m.value.endswith("%") for m in at.metric)
     text = " ".join(md.value for md in at.markdown)
-    assert "Measured on" in text and "R² =" in text and "median of 3 runs" in text
+    assert "Measured on" in text and "R² =" in text and "2 replays of the whole run" in text
     assert "How much this workload amplifies timing errors" in text
     assert any("seeded by the test" in str(df.value) for df in at.dataframe)  # the cached fit was used
 
 
-def test_rerunning_a_pass_is_exact_and_times_the_median(model):
-    """timed_pass(repeats=3) reruns the same pass: same tokens, same KV, caches end where one run ends."""
-    from sim.real_executor import timed_pass
-
-    def work():
-        a, b = model.new_cache(64), model.new_cache(64)
-        model.forward_mixed([(b, list(range(20)))])  # b holds a 20-token prompt and decodes one token
-        return [(a, list(range(30, 40))), (b, [7])]
-
-    once, thrice = work(), work()
-    out1, dt1 = timed_pass(model, once)
-    out3, dt3 = timed_pass(model, thrice, repeats=3)
-    assert out1 == out3 and dt1 > 0 and dt3 > 0
-    for (c1, _), (c3, _) in zip(once, thrice):
-        assert c1.length == c3.length
-        assert torch.equal(c1.k[:, :, :c1.length], c3.k[:, :, :c3.length])
+def test_replaying_a_run_is_exact_and_its_median_clock_keeps_every_plan(model):
+    """replay() runs every pass again on the caches as they were (same keys and values written), and
+    execute(timings=...) lays the same plans on other durations; with arrivals during the run, a clock
+    that would plan other passes is refused instead of mixing passes up."""
+    cfg = config("continuous", 6, seed=3)  # a backlog: plans never depend on time
+    run = execute(cfg, model, keep_work=True)
+    kv = {id(c): (c.length, c.k[:, :, :c.length].clone()) for entries in run.work for c, _, _ in entries}
+    again = replay(model, run)
+    assert len(again) == len(run.durations_s) and all(d > 0 for d in again)
+    for entries in run.work:
+        for c, _, _ in entries:
+            length, k = kv[id(c)]
+            assert torch.equal(c.k[:, :, :length], k)  # replaying rewrote the same keys
+    slow = [2 * d for d in run.durations_s]
+    laid = execute(cfg, model, timings=(run.shapes, slow))
+    assert laid.shapes == run.shapes and laid.durations_s == slow
+    assert [it.end_s - it.start_s for it in laid.result.iterations] == pytest.approx(slow)
+    assert laid.result.metrics["makespan_s"] == pytest.approx(2 * run.result.metrics["makespan_s"])
+    assert not laid.work  # nothing computed, nothing kept
+    streamed = config("continuous", 6, seed=3, rate_per_s=40.0)
+    timed = execute(streamed, model)
+    with pytest.raises(ScheduleDiverged):  # 10x slower passes: later arrivals join other passes
+        execute(streamed, model, timings=(timed.shapes, [10 * d for d in timed.durations_s]))
 
 
 def test_executor_calls_between_after_every_pass_and_honours_the_clock(model):
@@ -201,8 +208,6 @@ def test_executor_calls_between_after_every_pass_and_honours_the_clock(model):
     run = execute(config("continuous", 6, seed=1), model, clock="cpu", between=seen.append)
     assert seen == list(range(1, len(run.result.iterations) + 1))
     assert any("thread_time" in note for _, _, note in run.result.cost_description)  # the cpu clock was used
-    with pytest.raises(ConfigError, match="repeats"):
-        execute(config("continuous", 2, seed=1), model, repeats=0)
 
 
 def test_calibration_session_times_shapes_in_a_rolling_order(model):
