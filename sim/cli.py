@@ -273,7 +273,8 @@ def parser() -> argparse.ArgumentParser:
                         "thread's CPU time (steadier when other programs compete for the cores)")
     v.add_argument("--pass-repeats", type=_whole_number, default=None, metavar="N",
                    help="time each real pass N times, once as the run goes and in N-1 replays of the whole run, "
-                        "and keep the median (1-9; default 3, as calibration keeps each shape's median)")
+                        "and keep the median (1-9; default 3, as calibration keeps each shape's median). With "
+                        "--rate, passes are timed once: plans there depend on time, so a replay's clock would differ")
     v.set_defaults(func=cmd_validate)
     return p
 

@@ -15,6 +15,8 @@ counts the moments the OS gave the core to another program, which is noise from 
 cost of the batch. Requests are released when that clock passes their arrival time,
 so a 30-second workload does not take 30 seconds when the engine is mostly idle. The scheduler's own
 planning time is measured too, but kept off the clock, as in the simulator (``schedule_s``).
+``replay`` times every pass of a finished run again on its caches as they were, and ``execute(timings=...)``
+lays the same plans on other durations (validation keeps each pass's median over the run and its replays).
 
 Limits: ``disaggregated`` needs two engines and a KV link, which one process does not have; swap
 preemption keeps the KV where it is (on the CPU there is no separate host memory to move it to).

@@ -180,10 +180,12 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     a pause after every PAUSE_EVERY-th pass (off the run's clock), a round right after, one fit over all
     (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit and the run alike. The
     fit never sees the run's own passes, and the simulation uses only the fit. (The measured run needs a
-    cost model only to label generation stalls; it uses the fit from the first round.)
+    cost model only to label generation stalls; it uses the fit from the first round.) With a backlog (the
+    default), the whole run is then replayed ``repeats - 1`` times and laid on each pass's median timing
+    (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
     ``progress(fraction, text)`` reports the stage (for a progress bar)."""
     from sim import calibrate
-    from sim.real_executor import ScheduleDiverged, execute, load_model, replay
+    from sim.real_executor import execute, load_model, replay
     from sim.real_model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
@@ -206,6 +208,8 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
                 session.measure_next(PAUSE_SHAPES)
     say(0.4, "running the real model (with short calibration pauses)")
     cfg = config(policy, n_requests, seed, fit.cost, rate_per_s)
+    if rate_per_s is not None:
+        repeats = 1  # arrivals during the run: on the replays' median clock the scheduler would plan other passes
     real_run = execute(cfg, model, clock=clock, between=between, keep_work=repeats > 1,
                        progress=lambda done, total: say(0.4 + 0.2 * done / max(total, 1),
                                                         f"real model: {done}/{total} requests done"))
@@ -215,13 +219,9 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
             say(0.6 + 0.15 * r / (repeats - 1), f"replaying the run: every pass timed again ({r + 1} of {repeats - 1})")
             timings.append(replay(model, real_run, clock, between))
         typical = [statistics.median(t) for t in zip(*timings)]
-        real_run.work = []  # lets the KV caches go
-        try:
-            tokens = real_run.tokens
-            real_run = execute(cfg, model, clock=clock, timings=(real_run.shapes, typical))
-            real_run.tokens = tokens
-        except ScheduleDiverged:
-            repeats = 1  # arrivals during the run: the median clock would plan other passes; keep the run as timed
+        tokens = real_run.tokens
+        real_run = execute(cfg, model, clock=clock, timings=(real_run.shapes, typical))  # lets the caches go
+        real_run.tokens = tokens
     if session is not None:
         say(0.75, "calibrating: timing batch shapes after the run (about 3 s)")
         session.measure(BRACKET_ROUNDS)
