@@ -60,7 +60,7 @@ with st.sidebar:
                               help="wall: time.perf_counter (the default). cpu: the compute thread's CPU time, "
                                    "steadier when other programs compete for a shared CPU.")
     recal = common.url_toggle("Recalibrate first", "recal", True,
-                              help="Fit the cost model around the run (about 8 s of timing). Off: reuse a fit from the "
+                              help="Fit the cost model around the run (about 12-18 s of timing). Off: reuse a fit from the "
                                    "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
                                    "fit makes the comparison look worse than it is.")
 
@@ -87,7 +87,7 @@ if st.button("Run validation", type="primary", help="Calibrate (if chosen), simu
 
 stored = st.session_state.get("validation")
 if stored is None:
-    st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes about 15 seconds "
+    st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes 20-25 seconds "
                 "on a laptop CPU, calibration included.")
     st.stop()
 run_key, v = stored

@@ -37,9 +37,11 @@ from sim.workload import LengthDist, RequestClass, WorkloadConfig
 
 FIT_MAX_AGE_S = 120.0  # reuse a cached fit only this fresh: the machine's speed drifts over minutes
 BRACKET_ROUNDS = 1  # calibration rounds (every shape timed once) right before and right after the run
-PAUSE_EVERY = 8  # during the measured run, a short calibration pause after every 8th pass ...
+PAUSE_EVERY = 8  # during the measured run and its replays, a short calibration pause after every 8th pass ...
 PAUSE_SHAPES = 4  # ... timing the next 4 calibration shapes (about 25 ms, off the run's clock)
-MAX_REQUESTS = 400  # keeps one run well under 30 s on a 2-core CPU
+# 50 requests take 20-25 s on a 2-core CPU, calibration included, 400 a few minutes; the replays keep every
+# sequence's KV cache until the end (about 1 MB per request of the validation workload).
+MAX_REQUESTS = 400
 ERROR_KEYS = ("e2e_median_abs_pct", "ttft_median_abs_pct", "tbt_p50_abs_pct", "makespan_abs_pct",
               "iteration_mape_pct")
 VALIDATION_POLICIES = ("continuous", "prefill-first", "chunked", "static")
@@ -61,17 +63,21 @@ RATE_PER_S = None  # None: backlog
 MIN_RATE, MAX_RATE = 1.0, 10_000.0  # below 1 req/s a run is mostly idle waiting
 
 
+def arrivals(rate_per_s: float | None) -> str:
+    return "all waiting at t = 0" if rate_per_s is None else f"arriving as a Poisson stream at {rate_per_s:g} req/s"
+
+
 def workload(n_requests: int = 50, rate_per_s: float | None = RATE_PER_S) -> WorkloadConfig:
     """Chat-like requests sized for the tiny model: prompts 16..256 tokens, outputs 8..64 tokens; all
     waiting at t = 0 or, with ``rate_per_s``, arriving as a Poisson stream."""
-    arrival = "backlog" if rate_per_s is None else f"Poisson at {rate_per_s:g} req/s"
+    backlog = rate_per_s is None
     return WorkloadConfig(
-        name="tiny-chat", n_requests=n_requests, arrival="backlog" if rate_per_s is None else "poisson",
-        rate_per_s=rate_per_s or 1.0,
+        name="tiny-chat", n_requests=n_requests, arrival="backlog" if backlog else "poisson",
+        rate_per_s=1.0 if backlog else rate_per_s,  # a backlog has no rate; the field just needs a valid one
         classes=(RequestClass("chat", 0, 1.0, LengthDist("lognormal", median=64, sigma=0.8, low=16, high=256),
                               LengthDist("lognormal", median=24, sigma=0.6, low=8, high=64),
                               ttft_slo_s=0.25, tbt_slo_s=0.05),),
-        description=f"{n_requests} chat-like requests, {'all waiting at t = 0' if rate_per_s is None else arrival}; "
+        description=f"{n_requests} chat-like requests, {arrivals(rate_per_s)}; "
                     "prompts log-normal (median 64, 16..256 tokens), outputs log-normal (median 24, 8..64 tokens).",
         look_for="Simulated and measured timelines should line up; the policies should rank the same way.")
 
@@ -177,12 +183,12 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     """Calibrate (unless a fresh fit is cached), run for real, simulate, compare.
 
     A new calibration follows the measured run: a round of shapes right before it, PAUSE_SHAPES shapes in
-    a pause after every PAUSE_EVERY-th pass (off the run's clock), a round right after, one fit over all
-    (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit and the run alike. The
-    fit never sees the run's own passes, and the simulation uses only the fit. (The measured run needs a
-    cost model only to label generation stalls; it uses the fit from the first round.) With a backlog (the
-    default), the whole run is then replayed ``repeats - 1`` times and laid on each pass's median timing
-    (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
+    a pause after every PAUSE_EVERY-th pass of the run and its replays (off the run's clock), a round right
+    after, one fit over all (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit
+    and the run alike. The fit never sees the run's own passes, and the simulation uses only the fit. (The
+    measured run needs a cost model only to label generation stalls; it uses the fit from the first
+    round.) With a backlog (the default), the whole run is replayed ``repeats - 1`` times and laid on each
+    pass's median timing (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
     ``progress(fraction, text)`` reports the stage (for a progress bar)."""
     from sim import calibrate
     from sim.real_executor import execute, load_model, replay
@@ -258,10 +264,6 @@ SHOW = (("makespan_s", "makespan"), ("throughput_tokens_per_s", "throughput (tok
         ("ttft_p50_s", "TTFT p50"), ("ttft_p99_s", "TTFT p99"), ("tbt_p50_s", "TBT p50"), ("tbt_p99_s", "TBT p99"),
         ("e2e_p50_s", "end-to-end p50"), ("e2e_p99_s", "end-to-end p99"), ("queue_p50_s", "queueing p50"),
         ("stalls", "generation stalls"), ("completed", "completed"))
-
-
-def arrivals(rate_per_s: float | None) -> str:
-    return "waiting at t = 0" if rate_per_s is None else f"at {rate_per_s:g} req/s"
 
 
 def report(v: Validation) -> str:
