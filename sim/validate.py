@@ -2,10 +2,11 @@
 
 ``python -m sim validate [--policy P] [--requests N] [--seed S] [--rate R] [--recalibrate] [--json]``
 (DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
-(``sim.real_executor``; each pass timed as the median of PASS_REPEATS runs of it), fit the ``tiny-cpu``
-cost model to this machine with timings right before, during (short pauses off the run's clock) and right
-after that run (``sim.calibrate``; a cached fit is reused only if it is younger than ``FIT_MAX_AGE_S``,
-because a shared CPU drifts by 20-30% over minutes), simulate the same workload with the fit, and compare.
+(``sim.real_executor``; each pass's time is the median of its timing in the run and in replays of the
+whole run, see PASS_REPEATS), fit the ``tiny-cpu`` cost model to this machine with timings right before,
+during (short pauses off the run's clock) and right after that run (``sim.calibrate``; a cached fit is
+reused only if it is younger than ``FIT_MAX_AGE_S``, because a shared CPU drifts by 20-30% over minutes),
+simulate the same workload with the fit, and compare.
 
 Errors, all in percent of the measured value:
 
