@@ -162,7 +162,8 @@ st.markdown(
     ("**This run is inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
      if ok else "**This run is outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
      "On a shared or busy CPU, timings drift by 20-30% within minutes; try the CPU clock, recalibrate, or run "
-     "again when the machine is quiet. ")
+     "again when the machine is quiet. On a small machine the browser drawing this page competes with the timed "
+     "model too; `python -m sim validate` on the command line measures without it. ")
     + "What transfers to the other pages is the *mechanism*: the scheduler's plans are the ones a real engine "
     "executes, and a cost that depends on batch composition (prefill tokens, decoding sequences, context "
     "length) predicts when each token comes out. Trust **comparisons between policies** (which one has the "
