@@ -38,10 +38,6 @@ from sim.cost_model import SMALL_BATCH_TOKENS, BatchShape, LinearCost
 from sim.scheduler import StepPlan
 
 WARM_RUNS = 1  # untimed runs of a shape right before it is timed (see Session._time_shape)
-# A one-token pass (one sequence decoding alone) comes in long streaks in a real run (the first request
-# before others arrive, the last one's tail) and keeps getting faster for ~10 repetitions (measured:
-# 2.4 ms on its first run, 1.5 ms on its twelfth), so it is timed after a streak.
-WARM_RUNS_ONE_TOKEN = 10
 
 # LinearCost fields in the order of the feature vector below.
 COEFFS = ("overhead_s", "per_prefill_token_s", "per_attn_pair_s", "per_prefill_seq_s", "per_decode_seq_s",
@@ -161,10 +157,11 @@ class Session:
         # A repeated pass runs faster than a first one (measured here: a 2-sequence decode took 3.3 ms
         # cold, 2.9 ms on its second run, 2.7 ms from its fourth on). A real run's passes change a little
         # every pass (a token more context, a join, a leave), so a shape is timed on its second run; more
-        # warm-up priced continuous batching ~5% fast. One-token passes are the exception (see above).
-        # Caches are reset before every run.
-        warm = WARM_RUNS_ONE_TOKEN if sum(len(toks) for _, _, toks in entries) == 1 else WARM_RUNS
-        for _ in range(warm + 1):
+        # warm-up priced continuous batching ~5% fast. This holds for one-token passes too: a lone
+        # sequence repeating the identical step gets ~35% faster over ten runs, but a run's lone tail
+        # (a token more context each pass) does not (timed after such a streak, tails were priced ~19%
+        # low). Caches are reset before every run.
+        for _ in range(WARM_RUNS + 1):
             for cache, length, _ in entries:
                 cache.length = length
             _, dt = timed_pass(self.model, work, self.clock)
