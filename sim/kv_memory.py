@@ -58,15 +58,12 @@ class PagedKV:
         if need > len(self._free):
             return False
         if need:
-            taken = self._free[-need:]
-            del self._free[-need:]
-            taken.reverse()  # the same blocks, in the same order, as popping them one by one
-            self._blocks.setdefault(seq_id, []).extend(taken)
-            self.held_tokens += need * self.block_size
+            self.take_blocks(seq_id, need)
         return True
 
     def take_blocks(self, seq_id: str, n: int) -> None:
-        """Give ``seq_id`` ``n`` more blocks (the caller checked they are free): a stretch's growth."""
+        """Give ``seq_id`` ``n`` more blocks (the caller checked they are free): an allocation, or a
+        stretch's growth."""
         taken = self._free[-n:]
         del self._free[-n:]
         taken.reverse()  # the blocks, and their order, that n calls of take_block would give
