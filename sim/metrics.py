@@ -115,9 +115,11 @@ def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dic
     if done:
         span = (min(r.arrival_s for r in reqs), max(r.finish_s for r in done))
     by_class = {}
-    classes = {r.cls for r in reqs}
+    # Classes in order of first appearance, so classes of equal priority keep a fixed order (a set's order
+    # changes with the process's string hash seed, and with it the --json output).
+    classes = list(dict.fromkeys(r.cls for r in reqs))
     if len(classes) == 1:  # one class: its breakdown is the overall summary (no second pass)
-        return overall, {classes.pop(): dict(overall)}
+        return overall, {classes[0]: dict(overall)}
     for cls in sorted(classes, key=lambda c: min(r.priority for r in reqs if r.cls == c)):
         sub = [r for r in reqs if r.cls == cls]
         m = _summary(sub, recorder.gaps.get(cls, ([], [])), slos, span)  # rates over the whole run's span
