@@ -33,7 +33,7 @@ with st.expander("The book's terms, and what to watch for", expanded=False):
         "- **Standard batching** (also *static* or *request-level batching*): a batch is formed once and "
         "runs until its last sequence finishes; newcomers wait for the whole batch, even when slots are idle.\n"
         "- **Simple iteration-level scheduling** (C7): the scheduler is asked *at every iteration* who runs "
-        "next, instead of once per batch. That is what lets x3 join at iteration 2.\n"
+        "next, instead of once per batch. That is what lets x3, arriving during iteration 3, join at iteration 4.\n"
         f"- The scenario: {PRESETS['book-example'].description}\n"
         f"- **Look for:** {PRESETS['book-example'].look_for}")
 
