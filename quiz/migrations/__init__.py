@@ -1,0 +1,1 @@
+"""Alembic migrations of the Batch Lab database (see quiz/db.py)."""
