@@ -12,24 +12,24 @@ import streamlit as st
 
 from pages import common
 from sim import SCENARIOS, ConfigError, scenario, simulate
-from sim.batching import POLICIES
-from sim.config import MEMORIES, resolve_workload
+from sim.batching import STRATEGIES
+from sim.config import resolve_workload
+from sim.kv_memory import KV_MANAGERS
+from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
-from sim.scheduler import PREEMPT_MODES
 from sim.trace import requests_csv
 from sim.workload import PRESETS
 from viz import timeline as tl
 
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
 
-STRATEGY_HELP = {
-    "static": "standard batching (request-level, decode-prioritized): a batch runs until its last sequence ends",
-    "continuous": "continuous batching (in-flight, iteration-level, prefill-prioritized): newcomers join at "
-                  "the next iteration, their prefill in the same pass as the others' decode",
-    "prefill-first": "strict prefill priority: a pass with newcomers prefills only them; running sequences stall",
-    "chunked": "chunked prefill: decodes first, then prompt chunks up to the token budget (decode-prioritized)",
-    "disaggregated": "pipelined engines: a prefill engine hands KV caches to a decode engine over a link",
-}
+
+
+def _summaries(registry: dict) -> str:
+    """'name: summary; ...' from a policy registry (each class carries its one-line summary)."""
+    return "; ".join(f"{name}: {cls.summary}" for name, cls in registry.items())
+
+
 POLICY_KEYS = ("policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget", "kv", "expr")
 
 st.title("Scheduling playground")
@@ -65,26 +65,22 @@ with st.sidebar:
                                        help=f"The preset has {preset.n_requests}; fewer redraw faster.")
 
     st.subheader("Policy")
-    policy = common.url_select("Batching strategy", list(POLICIES), "policy", base.policy,
-                               help="; ".join(f"{k}: {v}" for k, v in STRATEGY_HELP.items()))
+    policy = common.url_select("Batching strategy", list(STRATEGIES), "policy", base.policy,
+                               help=_summaries(STRATEGIES))
     order = common.url_select("Queue order (who is admitted next)", list(ORDERS), "order", base.order,
-                              help="fcfs: first come first served; priority: class priority; sjf: shortest "
-                                   "predicted job; edf: earliest deadline; aging: priority improves while "
-                                   "waiting; custom: your expression (smaller = sooner)")
+                              help=_summaries(ORDERS))
     expr = ""
-    if order == "custom":
+    if "expr" in ORDERS[order].knobs:
         expr = common.url_text("Custom priority expression (smaller = more urgent)", "expr",
                                "priority * 10 + prompt_tokens / 1000",
                                help="Fields: " + "; ".join(f"{k}: {v}" for k, v in EXPR_FIELDS.items())
                                     + ". Functions: min, max, abs, log, sqrt.")
     preempt = common.url_select("Preemption", list(PREEMPT_MODES), "preempt", base.preempt,
-                                help="none; recompute: drop the KV cache and prefill again later; swap: move "
-                                     "the KV cache to host memory and back")
-    memory = common.url_select("KV memory manager", list(MEMORIES), "memory", base.memory,
-                               help="paged: fixed-size blocks from anywhere; contiguous: one region of prompt + "
-                                    "max new tokens per request")
+                                help=_summaries(PREEMPT_MODES))
+    memory = common.url_select("KV memory manager", list(KV_MANAGERS), "memory", base.memory,
+                               help=_summaries(KV_MANAGERS))
     budget = base.token_budget
-    if policy in ("chunked", "disaggregated"):
+    if "token_budget" in STRATEGIES[policy].knobs:
         budget = common.url_number("Token budget per iteration", 16, 16384, "budget", int(base.token_budget),
                                    step=16, help="chunked: tokens per forward pass (decodes first, then prompt "
                                                  "chunks); disaggregated: prompt tokens per prefill pass")
@@ -108,7 +104,7 @@ def _config():
         workload = common.trace_workload_from_upload(upload.name, upload.getvalue())
     else:
         workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
-    if order == "custom":
+    if "expr" in ORDERS[order].knobs:
         CustomExpression(expr)  # validate before running, so the message names the expression
     return scenario(name, workload=workload, policy=policy, order=order, expr=expr, preempt=preempt,
                     memory=memory, token_budget=int(budget), max_batch=int(max_batch),

@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages import common
 from sim import scenario
+from sim.batching import STRATEGIES
 from sim.config import resolve_workload
 from sim.workload import PRESETS
 from viz import compare as vc
@@ -12,13 +13,7 @@ from viz import sweep as vs
 from viz.timeline import request_lanes
 
 POLICIES = ["static", "continuous", "prefill-first", "chunked"]
-POLICY_TEXT = {
-    "static": "standard batching (request-level, static): decode-prioritized; newcomers wait for the whole batch",
-    "continuous": "continuous batching (iteration-level, in-flight): prefill-prioritized; a newcomer's whole "
-                  "prompt joins the next pass, beside the others' decode steps",
-    "prefill-first": "strict prefill priority: a pass with newcomers prefills only them; running sequences stall",
-    "chunked": "chunked prefill: decodes first, then prompt chunks up to a token budget per pass",
-}
+POLICY_TEXT = {p: STRATEGIES[p].summary for p in POLICIES}  # each strategy's own one-line summary
 SCENARIOS = ["chat", "summarization", "legal-archive"]
 SWEEP_RATES = {"chat": [1.0, 2.0, 4.0, 8.0, 16.0], "summarization": [0.5, 1.0, 2.0, 4.0, 8.0]}
 SWEEP_SEEDS = 3

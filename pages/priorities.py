@@ -8,19 +8,13 @@ import streamlit as st
 from pages import common
 from sim import ConfigError, scenario
 from sim.config import resolve_workload
-from sim.queue_order import EXPR_FIELDS, EXPR_FUNCTIONS, CustomExpression
+from sim.queue_order import EXPR_FIELDS, EXPR_FUNCTIONS, ORDERS as ORDER_CLASSES, CustomExpression
 from sim.workload import PRESETS
 from viz import classes as vc
 
-ORDERS = ["fcfs", "priority", "sjf", "edf", "aging"]
-ORDER_TEXT = {
-    "fcfs": "first come, first served",
-    "priority": "class priority (user tier); lower number first",
-    "sjf": "shortest (predicted) job first",
-    "edf": "earliest deadline first",
-    "aging": "priority that improves with every few seconds of waiting",
-    "custom": "your expression; smaller value = more urgent",
-}
+# Every registered queue order; one that reads the learner's expression runs only once it is accepted.
+ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" not in cls.knobs]
+EXPR_ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" in cls.knobs]
 
 st.title("Priorities and custom policies")
 st.markdown(
@@ -75,10 +69,10 @@ wl = dataclasses.replace(wl, classes=(dataclasses.replace(inter_cls, share=float
 
 def _cfg(order: str):
     return scenario("hybrid-service", workload=wl, order=order, preempt=preempt, aging_step_s=float(aging),
-                    expr=expr if order == "custom" else "", seed=int(seed), record_iterations=False)
+                    expr=expr if order in EXPR_ORDERS else "", seed=int(seed), record_iterations=False)
 
 
-orders = ORDERS + (["custom"] if expr_ok else [])
+orders = ORDERS + (EXPR_ORDERS if expr_ok else [])
 results = {}
 bar = st.progress(0.0, text="Simulating each queue order")
 for i, o in enumerate(orders):
@@ -90,7 +84,7 @@ bar.empty()
 if not results:
     st.stop()
 
-st.markdown("\n".join(f"- **{o}**: {ORDER_TEXT[o]}" for o in results))
+st.markdown("\n".join(f"- **{o}**: {ORDER_CLASSES[o].summary}" for o in results))
 
 # ---- per-class service ------------------------------------------------------------------------------
 st.subheader("How each class is served")

@@ -7,6 +7,7 @@ import threading
 import streamlit as st
 
 from pages import common
+from sim.batching import STRATEGIES
 from sim.errors import ConfigError
 from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
                           workload)
@@ -44,9 +45,7 @@ except ImportError:
 with st.sidebar:
     st.subheader("Validation run")
     policy = common.url_select("Policy", list(VALIDATION_POLICIES), "policy", "continuous",
-                               help="continuous = iteration-level, prefill-prioritized; prefill-first = prefill-only "
-                                    "passes stall decodes; chunked = token budget per pass; static = standard "
-                                    "(request-level) batching.")
+                               help="; ".join(f"{p} = {STRATEGIES[p].summary}" for p in VALIDATION_POLICIES))
     requests = common.url_slider("Requests", 8, 200, "requests", 50, step=1)
     seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
     arrivals = common.url_select("Arrivals", [BACKLOG, "200 req/s", "100 req/s", "60 req/s", "40 req/s"], "arrivals",

@@ -14,7 +14,7 @@ from sim.batching import POLICIES
 from sim.config import MEMORIES, resolve_workload, with_changes
 from sim.metrics import METRIC_KEYS
 from sim.queue_order import ORDERS
-from sim.scheduler import PREEMPT_MODES
+from sim.preemption import PREEMPT_MODES
 from sim.workload import PRESETS
 
 _PLAYGROUND = ("scenario", "policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget",

@@ -1,21 +1,64 @@
 """Batching strategies (C1-C3, C6, C8, C10, C11): each one decides what a single forward pass contains.
 
-A strategy is one small object with ``plan(scheduler, now) -> StepPlan``; the scheduler provides the
+A strategy is one small class with ``plan(scheduler, now) -> StepPlan``; the scheduler provides the
 shared mechanics (admit in queue order, give running sequences their work, make KV room by preemption).
-Adding a strategy means one class here and one line in ``STRATEGIES``.
+Each class carries its public ``name``, a one-line ``summary`` (what the CLI help and the pages show), the
+settings it reads (``knobs``) and what the engine's fast path needs to know about it. ``STRATEGIES`` is the
+registry: adding a strategy is one class here and one entry there.
 """
 
 from __future__ import annotations
 
-from sim.scheduler import Scheduler, StepPlan
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the scheduler calls the strategy; the strategy only needs the scheduler's interface
+    from sim.plan import StepPlan
+    from sim.scheduler import Scheduler
 
 
-class Static:
+class Strategy:
+    """Base of the batching strategies: one engine, iteration-level unless a subclass says otherwise."""
+
+    name = ""
+    summary = ""
+    knobs: tuple[str, ...] = ("max_batch",)  # SimConfig fields this strategy reads
+    # Iteration-level strategies let a waiting request join at any pass, so a steady stretch (passes the
+    # engine's fast path prices without planning) can only run while nobody waits. A static batch ignores
+    # the queue until it ends.
+    joins_mid_batch = True
+    # Sequences that leave a running batch make the next pass pay the reorganization cost (C4); a static
+    # batch keeps finished sequences as padding instead.
+    reorganizes_mid_batch = True
+
+    def plan(self, s: Scheduler, now: float) -> StepPlan:
+        raise NotImplementedError
+
+    def stretch_allowed(self, s: Scheduler, members: int) -> bool:
+        """May the fast path skip passes in which ``members`` cohort sequences all decode and nothing else
+        happens? (Each pass it skips must be the pass ``plan`` would have made.)"""
+        return not self.joins_mid_batch or not len(s.waiting)
+
+    def padding(self, s: Scheduler, running: int) -> int:
+        """Slots of finished sequences that still take part in every pass (static batching only)."""
+        return 0
+
+    @classmethod
+    def engines(cls, cfg) -> list[tuple[str, Strategy, str]]:
+        """(engine name, strategy object, role) of every engine this policy runs for ``cfg`` (a
+        SimConfig): one colocated engine."""
+        return [("engine", cls(), "colocated")]
+
+
+class Static(Strategy):
     """Standard (request-level) batching, decode-prioritized: form a batch of up to ``max_batch`` waiting
     requests, prefill them together, then decode until the last one finishes. Newcomers wait for the
     whole batch; finished sequences keep their slot as padding until the batch ends."""
 
     name = "static"
+    summary = ("standard batching (request-level, decode-prioritized): a batch runs until its last sequence "
+               "ends; newcomers wait for the whole batch")
+    joins_mid_batch = False
+    reorganizes_mid_batch = False
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -28,13 +71,18 @@ class Static:
         s.batch_size = len(s.running)
         return plan
 
+    def padding(self, s: Scheduler, running: int) -> int:
+        return max(0, s.batch_size - running)
 
-class Continuous:
+
+class Continuous(Strategy):
     """Iteration-level, prefill-prioritized (Orca style): every pass, finished sequences have left and
     waiting requests join whenever a slot and KV memory allow; a newcomer's whole prompt is prefilled in
     the same pass as the others' decode steps (which then take longer: a generation stall)."""
 
     name = "continuous"
+    summary = ("continuous batching (in-flight, iteration-level, prefill-prioritized): newcomers join at the "
+               "next iteration, their prefill in the same pass as the others' decode")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -43,11 +91,12 @@ class Continuous:
         return plan
 
 
-class PrefillFirst:
+class PrefillFirst(Strategy):
     """Strict prefill priority (early vLLM): a pass with admissible newcomers prefills only them; the
     running sequences stall for that pass. Otherwise the pass decodes everyone."""
 
     name = "prefill-first"
+    summary = "strict prefill priority: a pass with newcomers prefills only them; running sequences stall"
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -65,12 +114,15 @@ class PrefillFirst:
         return plan
 
 
-class Chunked:
+class Chunked(Strategy):
     """Token budget per pass (Sarathi style): decodes first, then the remaining budget is filled with
     prompt chunks. A small budget keeps decodes fast (decode-prioritized); a large one admits prompts
     sooner (prefill-prioritized)."""
 
     name = "chunked"
+    summary = ("chunked prefill: decodes first, then prompt chunks up to the token budget per pass "
+               "(a small budget is decode-prioritized)")
+    knobs = ("max_batch", "token_budget")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -78,12 +130,18 @@ class Chunked:
         s.admit(plan, now, budget=budget)
         return plan
 
+    def stretch_allowed(self, s: Scheduler, members: int) -> bool:
+        # More decodes than the budget: some stall each pass, and the queue order picks which.
+        return not len(s.waiting) and members <= s.token_budget
 
-class PrefillOnly:
+
+class PrefillOnly(Strategy):
     """The prefill engine of a disaggregated pair: batches whole prompts up to the token budget (at least
     one prompt per pass) and hands each sequence off after its first token."""
 
     name = "prefill-only"
+    summary = "the prefill engine of a disaggregated pair: whole prompts up to the token budget per pass"
+    knobs = ("max_batch", "token_budget")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -92,19 +150,24 @@ class PrefillOnly:
         return plan
 
 
-class DecodeOnly:
-    """The decode engine of a disaggregated pair: admits prefilled sequences (their KV is then
-    transferred in) and decodes every sequence whose KV has arrived; never prefills a prompt."""
+class Disaggregated(Strategy):
+    """Pipelined engines (C10): prefill engines batch prompts and hand each sequence's KV cache over the
+    link to a decode engine, which admits it once the KV has arrived and then decodes it as continuous
+    batching does (it never receives a prompt to prefill)."""
 
-    name = "decode-only"
+    name = "disaggregated"
+    summary = "pipelined engines: a prefill engine hands KV caches to a decode engine over a link"
+    knobs = ("max_batch", "token_budget", "prefill_engines", "decode_engines", "link_gb_per_s")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
-        plan = s.new_plan()
-        s.schedule_running(plan, now, budget=None)
-        s.admit(plan, now, budget=None)
-        return plan
+        raise TypeError("disaggregated runs one strategy per engine role; see engines()")
+
+    @classmethod
+    def engines(cls, cfg) -> list[tuple[str, Strategy, str]]:
+        return ([(f"prefill-{i + 1}", PrefillOnly(), "prefill") for i in range(cfg.prefill_engines)]
+                + [(f"decode-{i + 1}", Continuous(), "decode") for i in range(cfg.decode_engines)])
 
 
-# The public strategy names (DESIGN.md section 3). ``disaggregated`` is built from the two engine roles.
-STRATEGIES = {"static": Static, "continuous": Continuous, "prefill-first": PrefillFirst, "chunked": Chunked}
-POLICIES = ("static", "continuous", "prefill-first", "chunked", "disaggregated")
+# The registry of public strategy names (DESIGN.md section 3): name -> class.
+STRATEGIES: dict[str, type[Strategy]] = {c.name: c for c in (Static, Continuous, PrefillFirst, Chunked, Disaggregated)}
+POLICIES = tuple(STRATEGIES)  # the names alone, for callers that list choices

@@ -10,13 +10,14 @@ import json
 import sys
 import time
 
-from sim.batching import POLICIES
-from sim.config import MEMORIES, SCENARIOS, build, load_scenario_file, resolve_workload, scenario
+from sim.batching import POLICIES, STRATEGIES
+from sim.config import SCENARIOS, build, load_scenario_file, resolve_workload, scenario
 from sim.cost_model import HARDWARE, MODELS
 from sim.errors import ConfigError
+from sim.kv_memory import KV_MANAGERS
 from sim.metrics import METRIC_KEYS
+from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS
-from sim.scheduler import PREEMPT_MODES
 from sim.trace import requests_csv
 from sim.workload import PRESETS
 
@@ -36,21 +37,24 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _summaries(registry: dict) -> str:
+    """'name = summary; ...' from a policy registry (each class carries its one-line summary). argparse
+    expands '%' in help texts, so a summary's '%' is doubled."""
+    return "; ".join(f"{name} = {cls.summary}" for name, cls in registry.items()).replace("%", "%%")
+
+
 def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = None) -> None:
     g = p.add_argument_group("scheduling policy")
-    g.add_argument("--policy", choices=POLICIES, default=policy_default,
-                   help="batching strategy: static = standard (request-level) batching; continuous = "
-                        "iteration-level, prefill-prioritized; prefill-first = prefill-only passes stall decodes; "
-                        "chunked = per-pass token budget; disaggregated = prefill and decode engines")
-    g.add_argument("--order", choices=ORDERS, help="queue order for admission and preemption (lower = more urgent)")
+    g.add_argument("--policy", choices=tuple(STRATEGIES), default=policy_default,
+                   help="batching strategy: " + _summaries(STRATEGIES))
+    g.add_argument("--order", choices=tuple(ORDERS),
+                   help="queue order for admission and preemption (lower = more urgent): " + _summaries(ORDERS))
     g.add_argument("--expr", help="custom order's expression over: " + ", ".join(EXPR_FIELDS)
                    + "; functions min, max, abs, log, sqrt (e.g. 'priority * 10 + prompt_tokens / 1000')")
     g.add_argument("--aging-step", type=_number, dest="aging_step_s",
                    help="aging order: seconds of waiting that improve the priority by one level")
-    g.add_argument("--preempt", choices=PREEMPT_MODES,
-                   help="preemption mode: none (reserve the maximum up front), recompute (drop KV, prefill again), "
-                        "swap (KV to host memory over PCIe)")
-    g.add_argument("--memory", choices=MEMORIES, help="KV memory manager: paged blocks or one contiguous region each")
+    g.add_argument("--preempt", choices=tuple(PREEMPT_MODES), help="preemption mode: " + _summaries(PREEMPT_MODES))
+    g.add_argument("--memory", choices=tuple(KV_MANAGERS), help="KV memory manager: " + _summaries(KV_MANAGERS))
     g.add_argument("--block-size", type=_whole_number, help="tokens per KV block (paged memory)")
     g.add_argument("--max-batch", type=_whole_number, help="most sequences in one engine's running batch")
     g.add_argument("--token-budget", type=_whole_number,

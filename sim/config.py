@@ -12,13 +12,16 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from sim import workload as wl
-from sim.batching import POLICIES
+from sim.batching import STRATEGIES
 from sim.cost_model import HARDWARE, MODELS
 from sim.errors import ConfigError
+from sim.kv_memory import KV_MANAGERS
+from sim.preemption import PREEMPT_MODES
 from sim.queue_order import ORDERS
-from sim.scheduler import PREEMPT_MODES
 
-MEMORIES = ("paged", "contiguous")
+# The registries (name -> class, each class with its summary) are the policy modules' own; config reads
+# only their names. They are small leaf modules: importing them builds no scheduler or engine.
+MEMORIES = tuple(KV_MANAGERS)  # kept for callers that list the names
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,10 @@ class SimConfig:
         def one_of(name, value, allowed):
             if value not in allowed:
                 raise ConfigError(name, f"unknown value {value!r}; choose one of {', '.join(allowed)}")
-        one_of("policy", self.policy, POLICIES)
+        one_of("policy", self.policy, STRATEGIES)
         one_of("order", self.order, ORDERS)
         one_of("preempt", self.preempt, PREEMPT_MODES)
-        one_of("memory", self.memory, MEMORIES)
+        one_of("memory", self.memory, KV_MANAGERS)
         one_of("model", self.model, tuple(MODELS))
         one_of("hardware", self.hardware, tuple(HARDWARE))
         for name, lo, hi in (("block_size", 1, 4096), ("max_batch", 1, 4096), ("token_budget", 1, 1_000_000),

@@ -16,6 +16,7 @@ from sim.cost_model import HARDWARE, MODELS, BatchShape, build_cost_model, kv_ca
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
 from sim.metrics import compute_metrics
+from sim.preemption import PREEMPT_MODES
 from sim.queue_order import make_order
 from sim.scheduler import Scheduler, Seq, StepPlan
 from sim.trace import Iteration, RequestResult, SimResult, Transfer
@@ -194,18 +195,16 @@ class EngineProc:
         b = len(sched.cohort)
         if not b or b != len(sched.running) or sched.cohort_end != now:
             return None  # someone is outside the cohort, or the cohort sat out the last pass
-        static = sched.batching.name == "static"
-        if not static and len(sched.waiting):
-            return None
-        if sched.batching.name == "chunked" and b > sched.token_budget:
+        strategy = sched.batching
+        if not strategy.stretch_allowed(sched, b):
             return None
         k = sched.next_finish_tick() - sched.tick  # up to the pass in which the first member finishes
-        if kv_holes := sched.kv.name == "contiguous":
+        if kv_holes := sched.kv.has_holes:
             k -= 1  # a finish there changes the holes (external waste) that pass reports: plan that one
             if k < 1:
                 return None
         nxt = sim.env.peek()  # the next event of any process (an arrival, another engine's pass, a transfer)
-        padding = max(0, sched.batch_size - b) if static else 0
+        padding = strategy.padding(sched, b)
         cost, rec, kv = sim.cost, sim.recorder, sched.kv
         cap = kv.capacity_tokens
         overhead, c0, c1, m0, m1 = cost.decode_line(b + padding, padding)
@@ -225,7 +224,7 @@ class EngineProc:
             base = slope = None
         # Sequences that left since the last pass make the first pass pay the reorganization (C4); a
         # static batch never reorganizes mid-batch (its planned passes drop those leaves too).
-        reorg = 0.0 if static else cost.reorg_s * sched.left_since_plan
+        reorg = cost.reorg_s * sched.left_since_plan if strategy.reorganizes_mid_batch else 0.0
         # Wasted KV (held but not storing a token, as record_pass counts it) weighted by pass time.
         unstored = kv.held_tokens - sched.stored_tokens
         waste_time = 0.0
@@ -311,15 +310,10 @@ class Simulation:
         self.requests = generate(cfg.workload, cfg.seed)
         self.seqs: list[Seq] = []
         self.link = simpy.Resource(self.env, capacity=1)  # one shared interconnect between engine pools
-        if cfg.policy == "disaggregated":
-            self.prefill = [self._engine(f"prefill-{i + 1}", batching.PrefillOnly(), "prefill")
-                            for i in range(cfg.prefill_engines)]
-            self.decode = [self._engine(f"decode-{i + 1}", batching.DecodeOnly(), "decode")
-                           for i in range(cfg.decode_engines)]
-        else:
-            self.prefill = [self._engine("engine", batching.STRATEGIES[cfg.policy](), "colocated")]
-            self.decode = []
-        self.engines = self.prefill + self.decode
+        self.engines = [self._engine(name, strategy, role)
+                        for name, strategy, role in batching.STRATEGIES[cfg.policy].engines(cfg)]
+        self.prefill = [e for e in self.engines if e.sched.role != "decode"]  # where new requests go
+        self.decode = [e for e in self.engines if e.sched.role == "decode"]
         self.capacity = self.engines[0].sched.kv.capacity_tokens  # paged memory rounds down to whole blocks
         self.source: dict[str, EngineProc] = {}
         # Steady stretches are skipped analytically only without a trace: the per-iteration records need
@@ -331,7 +325,8 @@ class Simulation:
     def _engine(self, name: str, strategy, role: str) -> EngineProc:
         cfg = self.cfg
         sched = Scheduler(batching=strategy, order=self.order,
-                          kv=make_kv(cfg.memory, self.capacity, cfg.block_size), preempt=cfg.preempt,
+                          kv=make_kv(cfg.memory, self.capacity, cfg.block_size),
+                          preemption=PREEMPT_MODES[cfg.preempt](),
                           max_batch=cfg.max_batch, token_budget=cfg.token_budget, role=role,
                           recorder=self.recorder)
         return EngineProc(self, name, sched)

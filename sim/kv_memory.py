@@ -1,7 +1,9 @@
 """KV-cache memory managers: ``paged`` (fixed-size blocks) and ``contiguous`` (one region per sequence).
 
-Both answer the same narrow questions (C5, memory fragmentation): can this sequence hold N tokens,
-allocate, free, how much is held, how much of the free memory is unusable. Sizes are in tokens; a token
+Both answer the same narrow questions (C5, memory fragmentation): can this sequence hold N tokens
+(``can_allocate``), allocate (``allocate`` answers and takes in one call), free, how much is held
+(``held``, ``held_tokens``), how much of the free memory is unusable (``external_waste``). Each class
+carries its public ``name``, a one-line ``summary`` and its capabilities; ``KV_MANAGERS`` is the registry. Sizes are in tokens; a token
 slot holds one token's K and V for every layer.
 
 * Paged memory hands out blocks of ``block_size`` slots from anywhere, so the only waste is the unfilled
@@ -31,6 +33,14 @@ class PagedKV:
     """Block allocator: a sequence holding N tokens owns ceil(N / block_size) blocks, anywhere."""
 
     name = "paged"
+    summary = "fixed-size blocks (block size in tokens) from anywhere in memory"
+    knobs = ("block_size",)
+    reserves_maximum = False  # a sequence grows one block at a time
+    has_holes = False  # any free block serves any sequence: a finish never changes what is usable
+
+    @classmethod
+    def build(cls, capacity_tokens: int, block_size: int) -> PagedKV:
+        return cls(capacity_tokens, block_size)
 
     def __init__(self, capacity_tokens: int, block_size: int):
         self.block_size = block_size
@@ -45,11 +55,16 @@ class PagedKV:
         """The most tokens one sequence could ever hold."""
         return self.capacity_tokens
 
+    def rounded(self, tokens: int) -> int:
+        """Slots that holding ``tokens`` tokens takes: whole blocks."""
+        return -(-tokens // self.block_size) * self.block_size
+
     def _need(self, seq_id: str, tokens: int) -> int:
         have = len(self._blocks.get(seq_id, ()))
         return max(0, -(-tokens // self.block_size) - have)
 
     def can_allocate(self, seq_id: str, tokens: int) -> bool:
+        """Could ``seq_id`` grow to ``tokens`` slots now? (Asks only; ``allocate`` answers and takes.)"""
         return self._need(seq_id, tokens) <= len(self._free)
 
     def allocate(self, seq_id: str, tokens: int) -> bool:
@@ -121,6 +136,14 @@ class ContiguousKV:
     """First-fit allocator of one contiguous region per sequence; regions never grow or move."""
 
     name = "contiguous"
+    summary = "one region of prompt + max new tokens per request, placed first-fit (holes can refuse a request)"
+    knobs = ()
+    reserves_maximum = True  # regions cannot grow in place
+    has_holes = True  # a finish changes the holes, and with them the external waste
+
+    @classmethod
+    def build(cls, capacity_tokens: int, block_size: int) -> ContiguousKV:
+        return cls(capacity_tokens)
 
     def __init__(self, capacity_tokens: int):
         self.capacity_tokens = capacity_tokens
@@ -132,7 +155,12 @@ class ContiguousKV:
     def max_tokens(self) -> int:
         return self.capacity_tokens
 
+    def rounded(self, tokens: int) -> int:
+        return tokens
+
     def can_allocate(self, seq_id: str, tokens: int) -> bool:
+        """Could ``seq_id`` hold ``tokens`` slots now? False while no single hole is large enough, however
+        much memory is free in total (external fragmentation)."""
         if seq_id in self._regions:
             return self._regions[seq_id][1] >= tokens
         return any(self._hole_len[s] >= tokens for s in self._hole_starts)
@@ -190,7 +218,9 @@ class ContiguousKV:
         return segs
 
 
+# The registry of KV memory managers (DESIGN.md section 3): name -> class.
+KV_MANAGERS: dict[str, type] = {c.name: c for c in (PagedKV, ContiguousKV)}
+
+
 def make_kv(memory: str, capacity_tokens: int, block_size: int):
-    if memory == "paged":
-        return PagedKV(capacity_tokens, block_size)
-    return ContiguousKV(capacity_tokens)
+    return KV_MANAGERS[memory].build(capacity_tokens, block_size)

@@ -2,7 +2,8 @@
 
 An order maps a sequence to a sort key at time ``now``; the smallest key is the most urgent. Admission
 takes the smallest key first; preemption evicts the largest key first. Ties fall back to arrival time and
-then to the request id, so every run is deterministic.
+then to the arrival number, so every run is deterministic. ``ORDERS`` is the registry (one class and one
+entry per order); ``HeapQueue`` and ``ResortQueue`` hold the waiting requests in an order's sequence.
 
 ``custom`` evaluates a learner-typed expression over the request's fields. The text is parsed into a
 Python syntax tree, every node is checked against a whitelist (numbers, field names, arithmetic,
@@ -14,13 +15,12 @@ also caps powers.
 from __future__ import annotations
 
 import ast
+import heapq
 import math
 
 import simpleeval
 
 from sim.errors import ConfigError
-
-ORDERS = ("fcfs", "priority", "sjf", "edf", "aging", "custom")
 
 # Fields a custom expression may read, with what they mean (shown in the UI and in --help).
 EXPR_FIELDS = {
@@ -128,10 +128,22 @@ def _check_node(node: ast.AST) -> None:
 
 class QueueOrder:
     """Sort key of a sequence; subclasses override ``primary``. ``time_dependent`` keys must be
-    recomputed at every scheduling step (they change while requests wait)."""
+    recomputed at every scheduling step (they change while requests wait).
 
-    name = "fcfs"
+    Each order carries its public ``name``, a one-line ``summary``, the settings it reads (``knobs``) and
+    ``may_preempt``: whether a waiting request may evict a strictly less urgent running one (under FCFS
+    nobody is more urgent than a request that came earlier, so a newcomer never evicts)."""
+
+    name = ""
+    summary = ""
+    knobs: tuple[str, ...] = ()
+    may_preempt = True
     time_dependent = False
+
+    @classmethod
+    def build(cls, *, expr: str = "", aging_step_s: float = 5.0) -> QueueOrder:
+        """The order for a run's settings (only the knobs it owns are read)."""
+        return cls()
 
     def primary(self, seq, now: float) -> float:
         return 0.0
@@ -139,13 +151,20 @@ class QueueOrder:
     def key(self, seq, now: float) -> tuple:
         return (self.primary(seq, now), seq.req.arrival_s, seq.seq_no)
 
+    def queue(self):
+        """An empty waiting queue suited to this order's keys."""
+        return ResortQueue(self) if self.time_dependent else HeapQueue(self)
+
 
 class FCFS(QueueOrder):
     name = "fcfs"
+    summary = "first come, first served"
+    may_preempt = False
 
 
 class Priority(QueueOrder):
     name = "priority"
+    summary = "class priority (user tier); lower number first"
 
     def primary(self, seq, now):
         return seq.req.priority
@@ -155,6 +174,7 @@ class ShortestJobFirst(QueueOrder):
     """Shortest predicted remaining output first; the prediction may be noisy (predictor_noise)."""
 
     name = "sjf"
+    summary = "shortest (predicted) job first"
 
     def primary(self, seq, now):
         return seq.req.predicted_output_tokens - seq.generated
@@ -162,6 +182,7 @@ class ShortestJobFirst(QueueOrder):
 
 class EarliestDeadlineFirst(QueueOrder):
     name = "edf"
+    summary = "earliest deadline first"
 
     def primary(self, seq, now):
         return NO_DEADLINE if seq.req.deadline_s is None else seq.req.deadline_s
@@ -171,6 +192,8 @@ class Aging(QueueOrder):
     """Priority that improves by one level for every ``step_s`` seconds waited, so no class starves."""
 
     name = "aging"
+    summary = "priority that improves with every few seconds of waiting"
+    knobs = ("aging_step_s",)
     time_dependent = True
 
     def __init__(self, step_s: float):
@@ -178,33 +201,95 @@ class Aging(QueueOrder):
             raise ConfigError("aging_step_s", f"must be > 0 seconds, got {step_s}")
         self.step_s = step_s
 
+    @classmethod
+    def build(cls, *, expr: str = "", aging_step_s: float = 5.0) -> QueueOrder:
+        return cls(aging_step_s)
+
     def primary(self, seq, now):
         return seq.req.priority - (now - seq.req.arrival_s) / self.step_s
 
 
 class Custom(QueueOrder):
     name = "custom"
+    summary = "your expression; smaller value = more urgent"
+    knobs = ("expr",)
 
     def __init__(self, text: str):
         self.expr = CustomExpression(text)
         # Only expressions that read the clock need re-sorting at every step.
         self.time_dependent = "waiting_s" in text or "generated_tokens" in text or "preemptions" in text
 
+    @classmethod
+    def build(cls, *, expr: str = "", aging_step_s: float = 5.0) -> QueueOrder:
+        return cls(expr)
+
     def primary(self, seq, now):
         return self.expr.value(_fields(seq, now))
 
 
+# The registry of queue orders (DESIGN.md section 3): name -> class.
+ORDERS: dict[str, type[QueueOrder]] = {c.name: c for c in (FCFS, Priority, ShortestJobFirst, EarliestDeadlineFirst,
+                                                           Aging, Custom)}
+
+
 def make_order(name: str, expr: str = "", aging_step_s: float = 5.0) -> QueueOrder:
-    if name == "fcfs":
-        return FCFS()
-    if name == "priority":
-        return Priority()
-    if name == "sjf":
-        return ShortestJobFirst()
-    if name == "edf":
-        return EarliestDeadlineFirst()
-    if name == "aging":
-        return Aging(aging_step_s)
-    if name == "custom":
-        return Custom(expr)
-    raise ConfigError("order", f"unknown queue order {name!r}; choose one of {', '.join(ORDERS)}")
+    if name not in ORDERS:
+        raise ConfigError("order", f"unknown queue order {name!r}; choose one of {', '.join(ORDERS)}")
+    return ORDERS[name].build(expr=expr, aging_step_s=aging_step_s)
+
+
+# ---- waiting queues ------------------------------------------------------------------------------------
+# Requests waiting for a slot, ordered by the queue order's key (smallest = most urgent), as vLLM's
+# request queues are: a heap for keys that do not change while requests wait, a list re-sorted once per
+# step at most for keys that do (aging, custom expressions over waiting time).
+
+class HeapQueue:
+    """Waiting requests in a heap of (key at push time, arrival number, sequence)."""
+
+    def __init__(self, order: QueueOrder):
+        self.order = order
+        self._heap: list = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, seq, now: float) -> None:
+        heapq.heappush(self._heap, (self.order.key(seq, now), seq.seq_no, seq))
+
+    def peek(self, now: float):
+        """The most urgent waiting sequence (None when empty); ``now`` is unused: keys do not age."""
+        return self._heap[0][2] if self._heap else None
+
+    def pop(self, now: float):
+        return heapq.heappop(self._heap)[2]
+
+
+class ResortQueue:
+    """Waiting requests in a list, sorted by the key at ``now`` when it is read at a new time."""
+
+    def __init__(self, order: QueueOrder):
+        self.order = order
+        self._list: list = []
+        self._sorted_at: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def push(self, seq, now: float) -> None:
+        self._list.append(seq)
+        self._sorted_at = None
+
+    def _resort(self, now: float) -> None:
+        if self._sorted_at != now:
+            self._list.sort(key=lambda s: self.order.key(s, now), reverse=True)  # most urgent at the end
+            self._sorted_at = now
+
+    def peek(self, now: float):
+        if not self._list:
+            return None
+        self._resort(now)
+        return self._list[-1]
+
+    def pop(self, now: float):
+        self._resort(now)
+        return self._list.pop()

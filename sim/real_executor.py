@@ -29,6 +29,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
+from sim.batching import STRATEGIES
 from sim.config import SimConfig
 from sim.cost_model import BatchShape
 from sim.engine import MAX_ITERATIONS, Simulation, build_result, slowed_by_prefill
@@ -145,7 +146,7 @@ def replay(model, run: RealRun, clock: str = "wall", between=None) -> list[float
 
 def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bool, timings) -> RealRun:
     from sim.real_model import describe_device, prompt_tokens
-    if cfg.policy == "disaggregated":
+    if len(STRATEGIES[cfg.policy].engines(cfg)) != 1:
         raise ConfigError("policy", "the real executor runs one engine; choose static, continuous, prefill-first "
                                     "or chunked")
     if cfg.model != "tiny" or cfg.hardware != "tiny-cpu":

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from sim.cost_model import BatchShape
 from sim.workload import Request
 
-PREEMPT_MODES = ("none", "recompute", "swap")
-
 
 class Seq:
     """A request inside the engine: its token counts and the times the metrics need."""
@@ -161,19 +159,19 @@ class Scheduler:
     first token) or ``decode`` (receives prefilled sequences whose KV must be transferred in).
     """
 
-    def __init__(self, *, batching, order, kv, preempt: str, max_batch: int, token_budget: int,
+    def __init__(self, *, batching, order, kv, preemption, max_batch: int, token_budget: int,
                  role: str = "colocated", recorder=None):
         self.batching = batching
         self.order = order
         self.kv = kv
-        self.preempt = preempt
+        self.preemption = preemption  # a mode object of sim.preemption
         self.max_batch = max_batch
         self.token_budget = token_budget
         self.role = role
         self.recorder = recorder
         # Without preemption a sequence must never outgrow its memory, so it reserves its maximum up
         # front; contiguous memory reserves the maximum by definition (regions cannot grow).
-        self.reserve_full = preempt == "none" or kv.name == "contiguous"
+        self.reserve_full = preemption.reserves_maximum or kv.reserves_maximum
         self.waiting = WaitingQueue(order)
         self.running: list[Seq] = []
         self.handoffs: list[Seq] = []  # prefill role: sequences whose prefill finished this step
@@ -210,10 +208,8 @@ class Scheduler:
         return req.prompt_tokens + req.output_tokens - 1  # the last token is never fed back
 
     def never_fits(self, req: Request) -> str:
-        need = self.max_need(req)
+        need = self.kv.rounded(self.max_need(req))
         cap = self.kv.max_tokens()
-        if self.kv.name == "paged":
-            need = -(-need // self.kv.block_size) * self.kv.block_size
         if need > cap:
             what = "contiguous slots (prompt + max new tokens)" if self.reserve_full else "KV slots"
             return f"needs {need:,} {what} but the KV cache holds {cap:,}"
@@ -414,11 +410,7 @@ class Scheduler:
         if seq in plan.joined:
             plan.joined.remove(seq)
         self._free(seq)
-        if self.preempt == "swap":
-            seq.swapped = True
-            plan.swap_out_tokens += seq.computed
-        else:
-            seq.computed = 0  # recompute: the prompt and the tokens generated so far are prefilled again
+        self.preemption.evict(seq, plan)
         seq.preemptions += 1
         plan.preempted.append(seq)
 
@@ -439,7 +431,7 @@ class Scheduler:
         if tokens <= seq.kv_slots:
             return True
         while not self._alloc(seq, tokens):
-            if self.preempt == "none":
+            if not self.preemption.may_preempt:
                 return False
             victim = self._victim(now, plan)
             if victim is None:
@@ -560,7 +552,7 @@ class Scheduler:
         return budget
 
     def _evict_for(self, seq: Seq, plan: StepPlan, now: float) -> bool:
-        if self.preempt == "none" or self.order.name == "fcfs" or not self.running:
+        if not (self.preemption.may_preempt and self.order.may_preempt and self.running):
             return False
         victim = self._victim(now, plan)
         if victim is None or self.order.primary(victim, now) <= self.order.primary(seq, now):

@@ -329,7 +329,6 @@ def preset(name: str) -> WorkloadConfig:
 # deadline_s, max_new_tokens). Every bad row gets one message naming the column and the row.
 
 TRACE_REQUIRED = ("arrival_s", "prompt_tokens", "output_tokens")
-TRACE_OPTIONAL = ("id", "priority", "class", "deadline_s", "max_new_tokens")
 MAX_TRACE_ROWS = 1_000_000
 MAX_TOKENS_PER_REQUEST = 10_000_000
 

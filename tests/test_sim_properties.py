@@ -4,10 +4,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import SimConfig, simulate
+from sim.batching import STRATEGIES
+from sim.kv_memory import KV_MANAGERS
+from sim.preemption import PREEMPT_MODES
+from sim.queue_order import ORDERS
 from sim.workload import Request, WorkloadConfig
 
-POLICY = st.sampled_from(["static", "continuous", "prefill-first", "chunked", "disaggregated"])
-ORDER = st.sampled_from(["fcfs", "priority", "sjf", "edf", "aging", "custom"])
+# Every registered policy, read from the registries: a new one is tested here without a line changed.
+POLICY = st.sampled_from(list(STRATEGIES))
+ORDER = st.sampled_from(list(ORDERS))
 
 
 @st.composite
@@ -22,11 +27,11 @@ def scenarios(draw):
         deadline = draw(st.one_of(st.none(), st.floats(0.1, 5.0)))
         reqs.append(Request(f"q{i}", arrival, prompt, out, priority=prio, cls=f"c{prio}",
                             deadline_s=None if deadline is None else arrival + deadline))
-    memory = draw(st.sampled_from(["paged", "contiguous"]))
+    memory = draw(st.sampled_from(list(KV_MANAGERS)))
     cfg = SimConfig(
         workload=WorkloadConfig(name="prop", arrival="scripted", script=tuple(reqs)),
         policy=draw(POLICY), order=draw(ORDER), expr="priority * 10 + prompt_tokens / 1000 - waiting_s",
-        preempt=draw(st.sampled_from(["none", "recompute", "swap"])), memory=memory,
+        preempt=draw(st.sampled_from(list(PREEMPT_MODES))), memory=memory,
         block_size=draw(st.sampled_from([1, 8, 16])), max_batch=draw(st.integers(1, 8)),
         token_budget=draw(st.integers(8, 512)), kv_capacity_tokens=draw(st.integers(16, 2500)),
         reorg_s=draw(st.sampled_from([0.0, 0.001])), seed=draw(st.integers(0, 10)),

@@ -35,7 +35,7 @@ def test_grid_covers_every_policy_and_runs_cleanly():
     from sim.batching import POLICIES
     from sim.config import MEMORIES
     from sim.queue_order import ORDERS
-    from sim.scheduler import PREEMPT_MODES
+    from sim.preemption import PREEMPT_MODES
     for name in (*POLICIES, *ORDERS, *PREEMPT_MODES, *MEMORIES):
         assert name in text, name
     assert len(snap.GRID) >= 30

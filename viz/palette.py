@@ -1,8 +1,7 @@
 """One colour-blind-safe palette for every figure (Okabe & Ito, 2008), and the phase -> colour map.
 
 Phases keep the same colour on every page so a learner reads a timeline once and knows them all.
-Colour is never the only cue: figures also label phases in legends and hover text, and the
-``PHASE_PATTERNS`` give a fill pattern per phase for bars.
+Colour is never the only cue: figures also label phases in legends and hover text.
 """
 
 OKABE_ITO = {
@@ -27,8 +26,6 @@ PHASE_COLORS = {
     "transfer": OKABE_ITO["yellow"],
     "done": OKABE_ITO["green"],
 }
-PHASE_PATTERNS = {"queued": ".", "prefill": "/", "decode": "", "stalled": "x", "preempted": "\\",
-                  "transfer": "-", "done": "+"}
 
 # Series colours for comparing policies side by side (fixed order, so policy A is always the same hue).
 SERIES = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky", "yellow", "black")]
