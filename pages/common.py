@@ -53,21 +53,35 @@ def run_cached(cfg: SimConfig) -> SimResult:
 
 
 def error_text(e: ConfigError) -> str:
-    """The one-line message for a refused input: the field (and trace row) in bold, then the reason."""
+    """The one-line message for a refused input: the field (and trace row) in bold, then the reason, as
+    Markdown that shows the learner's text exactly as typed (``__import__`` is not bold "import")."""
     where = f" (row {e.row})" if e.row is not None else ""
-    return f"**{e.field}**{where}: {e.reason}"
+    return f"**{markdown_plain(str(e.field))}**{where}: {markdown_plain(e.reason)}"
+
+
+def markdown_plain(text: str) -> str:
+    """``text`` for st.markdown / st.error, shown literally: Markdown and Streamlit's own markup (``$`` maths,
+    ``:red[...]``, ``:emoji:``) escaped outside `code spans`, which Markdown already shows verbatim."""
+    parts = " ".join(str(text).split()).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans at all
+        parts = [str(text).replace("`", "'")]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"`{part}`")
+        else:
+            out.append("".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in part))
+    return "".join(out)
+
+
+_MARKDOWN_SPECIAL = frozenset("\\*_{}[]<>#+-.!|~$:=^&")
 
 
 def trace_workload_from_upload(file_name: str, data: bytes):
     """An uploaded CSV / JSON-lines trace as a scripted workload; bad input raises ConfigError naming the
-    column and row (sim.workload.parse_trace)."""
-    from sim.workload import parse_trace, trace_workload
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("workload", f"{file_name} is not UTF-8 text") from None
-    fmt = "csv" if file_name.lower().endswith(".csv") else "jsonl"
-    return trace_workload(parse_trace(text, fmt), name=file_name)
+    column and row (the same checks and limits as a trace file: sim.workload.parse_trace_upload)."""
+    from sim.workload import parse_trace_upload, trace_workload
+    return trace_workload(parse_trace_upload(file_name, data), name=str(file_name)[:100])
 
 
 def run_or_error(cfg_factory) -> SimResult | None:

@@ -59,7 +59,7 @@ try:
     st.caption(f"Expression accepted: `{expr}`")
 except ConfigError as e:
     expr_ok = False
-    st.error(f"**{e.field}**: {e.reason}")
+    st.error(common.error_text(e))
 
 wl = resolve_workload("hybrid-service", int(requests), float(rate))
 inter_cls, batch_cls = wl.classes

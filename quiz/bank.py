@@ -19,16 +19,15 @@ Fields (``*`` required):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from functools import lru_cache
 
 from quiz.model import CONCEPTS, KINDS, Claim, Link, Option, Question
+from sim.limits import MAX_BANK_FILE_BYTES  # one table of limits for every input
 
 BANK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bank")
 ID_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-MAX_BANK_FILE_BYTES = 1_000_000
 
 _COMMON = {"id", "concept", "kind", "difficulty", "stem", "hint", "source", "link", "claim", "generator"}
 _ALLOWED = {
@@ -61,30 +60,17 @@ def _rel(path: str) -> str:
 
 
 def read_file(path: str) -> list:
-    """The raw list of question mappings in one bank file."""
+    """The raw list of question mappings in one bank file, read through sim.files: the size is checked
+    before reading, the text must be UTF-8, and YAML aliases and nesting are counted before construction
+    (an alias bomb is refused in milliseconds)."""
+    from sim.errors import ConfigError
+    from sim.files import load_json, load_yaml, read_text
     name = _rel(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(MAX_BANK_FILE_BYTES + 1)
-    except OSError as e:
-        raise BankError(name, None, None, f"cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise BankError(name, None, None, "not UTF-8 text") from None
-    if len(text) > MAX_BANK_FILE_BYTES:
-        raise BankError(name, None, None, "larger than 1 MB")
-    if path.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise BankError(name, None, None, f"not valid JSON (line {e.lineno}): {e.msg}") from None
-    else:
-        import yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise BankError(name, None, None, f"not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+        text = read_text(path, "bank", MAX_BANK_FILE_BYTES, "bank file")
+        data = load_json(text, "bank", "") if path.endswith(".json") else load_yaml(text, "bank", "")
+    except ConfigError as e:
+        raise BankError(name, None, None, e.reason) from None
     if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
         raise BankError(name, None, "questions", "the file must hold a mapping with a list under 'questions:'")
     return data["questions"]

@@ -11,10 +11,12 @@ import sys
 import time
 
 from sim.batching import POLICIES, STRATEGIES
-from sim.config import SCENARIOS, build, load_scenario_file, resolve_workload, scenario
+from sim.config import SCENARIOS, build, load_scenario_file, resolve_workload, resolve_workload_overrides, scenario
 from sim.cost_model import HARDWARE, MODELS
-from sim.errors import ConfigError
+from sim.errors import ConfigError, number, show, whole
+from sim.files import check_output, write_atomic
 from sim.kv_memory import KV_MANAGERS
+from sim.limits import LIMITS_HELP, MAX_RATE_PER_S, MAX_SWEEP_POINTS, MAX_SWEEP_REQUESTS, MIN_RATE_PER_S
 from sim.metrics import METRIC_KEYS
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS
@@ -26,7 +28,7 @@ def _whole_number(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_arg(text)}") from None
     return v
 
 
@@ -34,7 +36,11 @@ def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {_arg(text)}") from None
+
+
+def _arg(text: str) -> str:
+    return repr(text) if len(text) <= 30 else f"{len(text):,} characters"
 
 
 def _summaries(registry: dict) -> str:
@@ -62,8 +68,10 @@ def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = No
     g = p.add_argument_group("workload")
     g.add_argument("--workload", help="preset (" + ", ".join(PRESETS) + ") or a trace file (.csv or .jsonl "
                    "with arrival_s, prompt_tokens, output_tokens and optional id, priority, class, deadline_s)")
-    g.add_argument("--requests", type=_whole_number, help="number of requests to generate")
-    g.add_argument("--rate", type=_number, help="arrival rate in requests per second (Poisson/gamma presets)")
+    g.add_argument("--requests", type=_whole_number, help="number of requests to generate (at most 100,000); "
+                   "a scripted workload keeps its first N requests")
+    g.add_argument("--rate", type=_number, help="arrival rate in requests per second, 0.001 to 1,000,000 "
+                   "(Poisson/gamma presets; refused for backlog and scripted ones)")
     g.add_argument("--seed", type=_whole_number, help="random seed; same config + seed = identical trace")
     g.add_argument("--predictor-noise", type=_number,
                    help="sjf: sigma of log-normal noise on the predicted output length (0 = perfect predictor)")
@@ -106,10 +114,9 @@ def config_from_args(args, **extra):
     if wname is not None or args.requests is not None or args.rate is not None or noise is not None:
         base = values.get("workload")
         if wname is not None:
-            values["workload"] = resolve_workload(wname, args.requests, args.rate)
+            values["workload"] = resolve_workload(wname, args.requests, args.rate, strict=True)
         else:
-            from sim.workload import with_overrides
-            values["workload"] = with_overrides(base, n_requests=args.requests, rate_per_s=args.rate)
+            values["workload"] = resolve_workload_overrides(base, args.requests, args.rate)
         if noise is not None:
             from dataclasses import replace
             values["workload"] = replace(values["workload"], predictor_noise=noise)
@@ -140,16 +147,19 @@ def _table(metrics: dict, by_class: dict) -> str:
                      for r in rows)
 
 
+def _inputs(args) -> tuple[str, ...]:
+    """The files a run reads (an output may not overwrite one of them)."""
+    return tuple(p for p in (getattr(args, "scenario", None), getattr(args, "workload", None)) if p)
+
+
 def cmd_run(args) -> int:
     from sim.engine import simulate
+    if args.trace_out is not None:  # refuse a bad output path before the run, not after it
+        check_output(args.trace_out, "trace-out", _inputs(args))
     cfg = config_from_args(args, record_iterations=False)
     res = simulate(cfg)
-    if args.trace_out:
-        try:
-            with open(args.trace_out, "w", encoding="utf-8") as f:
-                f.write(requests_csv(res.requests))
-        except OSError as e:
-            raise ConfigError("trace-out", f"cannot write {args.trace_out!r}: {e.strerror}") from None
+    if args.trace_out is not None:
+        write_atomic(args.trace_out, requests_csv(res.requests), "trace-out", _inputs(args))
     if args.json:
         print(json.dumps({"config": cfg.to_dict(), "metrics": res.metrics, "by_class": res.by_class}))
     else:
@@ -166,14 +176,28 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from sim.engine import simulate
+    if len(args.policies) > 1000 or len(args.rates) > 10_000:
+        raise ConfigError("policies" if len(args.policies) > 1000 else "rates", "the list is too long")
     policies = args.policies.split(",")
     for p in policies:
         if p not in POLICIES:
-            raise ConfigError("policies", f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+            raise ConfigError("policies", f"unknown policy {show(p)}; choose from {', '.join(POLICIES)}")
     try:
         rates = [float(x) for x in args.rates.split(",")]
     except ValueError:
-        raise ConfigError("rates", f"expected comma-separated numbers, got {args.rates!r}") from None
+        raise ConfigError("rates", f"expected comma-separated numbers, got {show(args.rates)}") from None
+    for r in rates:
+        number("rates", r, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
+    whole("seeds", args.seeds, 1, MAX_SWEEP_POINTS)
+    points = len(policies) * len(rates) * args.seeds
+    if points > MAX_SWEEP_POINTS:
+        raise ConfigError("sweep", f"{len(policies)} policies x {len(rates)} rates x {args.seeds} seeds = "
+                                   f"{points:,} runs; at most {MAX_SWEEP_POINTS} per sweep")
+    first = config_from_args(_with(args, policy=policies[0], rate=rates[0], seed=0), record_iterations=False)
+    n = len(first.workload.script) if first.workload.arrival == "scripted" else first.workload.n_requests
+    if points * n > MAX_SWEEP_REQUESTS:
+        raise ConfigError("sweep", f"{points:,} runs x {n:,} requests = {points * n:,} requests; at most "
+                                   f"{MAX_SWEEP_REQUESTS:,} per sweep")
     cols = ["policy", "rate_per_s", "seed"] + list(METRIC_KEYS)
     rows = []
     for p in policies:
@@ -183,18 +207,24 @@ def cmd_sweep(args) -> int:
                 res = simulate(config_from_args(args, record_iterations=False))
                 rows.append([p, rate, seed] + [res.metrics.get(k) for k in METRIC_KEYS])
     if args.csv:
-        print(",".join(cols))
-        for r in rows:
-            print(",".join("" if v is None else str(v) for v in r))
+        print("\n".join([",".join(cols)] + [",".join("" if v is None else str(v) for v in r) for r in rows]))
     else:
-        show = ["policy", "rate_per_s", "seed", "throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s",
-                "tbt_p99_s", "e2e_p50_s", "stalls"]
-        idx = [cols.index(c) for c in show]
-        table = [show] + [[_fmt(cols[i], r[i]) if i > 2 else str(r[i]) for i in idx] for r in rows]
-        widths = [max(len(t[i]) for t in table) for i in range(len(show))]
+        shown = ["policy", "rate_per_s", "seed", "throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s",
+                 "tbt_p99_s", "e2e_p50_s", "stalls"]
+        idx = [cols.index(c) for c in shown]
+        table = [shown] + [[_fmt(cols[i], r[i]) if i > 2 else str(r[i]) for i in idx] for r in rows]
+        widths = [max(len(t[i]) for t in table) for i in range(len(shown))]
         for t in table:
             print("  ".join(c.rjust(w) for c, w in zip(t, widths)))
     return 0
+
+
+def _with(args, **changes):
+    import copy
+    out = copy.copy(args)
+    for k, v in changes.items():
+        setattr(out, k, v)
+    return out
 
 
 def cmd_bench(args) -> int:
@@ -245,14 +275,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sim", description="Batch Lab's LLM inference scheduling simulator. "
                                 "Times are reported in seconds (JSON) or ms (tables).")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run one scenario and print its metrics")
+    r = sub.add_parser("run", help="run one scenario and print its metrics", epilog=LIMITS_HELP)
     r.add_argument("scenario", nargs="?", help="scenario preset (" + ", ".join(SCENARIOS) + ") or a .yaml/.json "
                    "file of settings; default chat")
     add_config_flags(r)
     r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
     r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
     r.set_defaults(func=cmd_run)
-    s = sub.add_parser("sweep", help="run a grid of policies x arrival rates over several seeds")
+    s = sub.add_parser("sweep", help="run a grid of policies x arrival rates over several seeds", epilog=LIMITS_HELP)
     s.add_argument("scenario", nargs="?", help="scenario preset or file; default chat")
     add_config_flags(s)
     s.add_argument("--policies", default="static,continuous,chunked", help="comma-separated policies")
@@ -286,8 +316,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    if getattr(args, "func", None) is cmd_sweep and args.seeds < 1:
-        p.error("--seeds must be at least 1")
     try:
         return args.func(args)
     except ConfigError as e:
@@ -296,3 +324,16 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `sim sweep --csv | head`: the reader has all it wants; leave quietly
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush raises nothing."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

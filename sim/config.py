@@ -7,15 +7,15 @@ Command-line flags and page widgets override a scenario field by field.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field, fields, replace
 
 from sim import workload as wl
 from sim.batching import STRATEGIES
-from sim.cost_model import HARDWARE, MODELS
-from sim.errors import ConfigError
+from sim.cost_model import HARDWARE, MODELS, kv_capacity_tokens
+from sim.errors import ConfigError, number, show, whole
+from sim.files import load_json, load_yaml, read_text
 from sim.kv_memory import KV_MANAGERS
+from sim.limits import MAX_RATE_PER_S, MAX_REQUESTS, MAX_SCENARIO_BYTES, MIN_RATE_PER_S
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import ORDERS
 
@@ -52,32 +52,42 @@ class SimConfig:
     linear_cost: object = None  # a fitted LinearCost for tiny-cpu (calibration); None = defaults
 
     def validate(self) -> None:
-        def one_of(name, value, allowed):
-            if value not in allowed:
-                raise ConfigError(name, f"unknown value {value!r}; choose one of {', '.join(allowed)}")
-        one_of("policy", self.policy, STRATEGIES)
-        one_of("order", self.order, ORDERS)
-        one_of("preempt", self.preempt, PREEMPT_MODES)
-        one_of("memory", self.memory, KV_MANAGERS)
-        one_of("model", self.model, tuple(MODELS))
-        one_of("hardware", self.hardware, tuple(HARDWARE))
-        for name, lo, hi in (("block_size", 1, 4096), ("max_batch", 1, 4096), ("token_budget", 1, 1_000_000),
-                             ("prefill_engines", 1, 16), ("decode_engines", 1, 16)):
+        """Every field checked in one place: its type (a boolean is not a number), a finite range, and
+        whether the model and the KV cache fit the hardware. One ConfigError names the first bad field."""
+        for name, allowed in (("policy", tuple(STRATEGIES)), ("order", tuple(ORDERS)),
+                              ("preempt", tuple(PREEMPT_MODES)), ("memory", tuple(KV_MANAGERS)),
+                              ("model", tuple(MODELS)), ("hardware", tuple(HARDWARE))):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ConfigError(name, f"must be a whole number from {lo} to {hi:,}, got {v!r}")
+            if not isinstance(v, str) or v not in allowed:
+                raise ConfigError(name, f"unknown value {show(v)}; choose one of {', '.join(allowed)}")
+        for name, lo, hi in (("block_size", 1, 4096), ("max_batch", 1, 4096), ("token_budget", 1, 1_000_000),
+                             ("prefill_engines", 1, 16), ("decode_engines", 1, 16), ("seed", 0, 2**32 - 1)):
+            whole(name, getattr(self, name), lo, hi)
+        for name, lo, hi, unit in (("aging_step_s", 1e-6, 1e6, "seconds"), ("link_gb_per_s", 0.01, 10_000, "GB/s")):
+            number(name, getattr(self, name), lo, hi, unit)
+        for name in ("reorg_s", "overhead_s"):
+            if getattr(self, name) is not None:
+                number(name, getattr(self, name), 0, 10, "seconds")
+        if not isinstance(self.expr, str) or len(self.expr) > 10_000:
+            raise ConfigError("expr", f"must be text (an expression), got {show(self.expr)}")
+        for name in ("record_iterations", "record_layout"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be true or false, got {show(getattr(self, name))}")
+        if self.linear_cost is not None and type(self.linear_cost).__name__ != "LinearCost":
+            raise ConfigError("linear_cost", "is set by calibration, not in a scenario file")
+        if not isinstance(self.workload, wl.WorkloadConfig):
+            raise ConfigError("workload", f"must be a preset name or a trace file path, got {show(self.workload)}")
+        # The weights must fit whether or not the KV capacity is given; a given capacity must fit beside them.
+        model, hw = MODELS[self.model], HARDWARE[self.hardware]
+        fits = kv_capacity_tokens(model, hw)
         if self.kv_capacity_tokens is not None:
             v = self.kv_capacity_tokens
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 100_000_000:
-                raise ConfigError("kv_capacity", f"must be a whole number of tokens from 1 to 100,000,000, got {v!r}")
+            whole("kv_capacity", v, 1, 100_000_000)
+            if self.hardware != "tiny-cpu" and v > fits:
+                raise ConfigError("kv_capacity", f"{v:,} tokens do not fit: {model.name} on {hw.count} x {hw.name} "
+                                                 f"leaves room for {fits:,} tokens after the weights")
             if self.memory == "paged" and v < self.block_size:
                 raise ConfigError("kv_capacity", f"{v} tokens is less than one block of {self.block_size}")
-        if not (0 < self.link_gb_per_s <= 10_000 and math.isfinite(self.link_gb_per_s)):
-            raise ConfigError("link_gb_per_s", f"must be between 0 and 10,000 GB/s, got {self.link_gb_per_s}")
-        if not (0 < self.aging_step_s and math.isfinite(self.aging_step_s)):
-            raise ConfigError("aging_step_s", f"must be > 0 seconds, got {self.aging_step_s}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise ConfigError("seed", f"must be a whole number from 0 to 2^32 - 1, got {self.seed!r}")
         self.workload.validate()
 
     def to_dict(self) -> dict:
@@ -136,53 +146,77 @@ def build(values: dict) -> SimConfig:
 
 
 def load_scenario_file(path: str) -> dict:
-    """Read a YAML or JSON scenario: top-level settings plus optional ``workload`` (a preset name) and
-    ``requests`` / ``rate_per_s`` overrides. Returns a dict for ``build``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1_000_001)
-    except OSError as e:
-        raise ConfigError("scenario", f"cannot read {path!r}: {e.strerror}") from None
-    if len(text) > 1_000_000:
-        raise ConfigError("scenario", "scenario file is larger than 1 MB")
+    """Read a YAML or JSON scenario: top-level settings plus optional ``workload`` (a preset name or a trace
+    file) and ``requests`` / ``rate_per_s`` overrides. Returns a dict for ``build``. The file goes through
+    sim.files (size before reading, UTF-8, YAML aliases and nesting counted before construction)."""
+    text = read_text(path, "scenario", MAX_SCENARIO_BYTES, "scenario file")
     if path.lower().endswith(".json"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError("scenario", f"not valid JSON (line {e.lineno}): {e.msg}") from None
+        data = load_json(text, "scenario", "the scenario file")
     else:
-        import yaml  # only scenario files need it
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError("scenario", f"not valid YAML: {str(e).splitlines()[0]}") from None
+        data = load_yaml(text, "scenario", "the scenario file")
     if not isinstance(data, dict):
         raise ConfigError("scenario", "a scenario file must hold a mapping of setting: value")
+    for k in data:
+        if not isinstance(k, str):
+            raise ConfigError("scenario", f"setting names must be text, got {show(k)}")
     data = dict(data)
     wname = data.pop("workload", "chat")
     if not isinstance(wname, str):
-        raise ConfigError("workload", "must be a preset name or a trace file path")
+        raise ConfigError("workload", f"must be a preset name or a trace file path, got {show(wname)}")
     n = data.pop("requests", None)
     rate = data.pop("rate_per_s", None)
     base = dict(SCENARIOS.get(wname, {}))
     base.update(data)
-    base["workload"] = resolve_workload(wname, n, rate)
+    base["workload"] = resolve_workload(wname, n, rate, strict=True)
     return base
 
 
-def resolve_workload(name: str, n_requests: int | None = None, rate_per_s: float | None = None) -> wl.WorkloadConfig:
-    """A preset name or a trace file path, with request-count and rate overrides."""
+def resolve_workload(name: str, n_requests: int | None = None, rate_per_s: float | None = None,
+                     strict: bool = False) -> wl.WorkloadConfig:
+    """A preset name or a trace file path, with request-count and rate overrides.
+
+    ``strict`` (the command line and scenario files, where the learner typed the override) refuses an
+    override the workload cannot honour, rather than ignoring it: a rate for a backlog or scripted
+    workload, more requests than a scripted one has. Pages pass their sliders' values and say on the page
+    what applies, so they call it without ``strict``.
+    """
+    if not isinstance(name, str):
+        raise ConfigError("workload", f"must be a preset name or a trace file path, got {show(name)}")
     if name in wl.PRESETS:
         w = wl.PRESETS[name]
     elif name.lower().endswith((".csv", ".jsonl", ".ndjson", ".json")):
         w = wl.trace_workload(wl.load_trace(name), name=name)
     else:
         w = wl.preset(name)  # raises the 'unknown preset' message
-    if n_requests is not None and (isinstance(n_requests, bool) or not isinstance(n_requests, int) or n_requests < 1):
-        raise ConfigError("requests", f"must be a whole number >= 1, got {n_requests!r}")
-    if rate_per_s is not None and (isinstance(rate_per_s, bool) or not isinstance(rate_per_s, (int, float))):
-        raise ConfigError("rate", f"must be a number of requests per second, got {rate_per_s!r}")
+    if n_requests is not None:
+        whole("requests", n_requests, 1, MAX_REQUESTS)
+    if rate_per_s is not None:
+        number("rate", rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
+    if strict:
+        check_overrides(w, n_requests, rate_per_s)
     return wl.with_overrides(w, n_requests=n_requests, rate_per_s=None if rate_per_s is None else float(rate_per_s))
+
+
+def resolve_workload_overrides(w: wl.WorkloadConfig, n_requests: int | None,
+                               rate_per_s: float | None) -> wl.WorkloadConfig:
+    """``w`` (a scenario file's workload) with command-line overrides, checked as ``resolve_workload``'s."""
+    if n_requests is not None:
+        whole("requests", n_requests, 1, MAX_REQUESTS)
+    if rate_per_s is not None:
+        number("rate", rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
+    check_overrides(w, n_requests, rate_per_s)
+    return wl.with_overrides(w, n_requests=n_requests, rate_per_s=None if rate_per_s is None else float(rate_per_s))
+
+
+def check_overrides(w: wl.WorkloadConfig, n_requests: int | None, rate_per_s: float | None) -> None:
+    """Refuse a request count or rate that the workload ``w`` would silently ignore."""
+    if rate_per_s is not None and w.arrival in ("backlog", "scripted"):
+        what = "a standing backlog at t = 0" if w.arrival == "backlog" else "fixed (scripted) arrival times"
+        raise ConfigError("rate", f"the {w.name} workload has {what}, so a rate does not apply; rates apply to "
+                                  f"{', '.join(n for n, p in wl.PRESETS.items() if p.arrival in ('poisson', 'gamma'))}")
+    if n_requests is not None and w.arrival == "scripted" and n_requests > len(w.script):
+        raise ConfigError("requests", f"the {w.name} workload has {len(w.script):,} fixed requests; "
+                                      f"--requests can keep the first 1 to {len(w.script):,} of them")
 
 
 def with_changes(cfg: SimConfig, **changes) -> SimConfig:

@@ -16,7 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
-from sim.errors import ConfigError
+from sim.errors import ConfigError, number, show, whole
+from sim.limits import (MAX_CSV_CELL_CHARS, MAX_JSON_LINE_CHARS, MAX_PRIORITY, MAX_RATE_PER_S, MAX_REQUESTS,
+                        MAX_TIME_S, MAX_TOKENS_PER_REQUEST, MAX_TRACE_BYTES, MAX_TRACE_ROWS, MIN_RATE_PER_S)
 
 
 @dataclass(frozen=True)
@@ -146,21 +148,21 @@ class WorkloadConfig:
 
     def validate(self) -> None:
         if self.arrival not in ARRIVALS:
-            raise ConfigError("arrival", f"unknown arrival process {self.arrival!r}; use one of {', '.join(ARRIVALS)}")
+            raise ConfigError("arrival", f"unknown arrival process {show(self.arrival)}; use one of {', '.join(ARRIVALS)}")
+        number("predictor_noise", self.predictor_noise, 0.0, 5.0, "(sigma of the log)")
         if self.arrival == "scripted":
             if not self.script:
                 raise ConfigError("workload", "a scripted workload needs at least one request")
+            if len(self.script) > MAX_REQUESTS:
+                raise ConfigError("requests", f"{len(self.script):,} requests; at most {MAX_REQUESTS:,} per run")
             return
-        if not 1 <= self.n_requests <= 1_000_000:
-            raise ConfigError("requests", f"must be between 1 and 1,000,000, got {self.n_requests}")
-        if self.arrival in ("poisson", "gamma") and not (0 < self.rate_per_s <= 1e6 and math.isfinite(self.rate_per_s)):
-            raise ConfigError("rate", f"requests per second must be > 0, got {self.rate_per_s}")
-        if self.arrival == "gamma" and not 0 < self.cv <= 20:
-            raise ConfigError("cv", f"coefficient of variation must be in (0, 20], got {self.cv}")
+        whole("requests", self.n_requests, 1, MAX_REQUESTS)
+        if self.arrival in ("poisson", "gamma"):
+            number("rate", self.rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
+        if self.arrival == "gamma":
+            number("cv", self.cv, 0.01, 20, "(coefficient of variation)")
         if not self.classes:
             raise ConfigError("classes", "need at least one request class")
-        if self.predictor_noise < 0:
-            raise ConfigError("predictor_noise", f"must be >= 0, got {self.predictor_noise}")
         names = set()
         for c in self.classes:
             if c.name in names:
@@ -329,23 +331,24 @@ def preset(name: str) -> WorkloadConfig:
 # deadline_s, max_new_tokens). Every bad row gets one message naming the column and the row.
 
 TRACE_REQUIRED = ("arrival_s", "prompt_tokens", "output_tokens")
-MAX_TRACE_ROWS = 1_000_000
-MAX_TOKENS_PER_REQUEST = 10_000_000
 
 
 def parse_trace(text: str, fmt: str) -> list[Request]:
-    """Parse trace text (``fmt`` = ``csv`` or ``jsonl``) into requests sorted by arrival."""
+    """Parse trace text (``fmt`` = ``csv`` or ``jsonl``) into requests sorted by arrival. Every row is checked
+    as it is read; a trace over the row limit is refused at the first row beyond it."""
+    if len(text) > MAX_TRACE_BYTES:
+        raise ConfigError("workload", f"trace is {len(text):,} characters; the limit is {MAX_TRACE_BYTES:,}")
     if fmt == "csv":
         rows = _csv_rows(text)
     elif fmt == "jsonl":
         rows = _jsonl_rows(text)
     else:
-        raise ConfigError("workload", f"unknown trace format {fmt!r}; use a .csv or .jsonl file")
+        raise ConfigError("workload", f"unknown trace format {show(fmt)}; use a .csv or .jsonl file")
     reqs = []
     seen: set[str] = set()
     for i, row in enumerate(rows, start=1):
         if i > MAX_TRACE_ROWS:
-            raise ConfigError("workload", f"trace has more than {MAX_TRACE_ROWS:,} rows")
+            raise ConfigError("workload", f"trace has more than {MAX_TRACE_ROWS:,} rows (the limit per run)")
         req = _row_to_request(row, i)
         if req.id in seen:
             raise ConfigError("id", f"duplicate request id {req.id!r}", row=i)
@@ -357,35 +360,60 @@ def parse_trace(text: str, fmt: str) -> list[Request]:
     return reqs
 
 
-def load_trace(path: str) -> list[Request]:
-    lower = path.lower()
+def _trace_format(name: str) -> str:
+    lower = name.lower()
     fmt = "csv" if lower.endswith(".csv") else "jsonl" if lower.endswith((".jsonl", ".ndjson", ".json")) else ""
     if not fmt:
-        raise ConfigError("workload", f"{path!r} is neither a preset nor a .csv/.jsonl trace file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(64 * 1024 * 1024 + 1)
-    except OSError as e:
-        raise ConfigError("workload", f"cannot read trace file {path!r}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("workload", f"trace file {path!r} is not UTF-8 text") from None
-    if len(text) > 64 * 1024 * 1024:
-        raise ConfigError("workload", "trace file is larger than 64 MiB")
-    return parse_trace(text, fmt)
+        raise ConfigError("workload", f"{show(name)} is neither a preset nor a .csv/.jsonl trace file")
+    return fmt
+
+
+def load_trace(path: str) -> list[Request]:
+    """A trace file: its size is checked before it is read, then it must be UTF-8 text (sim.files)."""
+    from sim.files import read_text
+    fmt = _trace_format(path)
+    return parse_trace(read_text(path, "workload", MAX_TRACE_BYTES, "trace file"), fmt)
+
+
+def parse_trace_upload(file_name: str, data: bytes) -> list[Request]:
+    """An uploaded trace (the playground): the same limits and checks as a trace file."""
+    from sim.files import decode
+    name = str(file_name)[:100]
+    if len(data) > MAX_TRACE_BYTES:
+        raise ConfigError("workload", f"{name} is {len(data):,} bytes; the limit is {MAX_TRACE_BYTES:,}")
+    fmt = "csv" if name.lower().endswith(".csv") else "jsonl"
+    return parse_trace(decode(data, "workload", name), fmt)
 
 
 def _csv_rows(text: str) -> Iterable[dict]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if reader.fieldnames is None:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as e:
+        raise ConfigError("workload", f"the header is not valid CSV: {_csv_problem(e)}") from None
+    if fieldnames is None:
         raise ConfigError("workload", "trace file is empty")
-    names = [(n or "").strip() for n in reader.fieldnames]
+    names = [(n or "").strip() for n in fieldnames]
     for col in TRACE_REQUIRED:
         if col not in names:
-            raise ConfigError(col, f"required column is missing (columns found: {', '.join(names)})")
-    for row in reader:
+            raise ConfigError(col, f"required column is missing (columns found: {show(', '.join(names))})")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise ConfigError("workload", f"not valid CSV: {_csv_problem(e)}", row=max(reader.line_num - 1, 1)) from None
         if None in row:  # more cells than header names
             raise ConfigError("workload", "row has more cells than the header", row=reader.line_num - 1)
         yield {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+
+
+def _csv_problem(e: Exception) -> str:
+    text = str(e)
+    if "field larger than field limit" in text:
+        return f"a cell is longer than {MAX_CSV_CELL_CHARS:,} characters"
+    return text[:80]
 
 
 def _jsonl_rows(text: str) -> Iterable[dict]:
@@ -394,10 +422,16 @@ def _jsonl_rows(text: str) -> Iterable[dict]:
         if not line.strip():
             continue
         n += 1
+        if len(line) > MAX_JSON_LINE_CHARS:
+            raise ConfigError("workload", f"line is {len(line):,} characters; at most {MAX_JSON_LINE_CHARS:,}", row=n)
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise ConfigError("workload", f"not valid JSON ({e.msg})", row=n) from None
+        except RecursionError:
+            raise ConfigError("workload", "values are nested too deeply", row=n) from None
+        except ValueError:  # an integer of thousands of digits
+            raise ConfigError("workload", "a number has too many digits", row=n) from None
         if not isinstance(obj, dict):
             raise ConfigError("workload", "each line must be a JSON object", row=n)
         for col in TRACE_REQUIRED:
@@ -406,45 +440,58 @@ def _jsonl_rows(text: str) -> Iterable[dict]:
         yield obj
 
 
-def _num(row: dict, key: str, i: int, integer: bool, required: bool = True):
+def _num(row: dict, key: str, i: int, integer: bool, lo: float, hi: float, required: bool = True):
+    """The number in ``row[key]`` (CSV text or a JSON number), finite and in [lo, hi], or one message."""
     v = row.get(key)
     if v is None or v == "":
         if required:
             raise ConfigError(key, "value is missing", row=i)
         return None
-    if isinstance(v, bool):
-        raise ConfigError(key, f"expected a number, got {v!r}", row=i)
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ConfigError(key, f"expected a number, got {show(v)}", row=i)
+    if isinstance(v, str) and len(v) > 40:
+        raise ConfigError(key, f"expected a number, got {len(v):,} characters", row=i)
     try:
         x = float(v)
     except (TypeError, ValueError):
-        raise ConfigError(key, f"expected a number, got {str(v)[:40]!r}", row=i) from None
+        raise ConfigError(key, f"expected a number, got {show(v)}", row=i) from None
+    except OverflowError:  # a JSON integer beyond 1.8e308
+        x = math.inf
     if not math.isfinite(x):
-        raise ConfigError(key, f"expected a finite number, got {v!r}", row=i)
+        raise ConfigError(key, f"expected a finite number, got {show(v)}", row=i)
+    if not lo <= x <= hi:
+        raise ConfigError(key, f"must be between {lo:,g} and {hi:,g}, got {show(v)}", row=i)
     if integer:
         if x != int(x):
-            raise ConfigError(key, f"expected a whole number of tokens, got {v!r}", row=i)
+            raise ConfigError(key, f"expected a whole number, got {show(v)}", row=i)
         return int(x)
     return x
 
 
+def _text(row: dict, key: str, i: int, default: str) -> str:
+    v = row.get(key)
+    if v is None or v == "":
+        return default
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise ConfigError(key, f"expected text, got {show(v)}", row=i)
+    if isinstance(v, int) and abs(v) > 10**30:
+        raise ConfigError(key, f"expected text, got {show(v)}", row=i)
+    return str(v)[:64]
+
+
 def _row_to_request(row: dict, i: int) -> Request:
-    arrival = _num(row, "arrival_s", i, integer=False)
-    if arrival < 0:
-        raise ConfigError("arrival_s", f"must be >= 0, got {arrival}", row=i)
-    prompt = _num(row, "prompt_tokens", i, integer=True)
-    output = _num(row, "output_tokens", i, integer=True)
-    for key, v in (("prompt_tokens", prompt), ("output_tokens", output)):
-        if not 1 <= v <= MAX_TOKENS_PER_REQUEST:
-            raise ConfigError(key, f"must be between 1 and {MAX_TOKENS_PER_REQUEST:,}, got {v}", row=i)
-    prio = _num(row, "priority", i, integer=True, required=False)
-    deadline = _num(row, "deadline_s", i, integer=False, required=False)
+    arrival = _num(row, "arrival_s", i, False, 0, MAX_TIME_S)
+    prompt = _num(row, "prompt_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST)
+    output = _num(row, "output_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST)
+    prio = _num(row, "priority", i, True, -MAX_PRIORITY, MAX_PRIORITY, required=False)
+    deadline = _num(row, "deadline_s", i, False, 0, MAX_TIME_S, required=False)
     if deadline is not None and deadline < arrival:
         raise ConfigError("deadline_s", f"deadline {deadline} is before the arrival {arrival}", row=i)
-    cap = _num(row, "max_new_tokens", i, integer=True, required=False)
+    cap = _num(row, "max_new_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST, required=False)
     if cap is not None and cap < output:
         raise ConfigError("max_new_tokens", f"cap {cap} is below output_tokens {output}", row=i)
-    rid = str(row.get("id") or f"t{i}")[:64]
-    cls = str(row.get("class") or "default")[:64]
+    rid = _text(row, "id", i, f"t{i}")
+    cls = _text(row, "class", i, "default")
     return Request(id=rid, arrival_s=arrival, prompt_tokens=prompt, output_tokens=output,
                    priority=prio or 0, cls=cls, deadline_s=deadline, max_new_tokens=cap or output)
 
@@ -475,4 +522,4 @@ def with_overrides(cfg: WorkloadConfig, n_requests: int | None = None, rate_per_
 
 
 __all__ = ["Request", "LengthDist", "RequestClass", "WorkloadConfig", "PRESETS", "preset", "generate",
-           "parse_trace", "load_trace", "trace_workload", "with_overrides"]
+           "parse_trace", "parse_trace_upload", "load_trace", "trace_workload", "with_overrides"]

@@ -72,8 +72,8 @@ def test_good_trace_round_trip(tmp_path):
 @pytest.mark.parametrize("expr, fragment", [
     ("__import__('os').system('true')", "not allowed"),
     ("prompt_tokens.real", "attribute"),
-    ("priority ** 99999999", "too large"),
-    ("9 ** 9 ** 9", "too large"),
+    ("priority ** 99999999", "exponent"),
+    ("9 ** 9 ** 9", "exponent"),
     ("x" * 500, "characters"),
     ("'a' * 10", "numbers"),
     ("open('f')", "not allowed"),

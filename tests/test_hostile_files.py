@@ -1,0 +1,251 @@
+"""Hostile and careless files and flags (issue 13): each refused with one line naming the field, fast and
+small, before the work it would cost; outputs never overwrite an input and are written atomically."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import pytest
+
+from sim import ConfigError, scenario
+from sim.cli import main
+from sim.files import load_json, load_yaml, write_atomic
+from sim.limits import MAX_REQUESTS, MAX_TRACE_BYTES, MAX_YAML_NODES
+from sim.workload import parse_trace, parse_trace_upload
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def alias_bomb(levels=9, width=9, key="policy"):
+    lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * width)}]")
+    lines.append(f"{key}: [{', '.join([f'*a{levels - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def one_line_error(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_yaml_alias_bomb_refused_fast_and_small():
+    text = alias_bomb()
+    import yaml  # noqa: F401 (imported once per process anyway; the time below is the refusal's own)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as e:
+        load_yaml(text, "scenario", "the scenario file")
+    elapsed = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "expand to more than" in str(e.value)
+    assert elapsed < 1.0 and peak < 100e6, (elapsed, peak)
+
+
+def test_alias_bomb_in_a_scenario_file_and_a_bank_file(tmp_path, capsys):
+    p = tmp_path / "bomb.yaml"
+    p.write_text(alias_bomb(key="policy"))
+    t0 = time.perf_counter()
+    err = one_line_error(["run", str(p)], capsys)
+    assert time.perf_counter() - t0 < 1.0 and "scenario" in err
+    from quiz.bank import BankError, load_bank
+    d = tmp_path / "bank"
+    d.mkdir()
+    (d / "c99.yaml").write_text(alias_bomb(key="questions"))
+    with pytest.raises(BankError, match="expand to more than"):
+        load_bank(str(d))
+
+
+def test_yaml_aliases_within_limits_still_work():
+    assert load_yaml("a: &x [1, 2]\nb: *x\n", "scenario") == {"a": [1, 2], "b": [1, 2]}
+    with pytest.raises(ConfigError, match="expand to more than"):
+        load_yaml("a: &x [" + ", ".join(["1"] * 2000) + "]\nb: [" + ", ".join(["*x"] * 60) + "]\n", "s")
+    assert MAX_YAML_NODES >= 1000
+
+
+@pytest.mark.parametrize("name, data, fragment", [
+    ("deep.yaml", b"policy: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than"),
+    ("deep.json", b'{"policy": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested more than"),
+    ("big.yaml", b"max_batch: " + b"9" * 5000 + b"\n", "cannot be read"),
+    ("big.json", b'{"max_batch": ' + b"9" * 5000 + b"}", "too many digits"),
+    ("u16.yaml", "policy: static\n".encode("utf-16"), "UTF-16"),
+    ("latin.yaml", "policy: st\xe4tic\n".encode("latin-1"), "not UTF-8"),
+    ("nul.yaml", b"policy: static\x00\n", "binary"),
+    ("bin.yaml", b"policy: !!binary aGVsbG8=\n", "policy"),
+    ("bool.yaml", b"reorg_s: true\n", "reorg_s"),
+    ("bool2.yaml", b"max_batch: true\n", "max_batch"),
+    ("list.yaml", b"aging_step_s: [1]\n", "aging_step_s"),
+    ("link.yaml", b"link_gb_per_s: {a: 1}\n", "link_gb_per_s"),
+    ("over.yaml", b"overhead_s: .nan\n", "overhead_s"),
+    ("lc.yaml", b"linear_cost: {a: 1}\n", "linear_cost"),
+    ("expr.yaml", b"order: custom\nexpr: [1, 2]\n", "expr"),
+    ("date.yaml", b"seed: 2001-12-14\n", "seed"),
+    ("key.yaml", b"? [1, 2]\n: 3\n", "scenario"),
+    ("wl.yaml", b"workload: 5\n", "workload"),
+    ("req.yaml", b"workload: book-example\nrequests: 1000\n", "requests"),
+    ("rate.yaml", b"workload: legal-archive\nrate_per_s: 5\n", "rate"),
+    ("bad.json", b'{"policy": ', "not valid JSON"),
+])
+def test_bad_scenario_files_are_one_line(tmp_path, capsys, name, data, fragment):
+    p = tmp_path / name
+    p.write_bytes(data)
+    t0 = time.perf_counter()
+    err = one_line_error(["run", str(p)], capsys)
+    assert fragment in err
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_big_scenario_file_refused_before_reading(tmp_path, capsys):
+    p = tmp_path / "huge.yaml"
+    with open(p, "wb") as f:
+        f.truncate(2_000_000_000)  # a sparse 2 GB file: reading it would take seconds and the memory
+    t0 = time.perf_counter()
+    err = one_line_error(["run", str(p)], capsys)
+    assert "limit" in err and time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("text, fmt, field, row", [
+    ("arrival_s,prompt_tokens,output_tokens\n0,10," + "5" * 140_000 + "\n", "csv", "workload", 1),
+    ('{"arrival_s": 0, "prompt_tokens": ' + "9" * 400 + ', "output_tokens": 3}\n', "jsonl", "prompt_tokens", 1),
+    ('{"arrival_s": 0, "prompt_tokens": ' + "9" * 5000 + ', "output_tokens": 3}\n', "jsonl", "workload", 1),
+    ('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 3, "x": ' + "[" * 5000 + "]" * 5000 + "}\n", "jsonl",
+     "workload", 1),
+    ("arrival_s,prompt_tokens,output_tokens\n" + "9" * 400 + ",10,5\n", "csv", "arrival_s", 1),
+    ("arrival_s,prompt_tokens,output_tokens\n1e15,10,5\n", "csv", "arrival_s", 1),
+    ("arrival_s,prompt_tokens,output_tokens,priority\n0,10,5,1e300\n", "csv", "priority", 1),
+    ('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 3, "id": {"a": 1}}\n', "jsonl", "id", 1),
+    ('{"arrival_s": 0, "prompt_tokens": 5, "output_tokens": 3, "class": [1]}\n', "jsonl", "class", 1),
+    ('{"arrival_s": 0, "prompt_tokens": "\u00b2", "output_tokens": 3}\n', "jsonl", "prompt_tokens", 1),
+])
+def test_hostile_trace_rows(text, fmt, field, row):
+    with pytest.raises(ConfigError) as e:
+        parse_trace(text, fmt)
+    assert (e.value.field, e.value.row) == (field, row), str(e.value)
+
+
+def test_trace_row_limit_refused_at_the_first_row_beyond_it(monkeypatch):
+    import sim.workload as wl
+    monkeypatch.setattr(wl, "MAX_TRACE_ROWS", 10)
+    text = "arrival_s,prompt_tokens,output_tokens\n" + "0,10,5\n" * 1000
+    with pytest.raises(ConfigError, match="more than 10 rows"):
+        parse_trace(text, "csv")
+    assert MAX_REQUESTS == 100_000
+
+
+def test_upload_checks_bytes_like_a_file():
+    with pytest.raises(ConfigError, match="UTF-16"):
+        parse_trace_upload("t.csv", "arrival_s,prompt_tokens,output_tokens\n0,1,1\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="limit"):
+        parse_trace_upload("t.csv", b" " * (MAX_TRACE_BYTES + 1))
+    assert len(parse_trace_upload("t.csv", b"\xef\xbb\xbfarrival_s,prompt_tokens,output_tokens\n0,1,1\n")) == 1
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--rate", "5e-324"], "rate"),
+    (["--rate", "1e-300"], "rate"),
+    (["--rate", "nan"], "rate"),
+    (["--rate", "inf"], "rate"),
+    (["--link-gbps", "5e-324", "--policy", "disaggregated"], "link_gb_per_s"),
+    (["--model", "llama-3-70b", "--hardware", "a100-80gb", "--kv-capacity", "1000"], "model"),
+    (["--kv-capacity", "100000000"], "kv_capacity"),
+    (["--kv-capacity", "500000"], "kv_capacity"),
+    (["--predictor-noise", "nan"], "predictor_noise"),
+    (["--predictor-noise", "inf"], "predictor_noise"),
+    (["--predictor-noise", "-1"], "predictor_noise"),
+    (["--requests", "1000000"], "requests"),
+    (["--requests", "9" * 50], "requests"),
+    (["book-example", "--rate", "5"], "rate"),
+    (["book-example", "--requests", "1000"], "requests"),
+    (["legal-archive", "--rate", "3"], "rate"),
+    (["--reorg-ms", "nan"], "reorg_s"),
+    (["--aging-step", "inf", "--order", "aging"], "aging_step_s"),
+    (["--trace-out", ""], "trace-out"),
+    (["--order", "custom", "--expr", "9 ** 3999999 - 9 ** 3999999 + priority"], "expr"),
+])
+def test_nonsense_flags_refused(args, field, capsys):
+    err = one_line_error(["run", *args], capsys)
+    assert err.startswith(f"error: {field}"), err
+
+
+def test_kv_capacity_that_fits_still_runs():
+    cfg = scenario("chat", requests=5, kv_capacity_tokens=400_000)
+    assert cfg.kv_capacity_tokens == 400_000
+    scenario("book-example", requests=3)  # a scripted workload keeps its first N requests
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--seeds", "1000000"], "seeds"),
+    (["--rates", ",".join(["1"] * 100_000)], "rates"),
+    (["--rates", ",".join(["1"] * 600)], "sweep"),
+    (["--rates", "1,nan"], "rates"),
+    (["--rates", "1e-300"], "rates"),
+    (["--requests", "100000", "--rates", "1,2,3,4", "--seeds", "10"], "sweep"),
+    (["--policies", "static,fastest"], "policies"),
+    (["legal-archive", "--rates", "1,2"], "rate"),
+])
+def test_sweep_grid_limits(args, field, capsys):
+    t0 = time.perf_counter()
+    err = one_line_error(["sweep", *args], capsys)
+    assert err.startswith(f"error: {field}"), err
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_output_never_overwrites_an_input(tmp_path, capsys):
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,10,5\n")
+    before = trace.read_bytes()
+    for target in (str(trace), str(tmp_path / "." / "t.csv")):
+        err = one_line_error(["run", "--workload", str(trace), "--trace-out", target], capsys)
+        assert "input" in err
+    os.symlink(trace, tmp_path / "link.csv")
+    one_line_error(["run", "--workload", str(trace), "--trace-out", str(tmp_path / "link.csv")], capsys)
+    assert trace.read_bytes() == before
+    scen = tmp_path / "s.yaml"
+    scen.write_text("workload: book-example\n")
+    one_line_error(["run", str(scen), "--trace-out", str(scen)], capsys)
+
+
+def test_atomic_write_leaves_the_old_file_whole_on_failure(tmp_path, monkeypatch):
+    out = tmp_path / "out.csv"
+    out.write_text("old\n")
+    os.chmod(out, 0o640)
+    write_atomic(str(out), "new\n", "trace-out")
+    assert out.read_text() == "new\n" and (os.stat(out).st_mode & 0o777) == 0o640
+
+    def broken(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(ConfigError, match="No space left"):
+        write_atomic(str(out), "newer\n", "trace-out")
+    assert out.read_text() == "new\n"
+    assert sorted(os.listdir(tmp_path)) == ["out.csv"]  # no temporary file left behind
+
+
+def test_sweep_csv_into_a_closed_pipe_is_quiet():
+    cmd = f"{sys.executable} -m sim sweep --csv --requests 20 --rates 1,2 --seeds 2 | head -c 10"
+    proc = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.stdout == "policy,rat"
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0
+
+
+def test_help_lists_the_limits():
+    proc = subprocess.run([sys.executable, "-m", "sim", "run", "--help"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    text = " ".join(proc.stdout.split())
+    for words in ("100,000 requests per run", "16 MiB", "YAML aliases", "levels of nesting", "grid points",
+                  "CSV cells"):
+        assert words in text, words
+
+
+def test_json_loader_keeps_valid_values():
+    assert load_json('{"a": [1, 2.5, "x", null, true]}', "scenario") == {"a": [1, 2.5, "x", None, True]}
+    assert json.dumps(load_yaml("a: 1\nb: [x, y]\n", "scenario")) == '{"a": 1, "b": ["x", "y"]}'
