@@ -19,11 +19,13 @@ Fields (``*`` required):
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from functools import lru_cache
 
 from quiz.model import CONCEPTS, KINDS, Claim, Link, Option, Question
+from sim.errors import show
 from sim.limits import MAX_BANK_FILE_BYTES  # one table of limits for every input
 
 BANK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bank")
@@ -94,24 +96,25 @@ def validate(raw, file: str, index: int) -> Question:
         return value.strip()
 
     if not isinstance(qid, str) or not ID_RE.match(qid):
-        fail("id", f"must be lower-case words joined by '-', got {qid!r}")
+        fail("id", f"must be lower-case words joined by '-', got {show(qid)}")
+    _check_types(raw, fail)
     kind = raw.get("kind")
     if kind not in KINDS:
-        fail("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
+        fail("kind", f"must be one of {', '.join(KINDS)}, got {show(kind)}")
     for k in raw:
         if k not in _ALLOWED[kind]:
             fail(k, f"unknown field for a {kind} question; allowed: {', '.join(sorted(_ALLOWED[kind]))}")
     concept = raw.get("concept")
     if concept not in CONCEPTS:
-        fail("concept", f"must be one of C1..C12, got {concept!r}")
+        fail("concept", f"must be one of C1..C12, got {show(concept)}")
     diff = raw.get("difficulty")
     if isinstance(diff, bool) or diff not in (1, 2, 3):
-        fail("difficulty", f"must be 1, 2 or 3, got {diff!r}")
+        fail("difficulty", f"must be 1, 2 or 3, got {show(diff)}")
     stem = text("stem", raw.get("stem"))
     hint = text("hint", raw.get("hint"), required=False)
     source = text("source", raw.get("source"), required=False) or "original"
     if source != "original" and not source.startswith("card"):
-        fail("source", f"must be 'original' or start with 'card', got {source!r}")
+        fail("source", f"must be 'original' or start with 'card', got {show(source)}")
     gen = raw.get("generator")
     if gen is not None:
         from quiz.generators import GENERATORS
@@ -140,10 +143,10 @@ def validate(raw, file: str, index: int) -> Question:
         if gen is None:
             ans = raw.get("answer")
             if isinstance(ans, bool) or not isinstance(ans, (int, float)):
-                fail("answer", f"must be a number, got {ans!r}")
+                fail("answer", f"must be a number, got {show(ans)}")
             tol = raw.get("tolerance")
             if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
-                fail("tolerance", f"must be a number >= 0, got {tol!r}")
+                fail("tolerance", f"must be a number >= 0, got {show(tol)}")
             mistakes = []
             for i, m in enumerate(raw.get("mistakes") or []):
                 where = f"mistakes[{i}]"
@@ -151,7 +154,7 @@ def validate(raw, file: str, index: int) -> Question:
                     fail(where, "each mistake is a mapping with value and feedback")
                 val = m.get("value")
                 if isinstance(val, bool) or not isinstance(val, (int, float)):
-                    fail(f"{where}.value", f"must be a number, got {val!r}")
+                    fail(f"{where}.value", f"must be a number, got {show(val)}")
                 if abs(val - ans) <= tol:
                     fail(f"{where}.value", f"{val} is within the tolerance of the answer {ans}")
                 mistakes.append(Option(text=str(val), value=float(val), feedback=text(f"{where}.feedback", m.get("feedback"))))
@@ -170,6 +173,38 @@ def validate(raw, file: str, index: int) -> Question:
         elif "items" in raw:
             fail("items", f"generator {gen!r} supplies the items; remove them from the file")
     return Question(**fields)
+
+
+def _check_types(raw: dict, fail) -> None:
+    """The scalar types of the fields that are looked up or compared later (a list where text belongs
+    would fail as a TypeError deep in a check): text is text, numbers are finite and of sane size, a link's
+    parameters are plain values. One BankError naming the field."""
+    for k in ("kind", "concept", "stem", "hint", "source", "generator", "feedback", "unit"):
+        v = raw.get(k)
+        if v is not None and not isinstance(v, str):
+            fail(k, f"must be text, got {show(v)}")
+    for k in ("answer", "tolerance", "difficulty"):
+        v = raw.get(k)
+        if isinstance(v, float) and not math.isfinite(v) or isinstance(v, int) and abs(v) > 10**15:
+            fail(k, f"must be a finite number of sane size, got {show(v)}")
+    link = raw.get("link")
+    if isinstance(link, dict):
+        if not isinstance(link.get("page"), str):
+            fail("link.page", f"must be a page's URL path (text), got {show(link.get('page'))}")
+        params = link.get("params")
+        if isinstance(params, dict):
+            for k, v in params.items():
+                if not isinstance(k, str):
+                    fail("link.params", f"parameter names must be text, got {show(k)}")
+                ok = (isinstance(v, str) and len(v) <= 200 or isinstance(v, int) and not isinstance(v, bool)
+                      and abs(v) <= 10**15 or isinstance(v, float) and math.isfinite(v))
+                if not ok:
+                    fail(f"link.params.{k}", f"must be a short text or a finite number, got {show(v)}")
+    claim = raw.get("claim")
+    if isinstance(claim, dict):
+        for k in ("metric", "better", "worse"):
+            if k in claim and not isinstance(claim[k], str):
+                fail(f"claim.{k}", f"must be text, got {show(claim[k])}")
 
 
 def _options(raw, name, fail, need_correct: bool) -> tuple[Option, ...]:
@@ -195,7 +230,7 @@ def _options(raw, name, fail, need_correct: bool) -> tuple[Option, ...]:
             fail(f"{where}.feedback", "must be non-empty text explaining why this is right or wrong")
         correct = o.get("correct", False)
         if need_correct and not isinstance(correct, bool):
-            fail(f"{where}.correct", f"must be true or false, got {correct!r}")
+            fail(f"{where}.correct", f"must be true or false, got {show(correct)}")
         out.append(Option(text=t.strip(), correct=bool(correct), feedback=fb.strip()))
     return tuple(out)
 

@@ -66,13 +66,13 @@ def check_link(page, params) -> list[tuple[str, str]]:
             out.append((where, f"page {page!r} does not read {k!r}; it reads {', '.join(PAGES[page])}"))
         elif k in _CHOICES and str(v) not in _CHOICES[k]:
             out.append((where, f"unknown value {v!r}; choose one of {', '.join(_CHOICES[k])}"))
-        elif k in _INTS and not str(v).isdigit():
+        elif k in _INTS and not (str(v).isascii() and str(v).isdigit()):  # "²".isdigit() is true
             out.append((where, f"must be a whole number, got {v!r}"))
         elif k in _FLOATS:
             try:
                 if not float(v) > 0:
                     raise ValueError
-            except ValueError:
+            except (ValueError, OverflowError):
                 out.append((where, f"must be a positive number, got {v!r}"))
     for k, (lo, hi) in _RANGES.get(page, {}).items():
         if k in params and not any(f.startswith(f"link.params.{k}") for f, _ in out):
