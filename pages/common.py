@@ -7,6 +7,7 @@ share), build a ``SimConfig``, call ``run_cached``, hand the result to a ``viz``
 from __future__ import annotations
 
 import os
+import re
 from typing import NamedTuple
 
 import streamlit as st
@@ -56,7 +57,9 @@ def error_text(e: ConfigError) -> str:
     """The one-line message for a refused input: the field (and trace row) in bold, then the reason, as
     Markdown that shows the learner's text exactly as typed (``__import__`` is not bold "import")."""
     where = f" (row {e.row})" if e.row is not None else ""
-    return f"**{markdown_plain(str(e.field))}**{where}: {markdown_plain(e.reason)}"
+    field = str(e.field)  # our own setting and column names, shown as they are unless odd characters crept in
+    field = field if re.fullmatch(r"[\w.\- ]{1,80}", field) else markdown_plain(field)
+    return f"**{field}**{where}: {markdown_plain(e.reason)}"
 
 
 def markdown_plain(text: str) -> str:

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from quiz.bank import BANK_DIR, BankError, load_bank
+from quiz.bank import BANK_DIR, BankError, bank_files, load_bank
 from quiz.check import check_bank
 from quiz.export import DEFAULT_VARIANTS, FORMATS
 from quiz.model import CONCEPTS, generate
@@ -74,13 +74,17 @@ def _check(args) -> int:
 
 
 def _export(args) -> int:
-    bank = load_bank(args.bank)
-    text = FORMATS[args.format](bank, variants=args.variants)
+    from sim.errors import ConfigError
+    from sim.files import check_output, write_atomic
+    # The output may not be a bank file (or the bank folder): exporting over it would destroy the bank.
+    inputs = tuple(bank_files(args.bank)) + (args.bank,)
     try:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        print(f"error: output: cannot write {args.output!r}: {e.strerror}", file=sys.stderr)
+        check_output(args.output, "output", inputs)
+        bank = load_bank(args.bank)
+        text = FORMATS[args.format](bank, variants=args.variants)
+        write_atomic(args.output, text, "output", inputs)  # a temp file renamed: an interrupted export
+    except ConfigError as e:                               # leaves the old file whole
+        print(f"error: {e}", file=sys.stderr)
         return 2
     n = sum(args.variants if q.parameterized else 1 for q in bank)
     print(f"wrote {n} questions ({len(bank)} in the bank, {args.variants} variants per parameterized one) "

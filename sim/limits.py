@@ -20,7 +20,9 @@ MAX_NESTING = 50  # nested mappings / lists in a YAML or JSON document
 MAX_SWEEP_POINTS = 500  # policies x rates x seeds of one sweep
 MAX_SWEEP_REQUESTS = 2_000_000  # requests simulated over a whole sweep (grid points x requests per run)
 MAX_TOKENS_PER_REQUEST = 10_000_000  # prompt or output tokens of one request
-MAX_TIME_S = 1e10  # arrival times and deadlines, s (~317 years; a Unix timestamp fits, 1e15 does not)
+# Arrival times and deadlines, s (~116 days). Beyond it a float's spacing (2e-9 s here, 0.125 s at 1e15) is
+# no longer small beside a pass of a few ms, and times, gaps and fractions come out wrong.
+MAX_TIME_S = 1e7
 MIN_RATE_PER_S, MAX_RATE_PER_S = 1e-3, 1e6  # arrival rate, requests/s (one per ~17 minutes .. a million)
 MAX_PRIORITY = 1_000_000  # |priority| of a request class
 

@@ -440,7 +440,7 @@ def _jsonl_rows(text: str) -> Iterable[dict]:
         yield obj
 
 
-def _num(row: dict, key: str, i: int, integer: bool, lo: float, hi: float, required: bool = True):
+def _num(row: dict, key: str, i: int, integer: bool, lo: float, hi: float, required: bool = True, hint: str = ""):
     """The number in ``row[key]`` (CSV text or a JSON number), finite and in [lo, hi], or one message."""
     v = row.get(key)
     if v is None or v == "":
@@ -460,7 +460,7 @@ def _num(row: dict, key: str, i: int, integer: bool, lo: float, hi: float, requi
     if not math.isfinite(x):
         raise ConfigError(key, f"expected a finite number, got {show(v)}", row=i)
     if not lo <= x <= hi:
-        raise ConfigError(key, f"must be between {lo:,g} and {hi:,g}, got {show(v)}", row=i)
+        raise ConfigError(key, f"must be between {lo:,g} and {hi:,g}{hint}, got {show(v)}", row=i)
     if integer:
         if x != int(x):
             raise ConfigError(key, f"expected a whole number, got {show(v)}", row=i)
@@ -480,11 +480,11 @@ def _text(row: dict, key: str, i: int, default: str) -> str:
 
 
 def _row_to_request(row: dict, i: int) -> Request:
-    arrival = _num(row, "arrival_s", i, False, 0, MAX_TIME_S)
+    arrival = _num(row, "arrival_s", i, False, 0, MAX_TIME_S, hint=" s; give times from the trace's start")
     prompt = _num(row, "prompt_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST)
     output = _num(row, "output_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST)
     prio = _num(row, "priority", i, True, -MAX_PRIORITY, MAX_PRIORITY, required=False)
-    deadline = _num(row, "deadline_s", i, False, 0, MAX_TIME_S, required=False)
+    deadline = _num(row, "deadline_s", i, False, 0, MAX_TIME_S, required=False, hint=" s")
     if deadline is not None and deadline < arrival:
         raise ConfigError("deadline_s", f"deadline {deadline} is before the arrival {arrival}", row=i)
     cap = _num(row, "max_new_tokens", i, True, 1, MAX_TOKENS_PER_REQUEST, required=False)
