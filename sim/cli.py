@@ -1,4 +1,4 @@
-"""Command line for instructors, scripts and checks: ``python -m sim run | sweep | bench | validate``.
+"""Command line for instructors, scripts and checks: ``python -m sim run | sweep | cost | bench | validate``.
 
 Bad input of any kind prints one message naming the field (and row) on stderr and exits with status 2.
 """
@@ -266,6 +266,43 @@ def cmd_bench(args) -> int:
     return 0
 
 
+COST_FLAGS = ("prefill", "cached", "decode", "context")
+
+
+def cmd_cost(args) -> int:
+    """Price one pass with a preset pair and print its parts (``--json``: the keys of PassCost.as_ms)."""
+    from sim.cost_model import price_pass
+    counts = {}
+    for flag in COST_FLAGS:
+        text = getattr(args, flag)
+        try:
+            counts[flag] = int(text)
+        except ValueError:
+            raise ConfigError(flag, f"expected a whole number of tokens, got {text!r}") from None
+    p = price_pass(args.model, args.hardware, **counts)
+    if args.json:
+        print(json.dumps(p.as_ms()))
+        return 0
+    what = []
+    if counts["prefill"]:
+        what.append(f"a prompt chunk of {counts['prefill']:,} tokens"
+                    + (f" on {counts['cached']:,} cached" if counts["cached"] else ""))
+    if counts["decode"]:
+        what.append(f"{counts['decode']:,} decoding sequences at {counts['context']:,} tokens of context")
+    print(f"One pass of {args.model} on {args.hardware}: {' and '.join(what)}")
+    rows = [("linear layers", p.linear_s, f"compute {p.linear_compute_s * 1e3:.2f} ms, weights read "
+                                          f"{p.linear_memory_s * 1e3:.2f} ms" if p.linear_memory_s else ""),
+            ("attention", p.attention_s, f"compute {p.attention_compute_s * 1e3:.2f} ms, KV read "
+                                         f"{p.attention_memory_s * 1e3:.2f} ms" if p.attention_memory_s else ""),
+            ("KV-cache write", p.kv_write_s, "K and V of the new tokens" if p.kv_write_s else
+             "priced inside the per-token and per-sequence terms"),
+            ("CPU overhead", p.overhead_s, "scheduling, inputs, sampling, outputs"),
+            ("pass", p.total_s, f"bound: {p.bound}")]
+    for name, v, note in rows:
+        print(f"  {name:<15}{v * 1e3:>10.2f} ms   {note}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from sim.validate import main as validate_main
     return validate_main(args)
@@ -294,6 +331,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
     b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
     b.set_defaults(func=cmd_bench)
+    c = sub.add_parser("cost", help="price one forward pass with a model and hardware preset, part by part")
+    c.add_argument("--model", required=True, help="model preset: " + ", ".join(MODELS))
+    c.add_argument("--hardware", required=True, help="hardware preset: " + ", ".join(HARDWARE))
+    c.add_argument("--prefill", default="0", metavar="P", help="prompt tokens computed in the pass (one chunk)")
+    c.add_argument("--cached", default="0", metavar="C", help="tokens of that prompt already cached (chunked prefill)")
+    c.add_argument("--decode", default="0", metavar="B", help="decoding sequences in the pass (one token each)")
+    c.add_argument("--context", default="0", metavar="X", help="KV tokens each decoding sequence has cached")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON object: pass_ms, linear_ms, attention_ms, kv_write_ms, overhead_ms, bound")
+    c.set_defaults(func=cmd_cost)
     v = sub.add_parser("validate", help="run one workload through the simulator and the real torch model")
     v.add_argument("--policy", choices=POLICIES[:4], default="continuous", help="batching strategy to validate")
     v.add_argument("--requests", type=_whole_number, default=50, help="number of requests")
@@ -319,7 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if args.func is cmd_cost:  # name the flag as typed
+            print(f"error: --{e.field}: {e.reason}", file=sys.stderr)
+        else:
+            print(f"error: {e}", file=sys.stderr)
         return 2
     except ImportError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,12 +1,33 @@
 """Cost model: how long one iteration (one forward pass) takes for a given batch composition.
 
-Two implementations behind one method, ``iteration_time(shape)``:
+Two implementations behind one method, ``iteration_time(shape)`` (seconds), and one explained form,
+``parts(shape)`` (a ``PassCost``: the same time split into the parts of a pass):
 
-* ``RooflineCost`` for real models on real accelerators: ``t = overhead + max(FLOPs / (peak x MFU),
-  bytes / (bandwidth x MBU)) + reorg x (joins + leaves)``. FLOPs count the weights (2 x params per token)
-  and attention (4 x layers x hidden per token per context token); bytes count the weights read once per
-  pass plus every decoding sequence's KV cache. So batching is not free: a bigger batch reads more KV,
-  and a prefill in the same pass makes the pass compute-bound, which is where decode stalls come from.
+* ``RooflineCost`` for real models on real accelerators. A pass runs its kernels one after another, so
+  its time is a sum of parts, each priced by its own roofline (the larger of its compute time and its
+  memory time, plus the share of the smaller one the kernels fail to hide):
+
+      pass = linear layers + attention (prefill kernel + decode kernel) + KV-cache write + CPU overhead
+
+  - linear layers: compute 2 x (block parameters) FLOPs per token at ``peak x mfu``; memory: every
+    weight read once per pass at ``bandwidth x mbu``. Few tokens: bound by the weights read (the floor of
+    every decode step); many tokens: bound by compute. The ridge point is where the two meet. Plus the
+    element-wise kernels between them (norms, RoPE, SiLU, residual adds), which move each token's
+    activations at ``bandwidth x mbu``.
+  - attention: compute 4 x layers x (heads x head dim) FLOPs per (query token, cached token) pair at
+    ``peak x attn_mfu``; memory: the cached K and V each query reads at ``bandwidth x attn_mbu``; plus a
+    fixed launch time per layer per kernel. Prefill attention is compute-bound, decode attention memory-bound.
+  - KV-cache write: each new token's K and V (``kv_bytes_per_token``) at ``bandwidth x mbu``, a launch time
+    per layer, and a time per prompt token per layer (the measured write kernel walks a prompt token by
+    token, so a long prompt's write is slow; decode tokens of different sequences are written in parallel).
+  - CPU overhead: scheduling, input preparation, sampling and output processing per iteration,
+    ``fixed + per sequence x batch``, measured on a real serving stack.
+
+  The efficiency factors (``Efficiency``, one per card type) and the CPU overhead (``CpuOverhead``) are
+  fitted by ``scripts/fit_costs.py`` to measured A100/H100 passes (``sim/data/gpu-passes.csv``); the spec
+  numbers (peak FLOP/s, bandwidth, memory, model shapes) come from datasheets and config.json files.
+  Not priced: embedding lookup, final norm, LM head (as in the measured data), tensor-parallel all-reduce.
+  On top of the pass: a per-join/leave reorganization cost (C4) and swap traffic over the host link.
 * ``LinearCost`` for the app's tiny torch model on a CPU (preset ``tiny-cpu``): a CPU is neither
   bandwidth- nor compute-roofline shaped at this size, so each kind of work gets its own coefficient,
   fitted by calibration (``sim.calibrate``): fixed overhead, per prefill token, per prefill attention
@@ -43,6 +64,14 @@ class BatchShape:
         return self.prefill_tokens + self.decode_seqs
 
 
+def pass_shape(prefill: int = 0, cached: int = 0, decode: int = 0, context: int = 0) -> BatchShape:
+    """One pass as ``python -m sim cost`` describes it: a prompt chunk of ``prefill`` tokens on top of
+    ``cached`` tokens already in the cache, beside ``decode`` sequences with ``context`` tokens each."""
+    return BatchShape(prefill_tokens=prefill, prefill_attn_pairs=prefill * (cached + (prefill + 1) / 2),
+                      prefill_seqs=1 if prefill else 0, prefill_cached_tokens=cached if prefill else 0,
+                      decode_seqs=decode, decode_context_tokens=decode * context)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A decoder-only transformer as its config.json describes it."""
@@ -54,6 +83,8 @@ class ModelSpec:
     heads: int
     kv_heads: int
     head_dim: int
+    ffn_hidden: int  # MLP width (intermediate_size): gate, up and down projections
+    vocab: int
     bytes_per_param: int = 2  # 16-bit weights and KV cache
     source: str = ""
 
@@ -65,6 +96,23 @@ class ModelSpec:
     @property
     def weight_bytes(self) -> float:
         return self.params * self.bytes_per_param
+
+    @property
+    def activation_bytes_per_token(self) -> int:
+        """Bytes the element-wise kernels between the matrix multiplies move per token (all layers): two
+        RMSNorms (read + write the hidden state), RoPE on Q and K (read + write), SiLU x gate (read two
+        MLP-wide vectors, write one), two residual adds (read two hidden states, write one)."""
+        per_layer = 10 * self.hidden + 2 * (self.heads + self.kv_heads) * self.head_dim + 3 * self.ffn_hidden
+        return self.layers * per_layer * self.bytes_per_param
+
+    @property
+    def block_params(self) -> int:
+        """Parameters of the transformer blocks' linear layers (Q, K, V, O projections and the 3 MLP
+        matrices), the weights a pass reads and multiplies for every token. The embedding and the LM head
+        are left out (2 x vocab x hidden): the measured passes leave them out too."""
+        q_o = 2 * self.hidden * self.heads * self.head_dim
+        k_v = 2 * self.hidden * self.kv_heads * self.head_dim
+        return self.layers * (q_o + k_v + 3 * self.hidden * self.ffn_hidden)
 
 
 @dataclass(frozen=True)
@@ -78,31 +126,35 @@ class HardwareSpec:
     count: int = 1
     host_link_bytes_per_s: float = 25 * GB  # PCIe Gen4 x16 in practice (~25 of 32 GB/s): swap traffic
     source: str = ""
+    card: str = ""  # key into EFFICIENCY: the card type whose measured passes fitted the factors
 
 
 # Model numbers from each model's published config.json (see shared reference/specs.md).
 MODELS: dict[str, ModelSpec] = {
-    "llama-2-7b": ModelSpec("llama-2-7b", 6.74e9, 32, 4096, 32, 32, 128,
-                            source="meta-llama/Llama-2-7b-hf config.json: 32 layers, hidden 4096, 32 heads, no GQA"),
-    "llama-3-8b": ModelSpec("llama-3-8b", 8.03e9, 32, 4096, 32, 8, 128,
-                            source="meta-llama/Meta-Llama-3-8B config.json: 32 layers, hidden 4096, 8 KV heads"),
-    "llama-3-70b": ModelSpec("llama-3-70b", 70.6e9, 80, 8192, 64, 8, 128,
-                             source="meta-llama/Meta-Llama-3-70B config.json: 80 layers, hidden 8192, 8 KV heads"),
+    "llama-2-7b": ModelSpec("llama-2-7b", 6.74e9, 32, 4096, 32, 32, 128, ffn_hidden=11008, vocab=32000,
+                            source="meta-llama/Llama-2-7b-hf config.json: 32 layers, hidden 4096, 32 heads, "
+                                   "no GQA, intermediate 11008, vocab 32000"),
+    "llama-3-8b": ModelSpec("llama-3-8b", 8.03e9, 32, 4096, 32, 8, 128, ffn_hidden=14336, vocab=128256,
+                            source="meta-llama/Meta-Llama-3-8B config.json: 32 layers, hidden 4096, 8 KV heads, "
+                                   "intermediate 14336, vocab 128256"),
+    "llama-3-70b": ModelSpec("llama-3-70b", 70.6e9, 80, 8192, 64, 8, 128, ffn_hidden=28672, vocab=128256,
+                             source="meta-llama/Meta-Llama-3-70B config.json: 80 layers, hidden 8192, 8 KV heads, "
+                                    "intermediate 28672, vocab 128256"),
     # The app's own torch model (sim.real_model): 4 layers, d_model 256, 4 heads, vocab 1000, fp32 on CPU.
     # 3,802,624 = TinyLM().num_params(): embeddings 256k + positions 131k + 4 x 790k + LM head 256k.
-    "tiny": ModelSpec("tiny", 3.80e6, 4, 256, 4, 4, 64, bytes_per_param=4,
+    "tiny": ModelSpec("tiny", 3.80e6, 4, 256, 4, 4, 64, ffn_hidden=1024, vocab=1000, bytes_per_param=4,
                       source="defined in this repo (sim/real_model.py), seeded random weights"),
 }
 
 # Accelerator numbers from the vendors' datasheets (dense tensor peak, no sparsity).
 HARDWARE: dict[str, HardwareSpec] = {
-    "a100-80gb": HardwareSpec("a100-80gb", 312e12, 80 * GB, 2039 * GB,
+    "a100-80gb": HardwareSpec("a100-80gb", 312e12, 80 * GB, 2039 * GB, card="a100",
                               source="NVIDIA A100 datasheet: 312 TFLOP/s BF16, 80 GB HBM2e, 2,039 GB/s (SXM)"),
-    "h100-80gb": HardwareSpec("h100-80gb", 989e12, 80 * GB, 3350 * GB,
+    "h100-80gb": HardwareSpec("h100-80gb", 989e12, 80 * GB, 3350 * GB, card="h100",
                               source="NVIDIA H100 datasheet: 989 TFLOP/s BF16 dense, 80 GB HBM3, 3,350 GB/s (SXM5)"),
-    "4xa100-80gb": HardwareSpec("4xa100-80gb", 312e12, 80 * GB, 2039 * GB, count=4,
+    "4xa100-80gb": HardwareSpec("4xa100-80gb", 312e12, 80 * GB, 2039 * GB, count=4, card="a100",
                                 source="4 x A100-80GB SXM with tensor parallelism (NVIDIA A100 datasheet)"),
-    "4xh100-80gb": HardwareSpec("4xh100-80gb", 989e12, 80 * GB, 3350 * GB, count=4,
+    "4xh100-80gb": HardwareSpec("4xh100-80gb", 989e12, 80 * GB, 3350 * GB, count=4, card="h100",
                                 source="4 x H100-80GB SXM5 with tensor parallelism (NVIDIA H100 datasheet)"),
     # The local CPU running the tiny model: timing comes from LinearCost, memory is a plain budget.
     "tiny-cpu": HardwareSpec("tiny-cpu", 0.0, 2 * GB, 0.0, host_link_bytes_per_s=10 * GB,
@@ -111,55 +163,238 @@ HARDWARE: dict[str, HardwareSpec] = {
 
 
 @dataclass(frozen=True)
+class Efficiency:
+    """How close one card type's kernels get to its datasheet numbers: physical factors, not per-shape
+    corrections, so they carry over to other models on the same card."""
+
+    mfu: float  # linear layers: fraction of peak FLOP/s the matrix multiplications reach
+    mbu: float  # fraction of peak bandwidth reached streaming weights (and writing KV)
+    exposed: float  # share of the shorter of (compute, memory) time NOT hidden behind the longer: 0 = the
+    #                 textbook roofline max(compute, memory), 1 = their sum
+    attn_mfu: float  # attention kernels: fraction of peak FLOP/s (prefill attention is compute-bound)
+    attn_mbu: float  # attention kernels: fraction of peak bandwidth reading the KV cache (decode)
+    attn_launch_s: float  # per layer, per attention kernel (prefill, decode): launch and setup time
+    kv_write_launch_s: float  # per layer: the KV-cache write kernel's launch time
+    kv_write_token_s: float  # per prompt token per layer: the measured write kernel's time per token
+    source: str = ""
+
+
+# Fitted by `python scripts/fit_costs.py` on the rows of sim/data/gpu-passes.csv marked split=main
+# (its held-out rows and the table it prints are in the README). Vidur's public profiling data
+# (github.com/microsoft/vidur): fp16 kernels, tensor parallel 1, median time per operation per layer.
+EFFICIENCY: dict[str, Efficiency] = {
+    "a100": Efficiency(mfu=0.72, mbu=0.691, exposed=0.291, attn_mfu=0.439, attn_mbu=0.855, attn_launch_s=2.18e-05,
+                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07,
+                       source="fitted to Llama-3-8B passes measured on an A100 (linear layers, FlashInfer "
+                              "attention and KV write)"),
+    "h100": Efficiency(mfu=0.814, mbu=0.716, exposed=0.526, attn_mfu=0.439, attn_mbu=0.855, attn_launch_s=2.18e-05,
+                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07,
+                       source="linear layers fitted to Llama-2-7B passes measured on an H100; attention and "
+                              "KV write not measured on H100: the A100's factors"),
+}
+
+
+@dataclass(frozen=True)
+class CpuOverhead:
+    """CPU time per iteration between GPU passes: ``fixed_s + per_seq_s x sequences in the pass``."""
+
+    fixed_s: float = 0.000993  # scheduling and launching, whatever the batch
+    per_seq_s: float = 4.82e-05  # per sequence in the pass: input preparation, sampling, output processing
+    source: str = ("fitted to vLLM's CPU time per iteration (schedule, prepare inputs, sampler, process "
+                   "outputs) measured against batch size on an A100 host (Vidur cpu_overheads.csv)")
+
+
+CPU_OVERHEAD = CpuOverhead()
+
+
+@dataclass(frozen=True)
+class PassCost:
+    """One pass's time split into its parts (seconds). ``total_s`` is what the simulator waits."""
+
+    linear_compute_s: float  # the linear layers at the compute roof
+    linear_memory_s: float  # the linear layers at the memory roof (reading every weight once)
+    linear_s: float  # the linear layers' time: their roofline
+    attention_compute_s: float  # prefill + decode attention at the compute roof
+    attention_memory_s: float  # prefill + decode attention at the memory roof
+    attention_s: float  # both attention kernels' time, launch included
+    kv_write_s: float  # writing the new tokens' K and V into the cache
+    overhead_s: float  # CPU time of the iteration (scheduling, inputs, sampling, outputs)
+    extra_s: float = 0.0  # reorganization (joins/leaves, C4) and swap traffic on top
+    bound: str = "memory"  # "compute" or "memory": the roof the pass's kernels sit on
+
+    @property
+    def gpu_s(self) -> float:
+        return self.linear_s + self.attention_s + self.kv_write_s
+
+    @property
+    def total_s(self) -> float:
+        return self.gpu_s + self.overhead_s + self.extra_s
+
+    def as_ms(self) -> dict:
+        """The ``python -m sim cost --json`` object."""
+        ms = {"pass_ms": self.total_s, "linear_ms": self.linear_s, "attention_ms": self.attention_s,
+              "kv_write_ms": self.kv_write_s, "overhead_ms": self.overhead_s}
+        return {**{k: round(v * 1e3, 6) for k, v in ms.items()}, "bound": self.bound}
+
+
+@dataclass(frozen=True)
+class Number:
+    """One number a preset rests on, for display: what it is, its value in its unit, where it is from."""
+
+    quantity: str
+    value: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
 class RooflineCost:
-    """Roofline per iteration for ``model`` on ``hw``; efficiency factors are named, not hidden."""
+    """The pass of ``model`` on ``hw`` as a sum of rooflines; every factor is named, not hidden."""
 
     model: ModelSpec
     hw: HardwareSpec
-    mfu: float = 0.5  # model FLOPs utilization reached by prefill (40-60% is typical)
-    mbu: float = 0.8  # fraction of peak memory bandwidth reached by decode
-    overhead_s: float = 0.002  # scheduler + kernel launch time per pass (a few ms in real servers)
+    eff: Efficiency
+    overhead_s: float = CPU_OVERHEAD.fixed_s  # CPU time per pass, whatever the batch
+    overhead_per_seq_s: float = CPU_OVERHEAD.per_seq_s  # CPU time per sequence in the pass
     reorg_s: float = 0.0002  # per sequence joining or leaving the batch (C4): metadata rebuild, copies
 
-    def iteration_time(self, s: BatchShape) -> float:
-        m, hw = self.model, self.hw
-        attn_per_pair = 4.0 * m.layers * m.hidden  # QK^T and AV: 2 matmuls x 2 FLOPs per multiply-add
-        flops = (2.0 * m.params * (s.prefill_tokens + s.decode_seqs)
-                 + attn_per_pair * (s.prefill_attn_pairs + s.decode_context_tokens))
+    def __post_init__(self):
+        # Per-unit prices, computed once: the simulator prices millions of passes.
+        m, hw, e = self.model, self.hw, self.eff
+        peak, bw = hw.peak_flops * hw.count, hw.bandwidth_bytes_per_s * hw.count
         kv = m.kv_bytes_per_token
-        bytes_moved = (m.weight_bytes + kv * (s.decode_context_tokens + s.prefill_cached_tokens)
-                       + kv * s.tokens)  # read weights once, read cached KV, write the new KV
-        compute_s = flops / (hw.peak_flops * hw.count * self.mfu)
-        memory_s = bytes_moved / (hw.bandwidth_bytes_per_s * hw.count * self.mbu)
-        swap_s = s.swap_tokens * kv / hw.host_link_bytes_per_s
-        return self.overhead_s + max(compute_s, memory_s) + self.reorg_s * (s.joins + s.leaves) + swap_s
+        attn_width = m.heads * m.head_dim
+        per = {
+            "_lin_c": 2.0 * m.block_params / (peak * e.mfu),  # s per token
+            "_lin_m": m.block_params * m.bytes_per_param / (bw * e.mbu),  # s per pass: the weights read
+            "_lin_act": m.activation_bytes_per_token / (bw * e.mbu),  # s per token: the element-wise kernels
+            "_att_c": 4.0 * m.layers * attn_width / (peak * e.attn_mfu),  # s per attention pair
+            "_att_kv": kv / (bw * e.attn_mbu),  # s per cached token read
+            # Q read and the output written, plus K and V read, per prompt token (all layers)
+            "_att_tok": (2 * attn_width + 2 * m.kv_heads * m.head_dim) * m.bytes_per_param * m.layers / (bw * e.attn_mbu),
+            "_att_launch": m.layers * e.attn_launch_s,  # s per attention kernel run
+            "_kv_w": kv / (bw * e.mbu),  # s per token written, at the memory roof
+            "_kv_launch": m.layers * e.kv_write_launch_s,
+            "_kv_tok": m.layers * e.kv_write_token_s,  # s per prompt token
+        }
+        for k, v in per.items():
+            object.__setattr__(self, k, v)
+
+    def _roof(self, compute: float, memory: float) -> float:
+        if compute > memory:
+            return compute + self.eff.exposed * memory
+        return memory + self.eff.exposed * compute
+
+    def parts(self, s: BatchShape) -> PassCost:
+        tokens = s.prefill_tokens + s.decode_seqs
+        lin_c, lin_m = self._lin_c * tokens, self._lin_m if tokens else 0.0
+        linear = self._roof(lin_c, lin_m) + self._lin_act * tokens
+        att_c = att_m = attention = 0.0
+        if s.prefill_tokens:
+            c = self._att_c * s.prefill_attn_pairs
+            m = self._att_kv * s.prefill_cached_tokens + self._att_tok * s.prefill_tokens
+            att_c, att_m, attention = c, m, self._att_launch + self._roof(c, m)
+        if s.decode_seqs > s.padding_seqs:
+            c = self._att_c * s.decode_context_tokens
+            m = self._att_kv * s.decode_context_tokens
+            att_c, att_m, attention = att_c + c, att_m + m, attention + self._att_launch + self._roof(c, m)
+        kv_write = 0.0
+        if tokens:
+            kv_write = self._kv_launch + self._kv_w * tokens + self._kv_tok * s.prefill_tokens
+        overhead = self.overhead_s + self.overhead_per_seq_s * (s.decode_seqs + s.prefill_seqs)
+        extra = self.reorg_s * (s.joins + s.leaves) + s.swap_tokens * self.model.kv_bytes_per_token / self.hw.host_link_bytes_per_s
+        bound = "compute" if lin_c + att_c > lin_m + att_m else "memory"
+        return PassCost(lin_c, lin_m, linear, att_c, att_m, attention, kv_write, overhead, extra, bound)
+
+    def iteration_time(self, s: BatchShape) -> float:
+        # The same sum as parts(), without building the breakdown (the simulator's inner loop).
+        exposed = self.eff.exposed
+        tokens = s.prefill_tokens + s.decode_seqs
+        t = self.overhead_s + self.overhead_per_seq_s * (s.decode_seqs + s.prefill_seqs)
+        if tokens:
+            c, m = self._lin_c * tokens, self._lin_m
+            t += (c + exposed * m if c > m else m + exposed * c) + self._lin_act * tokens
+            t += self._kv_launch + self._kv_w * tokens + self._kv_tok * s.prefill_tokens
+        if s.prefill_tokens:
+            c = self._att_c * s.prefill_attn_pairs
+            m = self._att_kv * s.prefill_cached_tokens + self._att_tok * s.prefill_tokens
+            t += self._att_launch + (c + exposed * m if c > m else m + exposed * c)
+        if s.decode_seqs > s.padding_seqs:
+            c = self._att_c * s.decode_context_tokens
+            m = self._att_kv * s.decode_context_tokens
+            t += self._att_launch + (c + exposed * m if c > m else m + exposed * c)
+        t += self.reorg_s * (s.joins + s.leaves)
+        if s.swap_tokens:
+            t += s.swap_tokens * self.model.kv_bytes_per_token / self.hw.host_link_bytes_per_s
+        return t
 
     def decode_line(self, decode_seqs: int, padding: int = 0) -> tuple[float, float, float, float, float]:
-        """A decode-only pass of ``decode_seqs`` sequences (``padding`` of them static batching's padding,
-        priced like any decode here) as ``overhead + max(c0 + c1 x ctx, m0 + m1 x ctx)``
-        seconds for ``ctx`` cached context tokens: the same roofline with the context pulled out, so a
-        steady stretch of passes is priced without building a BatchShape per pass."""
-        m, hw = self.model, self.hw
-        kv = m.kv_bytes_per_token
-        peak, bw = hw.peak_flops * hw.count * self.mfu, hw.bandwidth_bytes_per_s * hw.count * self.mbu
-        return (self.overhead_s, 2.0 * m.params * decode_seqs / peak, 4.0 * m.layers * m.hidden / peak,
-                (m.weight_bytes + kv * decode_seqs) / bw, kv / bw)
+        """A decode-only pass of ``decode_seqs`` sequences (``padding`` of them static batching's padding)
+        as ``fixed + max(c0 + c1 x ctx, m0 + m1 x ctx)`` seconds for ``ctx`` cached context tokens, so a
+        steady stretch of passes is priced without building a BatchShape per pass. Only decode attention
+        grows with the context, and its roofline of two terms proportional to ctx is one slope."""
+        tokens = decode_seqs
+        c, m = self._lin_c * tokens, self._lin_m
+        fixed = self._roof(c, m) + self._lin_act * tokens + self._kv_launch + self._kv_w * tokens
+        fixed += self.overhead_s + self.overhead_per_seq_s * decode_seqs
+        slope = 0.0
+        if decode_seqs > padding:
+            fixed += self._att_launch
+            slope = self._roof(self._att_c, self._att_kv)
+        return (fixed, 0.0, slope, 0.0, slope)
+
+    def ridge_tokens(self, at_peak: bool = False) -> float:
+        """Tokens per pass at which the linear layers' compute time equals their weights-read time: below
+        it a pass costs about the same whatever its size (memory-bound), above it grows with every token."""
+        if at_peak:
+            m, hw = self.model, self.hw
+            return (hw.peak_flops / hw.bandwidth_bytes_per_s) * m.bytes_per_param / 2.0
+        return self._lin_m / self._lin_c
+
+    def weights_floor_s(self) -> float:
+        """The least time any pass takes on the GPU: every block weight read once at ``bandwidth x mbu``."""
+        return self._lin_m
+
+    def numbers(self) -> list[Number]:
+        """Every number the preset rests on, with its unit and source (the model, the card, the fit)."""
+        m, hw, e = self.model, self.hw, self.eff
+        fit = e.source
+        return [
+            Number("parameters", m.params / 1e9, "billion", m.source),
+            Number("block linear-layer parameters", m.block_params / 1e9, "billion",
+                   "layers x (Q, K, V, O projections + 3 MLP matrices); no embedding, no LM head"),
+            Number("weights read per pass", m.block_params * m.bytes_per_param / GB, "GB",
+                   f"{m.bytes_per_param} bytes per parameter"),
+            Number("KV cache per token", m.kv_bytes_per_token / 1024, "KiB",
+                   f"2 x {m.layers} layers x {m.kv_heads} KV heads x {m.head_dim} x {m.bytes_per_param} bytes"),
+            Number("cards", hw.count, "", hw.source),
+            Number("peak compute", hw.peak_flops * hw.count / 1e12, "TFLOP/s", "dense 16-bit, " + hw.source),
+            Number("memory bandwidth", hw.bandwidth_bytes_per_s * hw.count / GB, "GB/s", hw.source),
+            Number("memory", hw.memory_bytes * hw.count / GB, "GB", hw.source),
+            Number("MFU (linear layers)", e.mfu, "fraction of peak", fit),
+            Number("MBU (weights, KV write)", e.mbu, "fraction of peak", fit),
+            Number("exposed share of the shorter roof", e.exposed, "fraction", fit + "; 0 = max, 1 = sum"),
+            Number("attention MFU", e.attn_mfu, "fraction of peak", fit),
+            Number("attention MBU (KV read)", e.attn_mbu, "fraction of peak", fit),
+            Number("attention launch per layer per kernel", e.attn_launch_s * 1e6, "us", fit),
+            Number("KV write launch per layer", e.kv_write_launch_s * 1e6, "us", fit),
+            Number("KV write per prompt token per layer", e.kv_write_token_s * 1e6, "us", fit),
+            Number("CPU overhead per pass", self.overhead_s * 1e3, "ms", CPU_OVERHEAD.source),
+            Number("CPU overhead per sequence", self.overhead_per_seq_s * 1e3, "ms", CPU_OVERHEAD.source),
+            Number("reorganization per join/leave", self.reorg_s * 1e3, "ms", "C4: a teaching parameter"),
+            Number("ridge point (linear layers)", self.ridge_tokens(), "tokens per pass",
+                   "compute time = weights-read time at the fitted MFU and MBU"),
+            Number("weights-read floor", self.weights_floor_s() * 1e3, "ms", "least GPU time of any pass"),
+        ]
 
     def describe(self) -> list[tuple[str, str, str]]:
-        m, hw = self.model, self.hw
-        return [
-            ("model", m.name, m.source),
-            ("parameters", f"{m.params / 1e9:.2f} B", "weights read once per pass"),
-            ("weights", f"{m.weight_bytes / GB:.1f} GB", f"{m.bytes_per_param} bytes per parameter"),
-            ("KV cache per token", f"{m.kv_bytes_per_token / 1024:.0f} KiB",
-             f"2 x {m.layers} layers x {m.kv_heads} KV heads x {m.head_dim} x {m.bytes_per_param} bytes"),
-            ("accelerator", f"{hw.count} x {hw.name}", hw.source),
-            ("peak compute", f"{hw.peak_flops * hw.count / 1e12:.0f} TFLOP/s", "dense 16-bit"),
-            ("memory bandwidth", f"{hw.bandwidth_bytes_per_s * hw.count / GB:,.0f} GB/s", ""),
-            ("MFU / MBU", f"{self.mfu:.0%} / {self.mbu:.0%}", "fraction of peak reached"),
-            ("overhead per pass", f"{self.overhead_s * 1e3:.2f} ms", ""),
-            ("reorganization per join/leave", f"{self.reorg_s * 1e3:.2f} ms", "C4"),
-        ]
+        return [(n.quantity, _fmt_number(n), n.source) for n in self.numbers()]
+
+
+def _fmt_number(n: Number) -> str:
+    v = n.value
+    text = f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.3g}"
+    return f"{text} {n.unit}".strip()
 
 
 SMALL_BATCH_TOKENS = 4  # LinearCost: below this many tokens a pass pays extra per token (knees of 3-6 fit alike)
@@ -198,6 +433,19 @@ class LinearCost:
                 + self.per_context_token_s * s.decode_context_tokens
                 + self.per_prefill_seq_s * s.prefill_seqs + self.reorg_s * (s.joins + s.leaves)
                 + self.per_small_batch_token_s * min(tokens, SMALL_BATCH_TOKENS))
+
+    def parts(self, s: BatchShape) -> PassCost:
+        """The same sum split as a GPU pass is: per-token and per-sequence work in the linear part, attention
+        pairs, context reads and per-prefill calls in the attention part. The CPU is the only resource, so
+        the bound is "compute"; the KV write is inside the per-token and per-sequence prices."""
+        tokens = s.prefill_tokens + s.decode_seqs
+        linear = (self.per_prefill_token_s * s.prefill_tokens
+                  + self.per_decode_seq_s * (s.decode_seqs - s.padding_seqs) + self.per_padding_seq_s * s.padding_seqs
+                  + self.per_small_batch_token_s * min(tokens, SMALL_BATCH_TOKENS))
+        attention = (self.per_attn_pair_s * s.prefill_attn_pairs + self.per_context_token_s * s.decode_context_tokens
+                     + self.per_prefill_seq_s * s.prefill_seqs)
+        return PassCost(linear, 0.0, linear, attention, 0.0, attention, 0.0, self.overhead_s,
+                        self.reorg_s * (s.joins + s.leaves), "compute")
 
     def scaled(self, factor: float) -> "LinearCost":
         """Every price times ``factor``: the same machine, uniformly faster or slower."""
@@ -257,4 +505,33 @@ def build_cost_model(model_name: str, hw_name: str, reorg_s: float | None = None
         if not (hw_name == "tiny-cpu" and model_name == "tiny"):
             raise ConfigError("hardware", "the tiny model runs only on tiny-cpu, and tiny-cpu runs only the tiny model")
         return replace(linear or LinearCost(), **changes)
-    return replace(RooflineCost(MODELS[model_name], HARDWARE[hw_name]), **changes)
+    hw = HARDWARE[hw_name]
+    return replace(RooflineCost(MODELS[model_name], hw, EFFICIENCY[hw.card]), **changes)
+
+
+def price_pass(model_name: str, hw_name: str, prefill: int = 0, cached: int = 0, decode: int = 0,
+               context: int = 0, check_fit: bool = True) -> PassCost:
+    """One pass priced by the preset pair, its parts and bound (``python -m sim cost``). Refuses, naming
+    the flag, a negative count and (with ``check_fit``) a pass whose KV cache does not fit the cards."""
+    for flag, v in (("prefill", prefill), ("cached", cached), ("decode", decode), ("context", context)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(flag, f"must be a whole number of tokens >= 0, got {v!r}")
+    if cached and not prefill:
+        raise ConfigError("cached", "tokens already cached belong to a prompt chunk: give --prefill too")
+    if context and not decode:
+        raise ConfigError("context", "context is per decoding sequence: give --decode too")
+    if not prefill and not decode:
+        raise ConfigError("prefill", "a pass computes at least one token: give --prefill P or --decode B")
+    cost = build_cost_model(model_name, hw_name)
+    if check_fit:
+        capacity = kv_capacity_tokens(MODELS[model_name], HARDWARE[hw_name])
+        if hw_name == "tiny-cpu":
+            capacity = min(capacity, 65_536)  # the real executor preallocates this much
+        prompt = cached + prefill
+        held = prompt + decode * (context + 1)
+        if held > capacity:
+            flag = "prefill" if prompt > capacity else "context" if decode * context > prompt else "decode"
+            raise ConfigError(flag, f"the pass holds {held:,} KV tokens ({prompt:,} of the prompt + {decode:,} "
+                                    f"sequences x {context + 1:,}); {model_name} on {hw_name} has room for "
+                                    f"{capacity:,}")
+    return cost.parts(pass_shape(prefill, cached, decode, context))

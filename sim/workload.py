@@ -228,11 +228,11 @@ def _book_example() -> tuple[Request, ...]:
     # during iteration 3 and is prefilled in iteration 4 while x1, x2 decode; x2 gives its last token in
     # iteration 5, during which x4 and x5 arrive; iteration 6 prefills x4 in x2's slot and x5 waits. Arrival
     # times sit near the middle of an iteration (about 12 ms each with the default 8B model on an A100:
-    # iteration 3 runs ~24-36 ms, iteration 5 ~48-60 ms), so a cost-model change of a few percent keeps
+    # iteration 3 runs ~25-36 ms, iteration 5 ~49-61 ms), so a cost-model change of a few percent keeps
     # every request joining at the same iteration; tests/test_sim_strategies.py checks the sequence.
     def r(i, arr, out):
         return Request(id=f"x{i}", arrival_s=arr, prompt_tokens=8, output_tokens=out, max_new_tokens=out)
-    return (r(1, 0.0, 9), r(2, 0.0, 5), r(3, 0.030, 5), r(4, 0.054, 4), r(5, 0.054, 3))
+    return (r(1, 0.0, 9), r(2, 0.0, 5), r(3, 0.030, 5), r(4, 0.055, 4), r(5, 0.055, 3))
 
 
 def _three_long_one_short() -> tuple[Request, ...]:

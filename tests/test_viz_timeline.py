@@ -52,7 +52,7 @@ def test_book_example_phases_and_colours(book):
     assert _segments_of(fig, "prefill", "x4")[0][2] == "iteration 6"
     assert _segments_of(fig, "prefill", "x5")[0][2] == "iteration 9"
     x5_wait = _segments_of(fig, "queued", "x5")
-    assert x5_wait and x5_wait[0][0] == pytest.approx(54.0)
+    assert x5_wait and x5_wait[0][0] == pytest.approx(55.0)
     # Every decode step of x2 (iterations 2..5) is blue; no decode after its finish.
     x2_decodes = sorted(s[2] for s in _segments_of(fig, "decode", "x2"))
     assert x2_decodes == [f"iteration {k}" for k in (2, 3, 4, 5)]
