@@ -1,6 +1,7 @@
-"""Validate against a real model: the simulator's scheduler drives a tiny torch model; simulated and measured
-timelines, per-request latency and per-pass times side by side, with the fitted cost model and what its
-error means for the other pages."""
+"""Validate against a real model, in two views: the simulator's scheduler drives a tiny torch model on this
+machine (simulated and measured timelines, per-request latency and per-pass times, the fitted cost model and
+what its error means for the other pages); and the GPU presets held against passes measured on real
+A100/H100 GPUs (figures in viz.validation, data and comparison in sim.gpu_passes)."""
 
 import threading
 
@@ -8,13 +9,59 @@ import streamlit as st
 
 from pages import common
 from sim.batching import STRATEGIES
+from sim import gpu_passes
+from sim.cost_model import EFFICIENCY, build_cost_model
 from sim.errors import ConfigError
 from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
                           workload)
 from viz import validation as vv
 
 st.title("Validate against a real model")
-st.markdown(
+cpu_tab, gpu_tab = st.tabs(["Tiny model on this machine", "GPU presets vs measured GPU passes"])
+
+with gpu_tab:
+    compared = gpu_passes.compare()
+    table = gpu_passes.error_table(compared)
+    st.markdown(
+        "The other pages price GPU passes with **presets**: a model's shape (config.json) on a card's datasheet "
+        "numbers, with a pass split into its parts (linear layers, attention, KV-cache write, CPU overhead), "
+        "each priced by its own roofline and efficiency factors fitted to measured passes. Here the presets "
+        "are held against those measurements: per-iteration times of real A100 and H100 GPUs. "
+        f"**Data:** {gpu_passes.SOURCE}. Each part of the cost model was fitted to its own measured part on "
+        "the rows marked *main*; the rest are held out (`python scripts/fit_costs.py` prints both tables).")
+    st.info(f"**What this does not cover:** {gpu_passes.NOT_COVERED}. The CPU overhead rows (scheduling, "
+            "input preparation, sampling, output processing per iteration) were measured on an A100 host "
+            "and are compared on their own. **Look for:** points on the identity line; every bar under the "
+            "5% line and every diamond under the 15% line.")
+    common.plot(vv.gpu_scatter(compared), key="gpu_scatter")
+    common.explain(
+        "One point per measured row of the reference data: its measured time across, the preset's prediction "
+        "for exactly that shape up (both in ms, log scales because passes run from about 1 ms to 1 s). Full "
+        "passes compare the GPU part of the prediction (linear layers + attention + KV write) with the "
+        "measured kernels; *linear layers only* rows compare the linear part; CPU overhead rows the predicted "
+        "overhead. On the solid line the preset is exact; the dotted lines are ±15%. Hover a point for its shape.")
+    common.plot(vv.gpu_errors(table), key="gpu_errors")
+    common.explain(
+        "One bar per kind of measured pass (and model and GPU): the median absolute error over its rows; the "
+        "diamond is the largest. The targets are a median of at most 5% and a largest error of at most 15% "
+        "per kind.")
+    missed = [k for k in table if not k.within_targets]
+    if missed:
+        st.markdown("**Outside the targets:** " + "; ".join(
+            f"{vv.GPU_KIND_LABEL[k.kind]}, {k.model} on {k.gpu.upper()} (median {k.median_abs_pct:.1f}%, largest {k.max_abs_pct:.1f}%)" for k in missed)
+            + ". The H100's measured linear layers swing by about ±10% between neighbouring prompt sizes "
+              "(768 tokens cost more per token than 512 or 1,024), more than a few physical factors follow.")
+    st.dataframe([{"model": k.model, "GPU": k.gpu.upper(), "kind": vv.GPU_KIND_LABEL[k.kind], "rows": k.rows,
+                   "median |error|": f"{k.median_abs_pct:.1f}%", "largest |error|": f"{k.max_abs_pct:.1f}%",
+                   "targets": "met" if k.within_targets else "missed"} for k in table],
+                 hide_index=True, width="stretch")
+    st.markdown("**The default preset's numbers** (Llama-3-8B on one A100-80GB), each with its unit and source; "
+                f"the H100 factors: MFU {EFFICIENCY['h100'].mfu:.0%}, MBU {EFFICIENCY['h100'].mbu:.0%} (its "
+                "attention and KV-write factors are the A100's: no H100 attention data).")
+    st.dataframe([{"quantity": n.quantity, "value": f"{n.value:,.4g}", "unit": n.unit, "source": n.source}
+                  for n in build_cost_model("llama-3-8b", "a100-80gb").numbers()], hide_index=True, width="stretch")
+
+cpu_tab.markdown(
     "Every other page prices a forward pass with a **cost model**. Here the claim is checked: the *same* "
     "scheduler objects (batching strategy, queue order, KV manager) that the simulator uses drive a small "
     "real transformer (4 layers, d_model 256, 4 heads, vocab 1000, seeded random weights, defined in this "
@@ -63,122 +110,123 @@ with st.sidebar:
                                    "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
                                    "fit makes the comparison look worse than it is.")
 
-st.info(f"**Workload.** {workload(int(requests), rate).description} Engine: at most {MAX_BATCH} sequences per batch; "
-        f"`chunked` uses a budget of {TOKEN_BUDGET} tokens per pass.  \n**Look for:** the two timelines line "
-        "up, the per-request points hug the identity line, and the pass-time points too.")
+with cpu_tab:
+    st.info(f"**Workload.** {workload(int(requests), rate).description} Engine: at most {MAX_BATCH} sequences per batch; "
+            f"`chunked` uses a budget of {TOKEN_BUDGET} tokens per pass.  \n**Look for:** the two timelines line "
+            "up, the per-request points hug the identity line, and the pass-time points too.")
 
-if not HAVE_TORCH:
-    st.error("**torch**: this page needs PyTorch, which is not installed (pip install -r requirements.txt).")
-    st.stop()
+    if not HAVE_TORCH:
+        st.error("**torch**: this page needs PyTorch, which is not installed (pip install -r requirements.txt).")
+        st.stop()
 
-key = (policy, int(requests), int(seed), clock, arrivals)
-if st.button("Run validation", type="primary", help="Calibrate (if chosen), simulate, then run the real model"):
-    model, lock = _model()
-    bar = st.progress(0.0, text="Waiting for the model (another run is being timed)")
-    try:
-        with lock:
-            v = run_validation(policy, int(requests), int(seed), recalibrate=recal, model=model, clock=clock,
-                               rate_per_s=rate, progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
-        st.session_state["validation"] = (key, v)
-    except ConfigError as e:
-        st.error(f"**{e.field}**: {e.reason}")
-    bar.empty()
+    key = (policy, int(requests), int(seed), clock, arrivals)
+    if st.button("Run validation", type="primary", help="Calibrate (if chosen), simulate, then run the real model"):
+        model, lock = _model()
+        bar = st.progress(0.0, text="Waiting for the model (another run is being timed)")
+        try:
+            with lock:
+                v = run_validation(policy, int(requests), int(seed), recalibrate=recal, model=model, clock=clock,
+                                   rate_per_s=rate, progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
+            st.session_state["validation"] = (key, v)
+        except ConfigError as e:
+            st.error(f"**{e.field}**: {e.reason}")
+        bar.empty()
 
-stored = st.session_state.get("validation")
-if stored is None:
-    st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes 20-25 seconds "
-                "on a laptop CPU, calibration included.")
-    st.stop()
-run_key, v = stored
-if run_key != key:
-    st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests, {run_key[4]}, seed "
-               f"{run_key[2]}, {run_key[3]} clock); press **Run validation** for the settings in the sidebar.")
+    stored = st.session_state.get("validation")
+    if stored is None:
+        st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes 20-25 seconds "
+                    "on a laptop CPU, calibration included.")
+        st.stop()
+    run_key, v = stored
+    if run_key != key:
+        st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests, {run_key[4]}, seed "
+                   f"{run_key[2]}, {run_key[3]} clock); press **Run validation** for the settings in the sidebar.")
 
-sim_res, real_res, e = v.simulated, v.measured, v.errors
-st.subheader("How close")
-timed = ("timed once, as the run went" if v.pass_repeats == 1 else
-         f"each timed {v.pass_repeats} times, as the run went and in {v.pass_repeats - 1} replays of the whole run, "
-         "and the median kept (calibration, too, keeps each shape's median)")
-st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, {timed}; "
-            f"{v.seconds:.1f} s including calibration.")
-TARGETS = {"iteration_mape_pct": ("per pass", "time of each forward pass, mean over passes", 10),
-           "makespan_abs_pct": ("makespan", "first arrival to last token", 5),
-           "e2e_median_abs_pct": ("end-to-end", "per request, median over requests", 15),
-           "ttft_median_abs_pct": ("TTFT", "time to first token per request, median over requests", None),
-           "tbt_p50_abs_pct": ("TBT p50", "median gap between tokens", None)}
-st.markdown("**Error of the simulation**, |simulated - measured| / measured:")
-cols = st.columns(len(TARGETS))
-for col, (k, (label, what, target)) in zip(cols, TARGETS.items()):
-    val = e.get(k)
-    col.metric(label, "-" if val is None else f"{val:.1f}%",
-               help=f"{what}" + (f"; target {target}% or less" if target else ""))
+    sim_res, real_res, e = v.simulated, v.measured, v.errors
+    st.subheader("How close")
+    timed = ("timed once, as the run went" if v.pass_repeats == 1 else
+             f"each timed {v.pass_repeats} times, as the run went and in {v.pass_repeats - 1} replays of the whole run, "
+             "and the median kept (calibration, too, keeps each shape's median)")
+    st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, {timed}; "
+                f"{v.seconds:.1f} s including calibration.")
+    TARGETS = {"iteration_mape_pct": ("per pass", "time of each forward pass, mean over passes", 10),
+               "makespan_abs_pct": ("makespan", "first arrival to last token", 5),
+               "e2e_median_abs_pct": ("end-to-end", "per request, median over requests", 15),
+               "ttft_median_abs_pct": ("TTFT", "time to first token per request, median over requests", None),
+               "tbt_p50_abs_pct": ("TBT p50", "median gap between tokens", None)}
+    st.markdown("**Error of the simulation**, |simulated - measured| / measured:")
+    cols = st.columns(len(TARGETS))
+    for col, (k, (label, what, target)) in zip(cols, TARGETS.items()):
+        val = e.get(k)
+        col.metric(label, "-" if val is None else f"{val:.1f}%",
+                   help=f"{what}" + (f"; target {target}% or less" if target else ""))
 
-rows = []
-for k, label in SHOW:
-    s, m = sim_res.metrics.get(k), real_res.metrics.get(k)
-    is_time = k.endswith("_s") and not k.endswith("per_s")
-    fmt = common.ms if is_time else (lambda x: "-" if x is None else f"{x:,.1f}" if isinstance(x, float) else f"{x:,}")
-    err = None if not s or not m else abs(s - m) / abs(m) * 100
-    rows.append({"metric": label, "simulated": fmt(s), "measured": fmt(m), "error": "-" if err is None else f"{err:.1f}%"})
-st.dataframe(rows, hide_index=True, width="stretch")
+    rows = []
+    for k, label in SHOW:
+        s, m = sim_res.metrics.get(k), real_res.metrics.get(k)
+        is_time = k.endswith("_s") and not k.endswith("per_s")
+        fmt = common.ms if is_time else (lambda x: "-" if x is None else f"{x:,.1f}" if isinstance(x, float) else f"{x:,}")
+        err = None if not s or not m else abs(s - m) / abs(m) * 100
+        rows.append({"metric": label, "simulated": fmt(s), "measured": fmt(m), "error": "-" if err is None else f"{err:.1f}%"})
+    st.dataframe(rows, hide_index=True, width="stretch")
 
-st.subheader("Timelines on one time axis")
-common.plot(vv.timelines(sim_res, real_res), key="timelines")
-common.explain(
-    "Top: the run as the simulator predicts it; bottom: the same requests with the same scheduler on the real "
-    "model. Each bar is one forward pass (iteration): as wide as it took, as tall as the tokens it computed, "
-    "prefill (orange) stacked on decode (blue). Green ticks mark requests finishing. Where the cost model is "
-    "right, the bars line up; where it errs, the bottom row drifts ahead or behind, and the error compounds "
-    "because every later pass starts later.")
+    st.subheader("Timelines on one time axis")
+    common.plot(vv.timelines(sim_res, real_res), key="timelines")
+    common.explain(
+        "Top: the run as the simulator predicts it; bottom: the same requests with the same scheduler on the real "
+        "model. Each bar is one forward pass (iteration): as wide as it took, as tall as the tokens it computed, "
+        "prefill (orange) stacked on decode (blue). Green ticks mark requests finishing. Where the cost model is "
+        "right, the bars line up; where it errs, the bottom row drifts ahead or behind, and the error compounds "
+        "because every later pass starts later.")
 
-c1, c2 = st.columns(2)
-with c1:
-    common.plot(vv.e2e_scatter(sim_res, real_res), key="e2e")
-    common.explain("One point per request: its measured end-to-end latency (arrival to last token) across, the "
-                   "simulated one up. On the solid line the simulator was exact; the dotted lines are ±15%.")
-with c2:
-    common.plot(vv.iteration_scatter(real_res, v.iteration_predicted_s), key="passes")
-    common.explain("One point per measured forward pass: its measured time across, the cost model's prediction "
-                   "for exactly that batch (same prefill chunks, decodes and context lengths) up. These passes "
-                   "were not used for calibration, so this is a held-out test; dotted lines are ±10%.")
+    c1, c2 = st.columns(2)
+    with c1:
+        common.plot(vv.e2e_scatter(sim_res, real_res), key="e2e")
+        common.explain("One point per request: its measured end-to-end latency (arrival to last token) across, the "
+                       "simulated one up. On the solid line the simulator was exact; the dotted lines are ±15%.")
+    with c2:
+        common.plot(vv.iteration_scatter(real_res, v.iteration_predicted_s), key="passes")
+        common.explain("One point per measured forward pass: its measured time across, the cost model's prediction "
+                       "for exactly that batch (same prefill chunks, decodes and context lengths) up. These passes "
+                       "were not used for calibration, so this is a held-out test; dotted lines are ±10%.")
 
-st.subheader("The fitted cost model")
-fit = v.fit
-st.markdown(
-    f"Fit quality: **R² = {fit.r2:.3f}** on {fit.n_fit} timed batch shapes, **{fit.heldout_mape_pct:.1f}%** mean "
-    f"error on {fit.n_heldout} shapes held out of the fit ({fit.seconds:.1f} s of calibration). Each kind of "
-    "work has its own price, because on this model they really cost differently: prefill tokens run through "
-    "the weight matrices together, each sequence needs its own attention call, attention grows with the "
-    "context (prompt length squared for a prefill), a pass of only a few tokens pays extra per token (the "
-    "weights are read for few rows: a small roofline), and a static batch's padding slot has no context "
-    "to read.")
-st.dataframe([{"quantity": q, "value": val, "note": src} for q, val, src in fit.cost.describe()],
-             hide_index=True, width="stretch")
-
-st.subheader("What the error means for the other pages")
-ok = (e.get("iteration_mape_pct") or 99) <= 10 and (e.get("makespan_abs_pct") or 99) <= 5
-st.markdown(
-    ("**This run is inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
-     if ok else "**This run is outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
-     "On a shared or busy CPU, timings drift by 20-30% within minutes; try the CPU clock, recalibrate, or run "
-     "again when the machine is quiet. On a small machine the browser drawing this page competes with the timed "
-     "model too; `python -m sim validate` on the command line measures without it. ")
-    + "What transfers to the other pages is the *mechanism*: the scheduler's plans are the ones a real engine "
-    "executes, and a cost that depends on batch composition (prefill tokens, decoding sequences, context "
-    "length) predicts when each token comes out. Trust **comparisons between policies** (which one has the "
-    "shorter TBT tail, the higher throughput, by roughly what factor) more than absolute milliseconds: the "
-    "other pages price GPUs with a roofline model from datasheets, which is not calibrated here. A per-pass "
-    "error of e% shifts every latency by about e% in the same direction for every policy, so rankings and "
-    "ratios survive it; per-request errors are larger than per-pass ones because a late pass delays all "
-    "the passes after it. Under standard (static) batching they can be much larger still: a request that "
-    "arrives just as a batch forms is in it or waits for the whole next batch, so a few percent of timing "
-    "error moves it by a whole batch, while the makespan barely changes.")
-amp = v.amplification
-if amp:
+    st.subheader("The fitted cost model")
+    fit = v.fit
     st.markdown(
-        f"**How much this workload amplifies timing errors.** The simulator against itself, with every pass "
-        f"{AMPLIFICATION_PCT:g}% slower (or faster) than the fit says: per-request end-to-end latency moves by "
-        f"**{amp['e2e_median_abs_pct']:.1f}%** (median over requests), TTFT by **{amp['ttft_median_abs_pct']:.1f}%**, "
-        f"the makespan by **{amp['makespan_abs_pct']:.1f}%**. A per-request error above is only as meaningful as "
-        f"this factor allows: where it is large, the error says more about queueing near saturation "
-        f"(or batch boundaries) than about the cost model.")
+        f"Fit quality: **R² = {fit.r2:.3f}** on {fit.n_fit} timed batch shapes, **{fit.heldout_mape_pct:.1f}%** mean "
+        f"error on {fit.n_heldout} shapes held out of the fit ({fit.seconds:.1f} s of calibration). Each kind of "
+        "work has its own price, because on this model they really cost differently: prefill tokens run through "
+        "the weight matrices together, each sequence needs its own attention call, attention grows with the "
+        "context (prompt length squared for a prefill), a pass of only a few tokens pays extra per token (the "
+        "weights are read for few rows: a small roofline), and a static batch's padding slot has no context "
+        "to read.")
+    st.dataframe([{"quantity": q, "value": val, "note": src} for q, val, src in fit.cost.describe()],
+                 hide_index=True, width="stretch")
+
+    st.subheader("What the error means for the other pages")
+    ok = (e.get("iteration_mape_pct") or 99) <= 10 and (e.get("makespan_abs_pct") or 99) <= 5
+    st.markdown(
+        ("**This run is inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
+         if ok else "**This run is outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
+         "On a shared or busy CPU, timings drift by 20-30% within minutes; try the CPU clock, recalibrate, or run "
+         "again when the machine is quiet. On a small machine the browser drawing this page competes with the timed "
+         "model too; `python -m sim validate` on the command line measures without it. ")
+        + "What transfers to the other pages is the *mechanism*: the scheduler's plans are the ones a real engine "
+        "executes, and a cost that depends on batch composition (prefill tokens, decoding sequences, context "
+        "length) predicts when each token comes out. Trust **comparisons between policies** (which one has the "
+        "shorter TBT tail, the higher throughput, by roughly what factor) more than absolute milliseconds: the "
+        "other pages price GPUs with a roofline model from datasheets, which is not calibrated here. A per-pass "
+        "error of e% shifts every latency by about e% in the same direction for every policy, so rankings and "
+        "ratios survive it; per-request errors are larger than per-pass ones because a late pass delays all "
+        "the passes after it. Under standard (static) batching they can be much larger still: a request that "
+        "arrives just as a batch forms is in it or waits for the whole next batch, so a few percent of timing "
+        "error moves it by a whole batch, while the makespan barely changes.")
+    amp = v.amplification
+    if amp:
+        st.markdown(
+            f"**How much this workload amplifies timing errors.** The simulator against itself, with every pass "
+            f"{AMPLIFICATION_PCT:g}% slower (or faster) than the fit says: per-request end-to-end latency moves by "
+            f"**{amp['e2e_median_abs_pct']:.1f}%** (median over requests), TTFT by **{amp['ttft_median_abs_pct']:.1f}%**, "
+            f"the makespan by **{amp['makespan_abs_pct']:.1f}%**. A per-request error above is only as meaningful as "
+            f"this factor allows: where it is large, the error says more about queueing near saturation "
+            f"(or batch boundaries) than about the cost model.")

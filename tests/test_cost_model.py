@@ -178,3 +178,19 @@ def test_price_pass_refuses_what_does_not_fit():
     assert e.value.field == "context"
     assert price_pass("llama-3-8b", "a100-80gb", decode=256, context=2048, check_fit=False).total_s > 0
     assert price_pass("tiny", "tiny-cpu", prefill=64, decode=2, context=10).bound == "compute"
+
+
+def test_gpu_figures_show_every_measured_row_and_the_targets():
+    from viz import validation as vv
+    compared = gp.compare()
+    fig = vv.gpu_scatter(compared)
+    points = [t for t in fig.data if t.meta in gp.KINDS]
+    assert sum(len(t.x) for t in points) == len(compared) == 65
+    assert {t.meta for t in points} == set(gp.KINDS)
+    assert "log scale" in fig.layout.xaxis.title.text and "ms" in fig.layout.yaxis.title.text
+    assert any(t.meta == "identity" for t in fig.data)
+    table = gp.error_table(compared)
+    bars = vv.gpu_errors(table)
+    med = next(t for t in bars.data if t.meta == "median")
+    assert list(med.y) == [k.median_abs_pct for k in table]
+    assert {round(s.y0, 1) for s in bars.layout.shapes} == {5.0, 15.0}

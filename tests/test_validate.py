@@ -155,7 +155,12 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     at.run()
     assert not at.exception
     assert any("Run validation" in b.label for b in at.button)
-    assert not at.get("plotly_chart")  # nothing measured yet, so nothing drawn
+    # Nothing measured yet: only the GPU view's two figures (presets vs measured GPU passes) are drawn.
+    assert len(at.get("plotly_chart")) == 2
+    gpu_text = " ".join(md.value for md in at.markdown) + " ".join(i.value for i in at.info)
+    assert "github.com/microsoft/vidur" in gpu_text and "What this does not cover" in gpu_text
+    assert "no embedding, final norm, LM head or sampling" in gpu_text
+    assert any("median |error|" in df.value.columns for df in at.dataframe)
     # A fresh fit in the cache, and no recalibration: the page must then reuse it (and the test stays fast).
     from sim.real_model import describe_device, pick_device
     shapes = calibrate.grid(12, seed=0)
@@ -168,7 +173,7 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
-    assert len(charts) == 3
+    assert len(charts) == 5  # the GPU view's two, the run's three
     labels = [m.label for m in at.metric]
     assert "makespan" in labels and "per pass" in labels and "end-to-end" in labels
     assert all(m.value.endswith("%") for m in at.metric)

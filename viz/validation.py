@@ -7,9 +7,17 @@ Seconds in the data, milliseconds on every axis.
 - ``timelines``: both runs' forward passes on one shared time axis (prefill and decode tokens per pass).
 - ``e2e_scatter``: per-request end-to-end latency, simulated against measured, with the identity line.
 - ``iteration_scatter``: the cost model's prediction for each measured pass against its measured time.
+
+The second view holds the GPU presets against passes measured on real A100/H100 GPUs (fed with
+``sim.gpu_passes.compare()`` rows and ``error_table()``):
+
+- ``gpu_scatter``: predicted against measured time per measured pass, identity line, one colour per kind.
+- ``gpu_errors``: median and largest absolute error per (model, GPU, kind), beside the 5% / 15% targets.
 """
 
 from __future__ import annotations
+
+import math
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -118,4 +126,85 @@ def iteration_scatter(measured, predicted_s: list, band: float = 0.10) -> go.Fig
     fig.update_yaxes(title_text="cost model's prediction (ms)", range=[0, hi], scaleanchor="x")
     fig.update_layout(title=dict(text=f"Pass time, {len(its)} measured passes", x=0), height=500,
                       legend=dict(orientation="h", yanchor="top", y=-0.18, x=0), margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+# One hue per kind of measured GPU row (sim.gpu_passes.KINDS); markers differ too, so colour is not the only cue.
+GPU_KIND_STYLE = {
+    "prefill": (PHASE_COLORS["prefill"], "circle"), "decode": (PHASE_COLORS["decode"], "square"),
+    "mixed": (OKABE_ITO["vermillion"], "diamond"), "chunked_prefill": (OKABE_ITO["purple"], "triangle-up"),
+    "prefill_linear_only": (OKABE_ITO["yellow"], "circle-open"), "decode_linear_only": (OKABE_ITO["sky"], "square-open"),
+    "cpu_overhead": (OKABE_ITO["grey"], "x"),
+}
+GPU_KIND_LABEL = {"prefill": "prefill", "decode": "decode", "mixed": "mixed (prefill + decodes)",
+                  "chunked_prefill": "chunked prefill (on a cached prefix)",
+                  "prefill_linear_only": "prefill, linear layers only", "decode_linear_only": "decode, linear layers only",
+                  "cpu_overhead": "CPU overhead per iteration"}
+
+
+def _row_text(c) -> str:
+    r = c.row
+    shape = []
+    if r.kind == "cpu_overhead":
+        shape.append(f"{r.batch} sequences")
+    else:
+        if r.prompt_tokens:
+            shape.append(f"prompt chunk {r.prompt_tokens:,} tokens" + (f" on {r.cached_tokens:,} cached" if r.cached_tokens else ""))
+        if r.batch:
+            shape.append(f"{r.batch} decodes" + (f" at {r.context:,} context" if r.context else ""))
+    return (f"<b>{r.model} on {r.gpu.upper()}</b>, {GPU_KIND_LABEL[r.kind]}: {', '.join(shape)}<br>measured "
+            f"{r.measured_ms:,.2f} ms, predicted {c.predicted_ms:,.2f} ms ({c.error_pct:+.1f}%)"
+            f"{'' if r.split == 'main' else '<br>held out of the fit'}")
+
+
+def gpu_scatter(compared: list, band: float = 0.15) -> go.Figure:
+    """One point per measured row: its measured time (x) against the preset's prediction for the same shape
+    (y), log-log because passes span 1 ms to 1 s. Filled markers: rows the fit saw; the hover says which
+    were held out. Dotted lines: ``band`` (the 15% largest-error target)."""
+    fig = go.Figure()
+    vals = [c.row.measured_ms for c in compared] + [c.predicted_ms for c in compared]
+    lo, hi = min(vals + [1.0]) / 1.3, max(vals + [10.0]) * 1.3
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured",
+                             line=dict(color=OKABE_ITO["black"], width=1), hoverinfo="skip", meta="identity"))
+    for k, label in ((1 + band, f"±{band:.0%}"), (1 - band, None)):
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo * k, hi * k], mode="lines", name=label or "", showlegend=label is not None,
+                                 legendgroup="band", line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"),
+                                 hoverinfo="skip", meta="band"))
+    for kind, (color, symbol) in GPU_KIND_STYLE.items():
+        sel = [c for c in compared if c.row.kind == kind]
+        if not sel:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[c.row.measured_ms for c in sel], y=[c.predicted_ms for c in sel], mode="markers",
+            name=f"{GPU_KIND_LABEL[kind]} ({len(sel)})", meta=kind,
+            marker=dict(color=color, symbol=symbol, size=9, opacity=0.85, line=dict(width=1, color=color)),
+            hovertext=[_row_text(c) for c in sel], hovertemplate="%{hovertext}<extra></extra>"))
+    fig.update_xaxes(title_text="measured time (ms, log scale)", type="log", range=[math.log10(lo), math.log10(hi)])
+    # Same range on both axes (no scaleanchor: on a wide chart it would stretch the x range instead).
+    fig.update_yaxes(title_text="preset's prediction (ms, log scale)", type="log", range=[math.log10(lo), math.log10(hi)])
+    fig.update_layout(title=dict(text=f"GPU presets against {len(compared)} measured passes", x=0), height=560,
+                      legend=dict(orientation="h", yanchor="top", y=-0.16, x=0), margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def gpu_errors(table: list, median_target: float = 5.0, max_target: float = 15.0) -> go.Figure:
+    """One bar per (model, GPU, kind): the median absolute error per pass; a diamond marks the largest.
+    Dashed lines: the targets (median 5%, largest 15%)."""
+    labels = [f"{GPU_KIND_LABEL[k.kind]}<br>{k.model}, {k.gpu.upper()} ({k.rows} rows)" for k in table]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=labels, y=[k.median_abs_pct for k in table], name="median |error| per pass",
+                         marker=dict(color=[GPU_KIND_STYLE[k.kind][0] for k in table], line=dict(width=1, color="#333")),
+                         text=[f"{k.median_abs_pct:.1f}%" for k in table], textposition="outside", meta="median",
+                         hovertemplate="%{x}<br>median |error| %{y:.1f}%<extra></extra>"))
+    fig.add_trace(go.Scatter(x=labels, y=[k.max_abs_pct for k in table], mode="markers", name="largest |error|",
+                             marker=dict(symbol="diamond", size=11, color=OKABE_ITO["black"]), meta="max",
+                             hovertemplate="%{x}<br>largest |error| %{y:.1f}%<extra></extra>"))
+    for y, name in ((median_target, f"median target {median_target:g}%"), (max_target, f"largest target {max_target:g}%")):
+        fig.add_hline(y=y, line=dict(color=OKABE_ITO["grey"], dash="dash", width=1), annotation_text=name,
+                      annotation_position="top left")
+    top = max([k.max_abs_pct for k in table] + [max_target]) * 1.2
+    fig.update_yaxes(title_text="absolute error (% of measured)", range=[0, top])
+    fig.update_xaxes(title_text="kind of measured pass")
+    fig.update_layout(title=dict(text="Error per pass kind", x=0), height=480, bargap=0.35,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(l=10, r=10, t=70, b=10))
     return fig
