@@ -35,7 +35,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from sim.cost_model import SMALL_BATCH_TOKENS, BatchShape, LinearCost
-from sim.scheduler import StepPlan
+from sim.plan import StepPlan
 
 WARM_RUNS = 1  # untimed runs of a shape right before it is timed (see Session._time_shape)
 

@@ -3,9 +3,9 @@
 "One scheduler, two executors" (DESIGN.md section 2). ``sim.engine`` turns a ``StepPlan`` into a duration
 with the cost model; this module runs the same plan on ``sim.real_model.TinyLM`` and measures it. The
 scheduler, batching strategy, queue order and KV manager are built exactly as the simulator builds them
-(``sim.engine.Simulation``), and the result is the simulator's ``SimResult`` (same iteration records,
-same metrics via ``sim.metrics.compute_metrics``), so a page or ``python -m sim validate`` can put the
-two side by side.
+(``sim.loop.build_schedulers``) and run in the same engine loop (``sim.loop.engine_loop``); the result
+is the simulator's ``SimResult`` (same iteration records, same metrics via ``sim.metrics.compute_metrics``),
+so a page or ``python -m sim validate`` can put the two side by side.
 
 Time runs on the model's own clock: it advances by each pass's measured duration
 (``time.perf_counter``, after ``torch.cuda.synchronize()`` on a GPU), and jumps to the next arrival when
@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 
 from sim.batching import STRATEGIES
 from sim.config import SimConfig
-from sim.cost_model import BatchShape
-from sim.engine import MAX_ITERATIONS, Simulation, build_result, slowed_by_prefill
+from sim.cost_model import BatchShape, build_cost_model
 from sim.errors import ConfigError
-from sim.scheduler import Seq
+from sim.loop import build_result, build_schedulers, engine_loop, never_fits, slowed_by_prefill, sweep_unadmitted
+from sim.plan import Seq
+from sim.recorder import Recorder
 from sim.trace import SimResult
+from sim.workload import generate
 
 ENGINE = "engine"  # the one colocated engine, named as the simulator names it
 CLOCKS = ("wall", "cpu")  # wall: time.perf_counter (the default); cpu: the compute thread's CPU time
@@ -145,7 +147,7 @@ def replay(model, run: RealRun, clock: str = "wall", between=None) -> list[float
 
 
 def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bool, timings) -> RealRun:
-    from sim.real_model import describe_device, prompt_tokens
+    cfg.validate()
     if len(STRATEGIES[cfg.policy].engines(cfg)) != 1:
         raise ConfigError("policy", "the real executor runs one engine; choose static, continuous, prefill-first "
                                     "or chunked")
@@ -154,90 +156,9 @@ def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bo
     if clock not in CLOCKS:
         raise ConfigError("clock", f"unknown clock {clock!r}; choose one of {', '.join(CLOCKS)}")
     model = model or load_model()
-    sim = Simulation(cfg)  # the same scheduler, queue order, KV manager and recorder the simulator builds
-    sched = sim.prefill[0].sched
-    rec = sim.recorder
-    vocab, max_len = model.cfg.vocab, model.cfg.max_len
-    reqs = sim.requests
-    for r in reqs:
-        if r.prompt_tokens + r.output_tokens > max_len:
-            raise ConfigError("requests", f"request {r.id} needs {r.prompt_tokens + r.output_tokens} positions; "
-                                          f"the tiny model has {max_len}")
-    tokens: dict[str, list] = {}
-    caches: dict = {}
-    pads: list = []  # static batching: dummy slots of finished sequences that still take a decode step
-    run = RealRun(result=None, shapes=[], durations_s=[], device=describe_device(model.device), schedule_s=0.0)
-    now = 0.0  # the model's own clock (seconds)
-    nxt = 0
-    idle_spins = 0
-    total = len(reqs)
-    done = 0
-    while True:
-        while nxt < total and reqs[nxt].arrival_s <= now:  # release arrivals that the clock has passed
-            req = reqs[nxt]
-            seq = Seq(req, nxt)
-            sim.seqs.append(seq)
-            reason = sched.never_fits(req)
-            if reason:
-                seq.rejected_reason = reason
-                done += 1
-            else:
-                tokens[req.id] = prompt_tokens(req.id, req.prompt_tokens, vocab, cfg.seed)
-                sched.add(seq, req.arrival_s)
-            nxt += 1
-        t0 = time.perf_counter()
-        plan = sched.schedule(now)
-        run.schedule_s += time.perf_counter() - t0
-        for s in plan.preempted:
-            if not s.swapped:
-                caches.pop(s.id, None)  # recompute: its KV is dropped and will be prefilled again
-        if plan.empty:
-            if plan.preempted and idle_spins < 3:
-                idle_spins += 1
-                continue
-            idle_spins = 0
-            if nxt < total:
-                now = max(now, reqs[nxt].arrival_s)  # idle: jump to the next arrival, no sleeping
-                continue
-            break
-        idle_spins = 0
-        shape = plan.shape()  # before update(): the shape reads each sequence's cached length
-        if timings is None:
-            work, emits, fed = _work(model, plan, caches, tokens, pads)
-            starts = [cache.length for cache, _ in work]
-            out, dt = timed_pass(model, work, clock)
-            for seq, tok in zip(emits, out):
-                if seq is not None:
-                    tokens[seq.id].append(tok)
-            if keep_work:
-                run.work.append([(cache, toks, n) for (cache, toks), n in zip(work, starts)])
-        else:
-            k = len(run.durations_s)
-            if k >= len(timings[0]) or timings[0][k] != shape:
-                raise ScheduleDiverged(f"pass {k + 1} differs from the timed run's")
-            dt = timings[1][k]
-            fed = {seq.id: n for seq, n in plan.prefill}
-            fed.update({seq.id: 1 for seq in plan.decode})
-        start, end = now, now + dt
-        now = end
-        finished = sched.update(plan, end)
-        for s in finished:
-            caches.pop(s.id, None)
-        done += len(finished)
-        rec.count += 1
-        if rec.count > MAX_ITERATIONS:
-            raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
-        rec.record_pass(ENGINE, sched, plan, start, end, dt, finished, slowed_by_prefill(sim.cost, shape, dt))
-        run.shapes.append(shape)
-        run.durations_s.append(dt)
-        run.fed.append(fed)
-        if progress is not None and finished:
-            progress(done, total)  # only when a request finishes: a UI update costs CPU the next pass would feel
-        if between is not None:
-            between(rec.count)
-    for seq in sim.seqs:
-        if not seq.done and not seq.rejected_reason:
-            seq.rejected_reason = "never admitted: no engine could fit it"
+    ex = RealEngine(cfg, model, progress, clock, between, keep_work, timings)
+    ex.drive()
+    run = ex.run
     if timings is not None and len(run.durations_s) != len(timings[0]):
         raise ScheduleDiverged(f"{len(run.durations_s)} passes, the timed run had {len(timings[0])}")
     how = "time.thread_time (CPU time)" if clock == "cpu" and model.device.type == "cpu" else "time.perf_counter"
@@ -246,9 +167,121 @@ def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bo
     desc = [("device", run.device, f"each pass timed with {how}"),
             ("model", f"tiny, {model.num_params():,} parameters", "sim/real_model.py, seeded random weights"),
             ("scheduler time (off the clock)", f"{run.schedule_s * 1e3:.1f} ms", "as in the simulator")]
-    run.result = build_result(cfg, sim.seqs, rec, (ENGINE,), sim.capacity, desc)
-    run.tokens = tokens
+    run.result = build_result(cfg, ex.seqs, ex.recorder, (ENGINE,), ex.sched.kv.capacity_tokens, desc)
+    run.tokens = ex.tokens
     return run
+
+
+class RealEngine:
+    """The executor side of ``sim.loop.engine_loop`` on the tiny model: the scheduler, queue order, KV
+    manager and recorder are built exactly as the simulator builds them (``sim.loop.build_schedulers``),
+    and each plan is run on the model and timed (or, with ``timings``, laid on those durations)."""
+
+    def __init__(self, cfg: SimConfig, model, progress, clock: str, between, keep_work: bool, timings):
+        from sim.real_model import describe_device
+        self.cfg, self.model, self.progress, self.clock, self.between = cfg, model, progress, clock, between
+        self.keep_work, self.timings = keep_work, timings
+        self.cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
+        self.recorder = Recorder(cfg.record_iterations, cfg.record_layout)
+        [(self.name, self.sched)] = build_schedulers(cfg, self.recorder)
+        self.reqs = generate(cfg.workload, cfg.seed)
+        for r in self.reqs:
+            if r.prompt_tokens + r.output_tokens > model.cfg.max_len:
+                raise ConfigError("requests", f"request {r.id} needs {r.prompt_tokens + r.output_tokens} positions; "
+                                              f"the tiny model has {model.cfg.max_len}")
+        self.seqs: list[Seq] = []
+        self.tokens: dict[str, list] = {}
+        self.caches: dict = {}
+        self.pads: list = []  # static batching: dummy slots of finished sequences that still take a decode step
+        self.run = RealRun(result=None, shapes=[], durations_s=[], device=describe_device(model.device),
+                           schedule_s=0.0)
+        self.clock_s = 0.0  # the model's own clock (seconds)
+        self.nxt = 0  # the next request to release
+        self.done = 0  # requests finished or rejected (for progress)
+        self._pass = None  # (shape, fed) of the pass being run
+
+    def drive(self) -> None:
+        """Run the engine loop on the model's clock: a pass advances it by its duration; idle, it jumps to
+        the next arrival instead of sleeping, and the run ends when no arrival is left."""
+        reqs = self.reqs
+        for wait in engine_loop(self):
+            if wait is None:
+                if self.nxt >= len(reqs):
+                    break
+                self.clock_s = max(self.clock_s, reqs[self.nxt].arrival_s)
+            else:
+                self.clock_s = self.clock_s + wait
+        sweep_unadmitted(self.seqs)
+
+    def now(self) -> float:
+        return self.clock_s
+
+    def release(self, now: float) -> None:
+        from sim.real_model import prompt_tokens
+        reqs, sched = self.reqs, self.sched
+        while self.nxt < len(reqs) and reqs[self.nxt].arrival_s <= now:  # arrivals the clock has passed
+            req = reqs[self.nxt]
+            seq = Seq(req, self.nxt)
+            self.seqs.append(seq)
+            reason = never_fits(req, [sched])
+            if reason:
+                seq.rejected_reason = reason
+                self.done += 1
+            else:
+                self.tokens[req.id] = prompt_tokens(req.id, req.prompt_tokens, self.model.cfg.vocab, self.cfg.seed)
+                sched.add(seq, req.arrival_s)
+            self.nxt += 1
+
+    def stretch(self, now: float) -> None:
+        return None  # every pass is run: the real executor has no fast path
+
+    def plan(self, now: float):
+        t0 = time.perf_counter()
+        plan = self.sched.schedule(now)
+        self.run.schedule_s += time.perf_counter() - t0
+        for s in plan.preempted:
+            if not s.swapped:
+                self.caches.pop(s.id, None)  # recompute: its KV is dropped and will be prefilled again
+        return plan
+
+    def idle(self) -> None:
+        pass
+
+    def run_plan(self, plan) -> tuple[float, bool]:
+        shape = plan.shape()  # before update(): the shape reads each sequence's cached length
+        run, timings = self.run, self.timings
+        if timings is None:
+            work, emits, fed = _work(self.model, plan, self.caches, self.tokens, self.pads)
+            starts = [cache.length for cache, _ in work]
+            out, dt = timed_pass(self.model, work, self.clock)
+            for seq, tok in zip(emits, out):
+                if seq is not None:
+                    self.tokens[seq.id].append(tok)
+            if self.keep_work:
+                run.work.append([(cache, toks, n) for (cache, toks), n in zip(work, starts)])
+        else:
+            k = len(run.durations_s)
+            if k >= len(timings[0]) or timings[0][k] != shape:
+                raise ScheduleDiverged(f"pass {k + 1} differs from the timed run's")
+            dt = timings[1][k]
+            fed = {seq.id: n for seq, n in plan.prefill}
+            fed.update({seq.id: 1 for seq in plan.decode})
+        self._pass = (shape, fed, dt)
+        return dt, slowed_by_prefill(self.cost, shape, dt)
+
+    def applied(self, finished: list) -> None:
+        for s in finished:
+            self.caches.pop(s.id, None)
+        self.done += len(finished)
+        shape, fed, dt = self._pass
+        run = self.run
+        run.shapes.append(shape)
+        run.durations_s.append(dt)
+        run.fed.append(fed)
+        if self.progress is not None and finished:
+            self.progress(self.done, len(self.reqs))  # only when a request finishes: a UI update costs CPU
+        if self.between is not None:
+            self.between(self.recorder.count)
 
 
 def _work(model, plan, caches: dict, tokens: dict, pads: list) -> tuple[list, list, dict]:

@@ -1,0 +1,135 @@
+"""The engine loop both executors run, and how an engine's scheduler is built ("one scheduler, two executors").
+
+Per pass: release the arrivals the clock has reached, plan with the scheduler, price or run the plan,
+wait that long, apply it, count it (with a safety cap), record it, then let the executor route what the
+pass produced (KV hand-offs, finished sequences). An empty plan idles: the executor sleeps until woken
+(the simulator) or jumps to the next arrival (the real executor). Only "price or run this plan" and the
+clock differ between the two executors, so ``engine_loop`` is a generator that yields how long to wait
+(a number of seconds) or ``None`` (idle), and each executor drives it on its own clock.
+
+An executor provides ``name``, ``sched``, ``recorder`` and:
+
+* ``release(now)``: admit arrivals up to ``now`` to the scheduler's queue;
+* ``stretch(now) -> end time | None``: passes it could price without planning (the simulator's fast path);
+* ``plan(now) -> StepPlan``: ``sched.schedule(now)`` plus what the executor starts with it;
+* ``idle()``: called on an empty plan;
+* ``run_plan(plan) -> (seconds, slowed)``: price or run it; ``slowed``: did a prefill stall its decodes;
+* ``applied(finished)``: after the pass (and after a stretch) has been applied and recorded.
+"""
+
+from __future__ import annotations
+
+from sim.batching import STRATEGIES
+from sim.cost_model import HARDWARE, MODELS, BatchShape, kv_capacity_tokens
+from sim.errors import ConfigError
+from sim.kv_memory import make_kv
+from sim.metrics import compute_metrics
+from sim.plan import Seq
+from sim.preemption import PREEMPT_MODES
+from sim.queue_order import make_order
+from sim.scheduler import Scheduler
+from sim.trace import RequestResult, SimResult
+
+# A decode step counts as a generation stall when a prefill in the same pass made the pass take more
+# than this many times as long as the same pass without the prefill (or when it got no step at all).
+STALL_FACTOR = 2.0
+MAX_ITERATIONS = 20_000_000  # a safety net: no configuration may run forever
+
+
+def engine_loop(ex):
+    """One engine's passes, until the executor stops asking (see the module docstring)."""
+    sched, rec, name = ex.sched, ex.recorder, ex.name
+    idle_spins = 0
+    while True:
+        now = ex.now()
+        ex.release(now)
+        t_end = ex.stretch(now)
+        if t_end is not None:
+            yield t_end - now
+            ex.applied(sched.finish_stretch(t_end))  # the stretch's last pass may finish some
+            continue
+        plan = ex.plan(now)
+        if plan.empty:
+            ex.idle()
+            if plan.preempted and idle_spins < 3:
+                idle_spins += 1  # victims were requeued; try again at once
+                continue
+            idle_spins = 0
+            yield None
+            continue
+        idle_spins = 0
+        duration, slowed = ex.run_plan(plan)
+        yield duration
+        end = now + duration
+        finished = sched.update(plan, end)
+        rec.count += 1
+        if rec.count > MAX_ITERATIONS:
+            raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
+        stalled = plan.stalled + (plan.decode if slowed else [])
+        sched.note_stalls(stalled)
+        rec.record_pass(name, sched, plan, now, end, duration, finished, stalled)
+        ex.applied(finished)
+
+
+def slowed_by_prefill(cost, shape: BatchShape, duration: float) -> bool:
+    """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?
+    ``shape`` is the pass's shape as planned (before ``update`` moves the token counts on)."""
+    if shape.decode_seqs and shape.prefill_seqs:
+        alone = cost.iteration_time(BatchShape(decode_seqs=shape.decode_seqs, padding_seqs=shape.padding_seqs,
+                                               decode_context_tokens=shape.decode_context_tokens))
+        return duration > STALL_FACTOR * alone
+    return False
+
+
+def kv_capacity(cfg) -> int:
+    """KV slots per engine: the configured number, or what fits after the weights on the hardware."""
+    if cfg.kv_capacity_tokens is not None:
+        return cfg.kv_capacity_tokens
+    capacity = kv_capacity_tokens(MODELS[cfg.model], HARDWARE[cfg.hardware])
+    if cfg.hardware == "tiny-cpu":
+        capacity = min(capacity, 65_536)  # the real executor preallocates this much on the CPU
+    return capacity
+
+
+def build_schedulers(cfg, recorder, scheduler_class=Scheduler) -> list[tuple[str, Scheduler]]:
+    """(engine name, scheduler) for every engine of ``cfg``'s policy, each with its own KV memory and
+    one queue order shared by all (its keys are pure functions of a sequence and the time)."""
+    order = make_order(cfg.order, cfg.expr, cfg.aging_step_s)
+    capacity = kv_capacity(cfg)
+    return [(name, scheduler_class(batching=strategy, order=order, kv=make_kv(cfg.memory, capacity, cfg.block_size),
+                                   preemption=PREEMPT_MODES[cfg.preempt](), max_batch=cfg.max_batch,
+                                   token_budget=cfg.token_budget, role=role, recorder=recorder))
+            for name, strategy, role in STRATEGIES[cfg.policy].engines(cfg)]
+
+
+def never_fits(req, scheds) -> str:
+    """Why ``req`` can never run on these schedulers ("" if it can)."""
+    for s in scheds:
+        reason = s.never_fits(req)
+        if reason:
+            return reason
+    return ""
+
+
+def sweep_unadmitted(seqs: list[Seq]) -> None:
+    """After the run: a sequence neither done nor rejected had nothing left to run it (a guard: admission
+    always fits an empty engine)."""
+    for seq in seqs:
+        if not seq.done and not seq.rejected_reason:
+            seq.rejected_reason = "never admitted: no engine could fit it"
+
+
+def build_result(cfg, seqs: list[Seq], recorder, engines: tuple, capacity: int, cost_description: list) -> SimResult:
+    """Per-request results and metrics from the engine's sequences (both executors)."""
+    reqs = [RequestResult(
+        id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
+        prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
+        admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
+        preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s,
+        rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in seqs]
+    metrics, by_class = compute_metrics(reqs, recorder, cfg.workload, len(engines))
+    return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,
+                     transfers=recorder.transfers, metrics=metrics, by_class=by_class,
+                     engines=engines, kv_capacity_tokens=capacity,
+                     tbt_samples=recorder.tbt_samples() if recorder.record_iterations else {},
+                     cost_description=cost_description)

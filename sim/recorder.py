@@ -1,0 +1,97 @@
+"""What a run records while its engines work: token gaps, busy time, KV use and (optionally) every pass.
+
+The ``Recorder`` collects plain numbers and records (``sim.trace``) as passes are applied, and the
+metrics (``sim.metrics``) are computed from it after the run. It reads the scheduler and writes only
+itself; both executors use it through the one engine loop (``sim.loop``).
+"""
+
+from __future__ import annotations
+
+from sim.plan import StepPlan
+from sim.trace import Iteration, Transfer
+
+
+class Recorder:
+    """Collects what the metrics and timelines need while the engines run."""
+
+    def __init__(self, record_iterations: bool, record_layout: bool):
+        self.record_iterations = record_iterations
+        self.record_layout = record_layout
+        self.iterations: list[Iteration] = []
+        self.transfers: list[Transfer] = []
+        # Token gaps (TBT) as weighted samples: class -> ([gap_s, ...], [count, ...]). Every decoding
+        # sequence of a pass usually shares one gap, so this stays small while counting every gap.
+        self.gaps: dict[str, tuple[list[float], list[int]]] = {}
+        self.count = 0
+        self.busy_s: dict[str, float] = {}
+        self.kv_peak = 0.0
+        self.waste_area = 0.0  # integral over time of wasted slots / capacity, summed over engines
+        self.time_area = 0.0
+        self.running_now: dict[str, int] = {}
+        self.max_concurrent = 0
+
+    def gap(self, cls: str, gap: float, count: int = 1) -> None:
+        entry = self.gaps.get(cls)
+        if entry is None:
+            entry = self.gaps[cls] = ([], [])
+        entry[0].append(gap)
+        entry[1].append(count)
+
+    def gap_run(self, cls: str, gaps: list[float], count: int) -> None:
+        """One gap per pass for ``count`` sequences of class ``cls`` over a run of passes."""
+        entry = self.gaps.get(cls)
+        if entry is None:
+            entry = self.gaps[cls] = ([], [])
+        entry[0].extend(gaps)
+        entry[1].extend([count] * len(gaps))
+
+    def tbt_samples(self) -> dict:
+        """class -> numpy array of every token gap in seconds (weighted samples expanded)."""
+        import numpy as np
+        return {c: np.repeat(np.asarray(v, dtype=float), np.asarray(w, dtype=np.int64))
+                for c, (v, w) in self.gaps.items()}
+
+    def record_pass(self, engine: str, sched, plan: StepPlan, start: float, end: float, duration: float,
+                    finished: list, stalled: list) -> None:
+        """Account one applied pass (busy time, KV use; the trace row when recording). Reads the
+        scheduler, writes nothing but this recorder. ``stalled``: decodes this pass delayed."""
+        self.busy_s[engine] = self.busy_s.get(engine, 0.0) + duration
+        held = sched.kv.held_tokens
+        wasted = held - sched.stored_tokens + sched.kv.external_waste()
+        self.waste_area += wasted / sched.kv.capacity_tokens * duration
+        self.time_area += duration
+        util = held / sched.kv.capacity_tokens
+        if util > self.kv_peak:
+            self.kv_peak = util
+        self.running_now[engine] = len(plan.decode) + len(plan.prefill)
+        total_running = sum(self.running_now.values())
+        if total_running > self.max_concurrent:
+            self.max_concurrent = total_running
+        if self.record_iterations:
+            self._record(engine, sched, plan, start, end, finished, stalled)
+
+    def account_stretch(self, engine: str, st) -> None:
+        """Account passes the fast path priced without planning (a ``sim.cohort.Stretch``)."""
+        self.waste_area += st.waste_area
+        self.time_area += st.busy_s
+        self.busy_s[engine] = self.busy_s.get(engine, 0.0) + st.busy_s
+        for cls, n in st.classes:
+            self.gap_run(cls, st.durations, n)
+        self.count += len(st.durations)
+        if st.kv_use > self.kv_peak:
+            self.kv_peak = st.kv_use
+
+    def _record(self, engine: str, sched, plan: StepPlan, start: float, end: float, finished: list,
+                stalled: list) -> None:
+        stored, held, reserved, internal, external = sched.kv_snapshot()
+        layout = ()
+        if self.record_layout:
+            layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
+        self.iterations.append(Iteration(
+            index=len(self.iterations) + 1, engine=engine, start_s=start, end_s=end,
+            prefill=tuple((s.id, n) for s, n in plan.prefill), decode=tuple(s.id for s in plan.decode),
+            stalled=tuple(s.id for s in stalled), joined=tuple(s.id for s in plan.joined),
+            preempted=tuple(s.id for s in plan.preempted), finished=tuple(s.id for s in finished),
+            waiting=plan.waiting, running=len(plan.decode) + len(plan.prefill) + plan.padding,
+            kv_stored=stored, kv_held=held, kv_reserved=reserved, kv_internal=internal,
+            kv_external=external, kv_capacity=sched.kv.capacity_tokens, layout=layout))
