@@ -12,7 +12,8 @@ from sim.batching import STRATEGIES
 from sim import gpu_passes
 from sim.cost_model import EFFICIENCY, build_cost_model
 from sim.errors import ConfigError
-from sim.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
+from sim.real import have_torch
+from sim.real.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
                           workload)
 from viz import validation as vv
 
@@ -77,17 +78,13 @@ cpu_tab.markdown(
 def _model():
     """One shared model (read-only: every run brings its own KV caches) and a lock, so two visitors'
     runs never share the CPU while being timed."""
-    from sim.real_executor import load_model
+    from sim.real.executor import load_model
     return load_model(), threading.Lock()
 
 
 BACKLOG = "backlog (all at t = 0)"
 
-try:
-    import torch  # noqa: F401
-    HAVE_TORCH = True
-except ImportError:
-    HAVE_TORCH = False
+HAVE_TORCH = have_torch()  # the real run needs torch; the page still explains itself without it
 
 with st.sidebar:
     st.subheader("Validation run")

@@ -304,7 +304,7 @@ def cmd_cost(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from sim.validate import main as validate_main
+    from sim.real.validate import main as validate_main
     return validate_main(args)
 
 

@@ -30,7 +30,7 @@ Two implementations behind one method, ``iteration_time(shape)`` (seconds), and 
   On top of the pass: a per-join/leave reorganization cost (C4) and swap traffic over the host link.
 * ``LinearCost`` for the app's tiny torch model on a CPU (preset ``tiny-cpu``): a CPU is neither
   bandwidth- nor compute-roofline shaped at this size, so each kind of work gets its own coefficient,
-  fitted by calibration (``sim.calibrate``): fixed overhead, per prefill token, per prefill attention
+  fitted by calibration (``sim.real.calibrate``): fixed overhead, per prefill token, per prefill attention
   pair (prompt length squared), per decoding sequence, per context token read by a decode.
 """
 
@@ -140,10 +140,10 @@ MODELS: dict[str, ModelSpec] = {
     "llama-3-70b": ModelSpec("llama-3-70b", 70.6e9, 80, 8192, 64, 8, 128, ffn_hidden=28672, vocab=128256,
                              source="meta-llama/Meta-Llama-3-70B config.json: 80 layers, hidden 8192, 8 KV heads, "
                                     "intermediate 28672, vocab 128256"),
-    # The app's own torch model (sim.real_model): 4 layers, d_model 256, 4 heads, vocab 1000, fp32 on CPU.
+    # The app's own torch model (sim.real.model): 4 layers, d_model 256, 4 heads, vocab 1000, fp32 on CPU.
     # 3,802,624 = TinyLM().num_params(): embeddings 256k + positions 131k + 4 x 790k + LM head 256k.
     "tiny": ModelSpec("tiny", 3.80e6, 4, 256, 4, 4, 64, ffn_hidden=1024, vocab=1000, bytes_per_param=4,
-                      source="defined in this repo (sim/real_model.py), seeded random weights"),
+                      source="defined in this repo (sim/real/model.py), seeded random weights"),
 }
 
 # Accelerator numbers from the vendors' datasheets (dense tensor peak, no sparsity).
@@ -405,7 +405,7 @@ class LinearCost:
     """Per-iteration time as a sum of separately priced kinds of work (the tiny model on a CPU).
 
     The defaults are one calibration on the development machine (a 2-core x86 CPU, torch on 1 thread,
-    R^2 0.999, 6% held-out error); ``sim.calibrate`` fits the numbers of the machine at hand."""
+    R^2 0.999, 6% held-out error); ``sim.real.calibrate`` fits the numbers of the machine at hand."""
 
     overhead_s: float = 1.8e-3  # fixed per pass: Python and framework dispatch, embeddings, final norm
     per_prefill_token_s: float = 7.5e-5  # MLP + projections per prompt token

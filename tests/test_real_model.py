@@ -1,4 +1,4 @@
-"""The tiny torch model (sim.real_model): its KV cache and mixed batches compute exactly what a full
+"""The tiny torch model (sim.real.model): its KV cache and mixed batches compute exactly what a full
 recompute computes, so timing it measures the real work of each plan and nothing else."""
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sim.cost_model import MODELS  # noqa: E402
-from sim.real_model import TinyConfig, TinyLM, prompt_tokens  # noqa: E402
+from sim.real.model import TinyConfig, TinyLM, prompt_tokens  # noqa: E402
 
 # float32 on the CPU: the cached and the recomputed paths sum the same products in a different order,
 # so they agree to rounding (observed ~1e-6 on logits of size ~1), far inside this tolerance.

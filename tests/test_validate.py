@@ -13,11 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sim import calibrate  # noqa: E402
+from sim.real import calibrate  # noqa: E402
 from sim.config import with_changes  # noqa: E402
 from sim.errors import ConfigError  # noqa: E402
-from sim.real_executor import ScheduleDiverged, execute, load_model, replay  # noqa: E402
-from sim.validate import ERROR_KEYS, config, errors  # noqa: E402
+from sim.real.executor import ScheduleDiverged, execute, load_model, replay  # noqa: E402
+from sim.real.validate import ERROR_KEYS, config, errors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -162,7 +162,7 @@ def test_validate_page_runs_and_shows_both_runs(tmp_path, monkeypatch):
     assert "no embedding, final norm, LM head or sampling" in gpu_text
     assert any("median |error|" in df.value.columns for df in at.dataframe)
     # A fresh fit in the cache, and no recalibration: the page must then reuse it (and the test stays fast).
-    from sim.real_model import describe_device, pick_device
+    from sim.real.model import describe_device, pick_device
     shapes = calibrate.grid(12, seed=0)
     times = [2e-3 + 1e-4 * g.shape().prefill_tokens + 4e-4 * g.shape().decode_seqs for g in shapes]
     calibrate.save(calibrate.fit(shapes, np.array(times), label="seeded by the test"), describe_device(pick_device()))
@@ -234,7 +234,7 @@ def test_amplification_reports_how_far_a_uniform_timing_error_carries():
     """The simulator against itself: a 3% slower machine moves a backlog's makespan by about 3% (never more:
     every pass is 3% longer and the engine is rarely idle), and nothing at all at 0%."""
     from sim.cost_model import BatchShape, LinearCost
-    from sim.validate import AMPLIFIED_KEYS, amplification
+    from sim.real.validate import AMPLIFIED_KEYS, amplification
     cost = LinearCost()
     shape = BatchShape(prefill_tokens=40, prefill_seqs=1, prefill_attn_pairs=800, decode_seqs=3,
                        decode_context_tokens=200)

@@ -1,7 +1,7 @@
 """Figures for the validation page: a simulated run next to the same run measured on the real tiny model.
 
 Pure builders (plotly only), fed with two ``sim.trace.SimResult`` objects of the same workload and
-scheduler: one priced by the cost model, one timed on the torch model (``sim.real_executor``).
+scheduler: one priced by the cost model, one timed on the torch model (``sim.real.executor``).
 Seconds in the data, milliseconds on every axis.
 
 - ``timelines``: both runs' forward passes on one shared time axis (prefill and decode tokens per pass).

@@ -1,7 +1,7 @@
 """The real executor: the simulator's own scheduler objects drive the tiny torch model, and every pass is timed.
 
 "One scheduler, two executors" (DESIGN.md section 2). ``sim.engine`` turns a ``StepPlan`` into a duration
-with the cost model; this module runs the same plan on ``sim.real_model.TinyLM`` and measures it. The
+with the cost model; this module runs the same plan on ``sim.real.model.TinyLM`` and measures it. The
 scheduler, batching strategy, queue order and KV manager are built exactly as the simulator builds them
 (``sim.loop.build_schedulers``) and run in the same engine loop (``sim.loop.engine_loop``); the result
 is the simulator's ``SimResult`` (same iteration records, same metrics via ``sim.metrics.compute_metrics``),
@@ -65,7 +65,7 @@ class ScheduleDiverged(Exception):
 
 def load_model(warmup: bool = True):
     """Build the tiny model (seeded weights) on CUDA or the CPU, warmed up so first passes are not outliers."""
-    from sim.real_model import TinyLM
+    from sim.real.model import TinyLM
     model = TinyLM()
     if warmup:
         for n, d in ((64, 0), (1, 8), (32, 4), (128, 0)):
@@ -88,7 +88,7 @@ def run_pass(model, work: list) -> list:
 def timed_pass(model, work: list, clock: str = "wall") -> tuple[list, float]:
     """``run_pass`` with its duration in seconds: wall time (GPU work included: synchronized before and
     after), or with ``clock="cpu"`` on the CPU the compute thread's CPU time."""
-    from sim.real_model import synchronize
+    from sim.real.model import synchronize
     if clock == "cpu" and model.device.type == "cpu":
         c0 = time.thread_time()
         out = run_pass(model, work)
@@ -165,7 +165,7 @@ def _execute(cfg: SimConfig, model, progress, clock: str, between, keep_work: bo
     if timings is not None:
         how += ", the median of the run's own timing and replays of the whole run after it"
     desc = [("device", run.device, f"each pass timed with {how}"),
-            ("model", f"tiny, {model.num_params():,} parameters", "sim/real_model.py, seeded random weights"),
+            ("model", f"tiny, {model.num_params():,} parameters", "sim/real/model.py, seeded random weights"),
             ("scheduler time (off the clock)", f"{run.schedule_s * 1e3:.1f} ms", "as in the simulator")]
     run.result = build_result(cfg, ex.seqs, ex.recorder, (ENGINE,), ex.sched.kv.capacity_tokens, desc)
     run.tokens = ex.tokens
@@ -178,7 +178,7 @@ class RealEngine:
     and each plan is run on the model and timed (or, with ``timings``, laid on those durations)."""
 
     def __init__(self, cfg: SimConfig, model, progress, clock: str, between, keep_work: bool, timings):
-        from sim.real_model import describe_device
+        from sim.real.model import describe_device
         self.cfg, self.model, self.progress, self.clock, self.between = cfg, model, progress, clock, between
         self.keep_work, self.timings = keep_work, timings
         self.cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
@@ -217,7 +217,7 @@ class RealEngine:
         return self.clock_s
 
     def release(self, now: float) -> None:
-        from sim.real_model import prompt_tokens
+        from sim.real.model import prompt_tokens
         reqs, sched = self.reqs, self.sched
         while self.nxt < len(reqs) and reqs[self.nxt].arrival_s <= now:  # arrivals the clock has passed
             req = reqs[self.nxt]

@@ -1,6 +1,6 @@
 """Calibration: time the tiny model over a grid of batch shapes and fit the ``tiny-cpu`` LinearCost.
 
-A forward pass of ``sim.real_model.TinyLM`` costs (see that module for why):
+A forward pass of ``sim.real.model.TinyLM`` costs (see that module for why):
 
 * a fixed part per pass (Python and framework dispatch, embedding, final norm),
 * a part per prefill token (the projections and MLP run once over all packed tokens),
@@ -151,7 +151,7 @@ class Session:
         return min(len(t) for t in self.timings)
 
     def _time_shape(self, i: int) -> None:
-        from sim.real_executor import timed_pass
+        from sim.real.executor import timed_pass
         entries = self.setups[i]
         work = [(c, toks) for c, _, toks in entries]
         # A repeated pass runs faster than a first one (measured here: a 2-sequence decode took 3.3 ms
@@ -169,7 +169,7 @@ class Session:
 
     def measure_next(self, count: int) -> None:
         """Time the next ``count`` shapes of a rolling shuffled order (every shape once per pass over them)."""
-        from sim.real_executor import no_gc
+        from sim.real.executor import no_gc
         t0 = time.perf_counter()
         with no_gc():
             for _ in range(count):
@@ -193,7 +193,7 @@ class Session:
         return np.array([np.median(t) if t else np.nan for t in self.timings])
 
     def fit(self) -> "Fit":
-        from sim.real_model import describe_device
+        from sim.real.model import describe_device
         n = sum(len(t) for t in self.timings)
         label = (f"{describe_device(self.model.device)}, {self.clock} clock, {n / len(self.shapes):.1f} timings "
                  f"per shape, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -261,7 +261,7 @@ def fit(shapes: list[GridShape], times: np.ndarray, heldout: float = 0.25, seed:
 def calibrate(model=None, n_shapes: int = 96, reps: int = 3, budget_s: float = 7.0, seed: int = 0,
               max_decodes: int = 24, clock: str = "wall") -> Fit:
     """Time ``n_shapes`` random shapes (about ``budget_s`` seconds on a 2-core CPU) and fit."""
-    from sim.real_executor import load_model
+    from sim.real.executor import load_model
     session = Session(model or load_model(), n_shapes, seed, max_decodes, clock)
     session.measure(reps, budget_s)
     return session.fit()
@@ -315,8 +315,8 @@ def load_or_calibrate(model=None, recalibrate: bool = False, max_age_s: float | 
                       **kw) -> Fit:
     """The cached fit, or a fresh one (saved) when there is none, it is older than ``max_age_s`` seconds,
     or ``recalibrate`` is set."""
-    from sim.real_executor import load_model
-    from sim.real_model import describe_device
+    from sim.real.executor import load_model
+    from sim.real.model import describe_device
     model = model or load_model()
     device = describe_device(model.device)
     if not recalibrate:

@@ -2,9 +2,9 @@
 
 ``python -m sim validate [--policy P] [--requests N] [--seed S] [--rate R] [--recalibrate] [--json]``
 (DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
-(``sim.real_executor``; each pass's time is the median of its timing in the run and in replays of the
+(``sim.real.executor``; each pass's time is the median of its timing in the run and in replays of the
 whole run, see PASS_REPEATS), fit the ``tiny-cpu`` cost model to this machine with timings right before,
-during (short pauses off the run's clock) and right after that run (``sim.calibrate``; a cached fit is
+during (short pauses off the run's clock) and right after that run (``sim.real.calibrate``; a cached fit is
 reused only if it is younger than ``FIT_MAX_AGE_S``, because a shared CPU drifts by 20-30% over minutes),
 simulate the same workload with the fit, and compare.
 
@@ -102,20 +102,20 @@ class Validation:
 
     simulated: SimResult
     measured: SimResult
-    fit: object  # sim.calibrate.Fit
+    fit: object  # sim.real.calibrate.Fit
     device: str
     errors: dict
     iteration_predicted_s: list  # cost model on each measured pass's shape
     iteration_measured_s: list
     seconds: float  # wall time of the whole validation
-    clock: str = "wall"  # how passes were timed (sim.real_executor.CLOCKS)
+    clock: str = "wall"  # how passes were timed (sim.real.executor.CLOCKS)
     pass_repeats: int = PASS_REPEATS  # each measured pass: the median of this many timings (run + replays)
     rate_per_s: float | None = RATE_PER_S  # the workload's arrival rate (None: a backlog)
     amplification: dict = field(default_factory=dict)  # see amplification(): key -> % from a uniform 3% error
 
     def to_json(self) -> dict:
         from dataclasses import asdict
-        from sim.calibrate import COEFFS
+        from sim.real.calibrate import COEFFS
         cost = self.fit.cost
         return {"simulated": self.simulated.metrics, "measured": self.measured.metrics, "error": self.errors,
                 "device": self.device, "clock": self.clock,
@@ -185,15 +185,15 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
 
     A new calibration follows the measured run: a round of shapes right before it, PAUSE_SHAPES shapes in
     a pause after every PAUSE_EVERY-th pass of the run and its replays (off the run's clock), a round right
-    after, one fit over all (``sim.calibrate.Session``), so slow drift of a shared machine affects the fit
+    after, one fit over all (``sim.real.calibrate.Session``), so slow drift of a shared machine affects the fit
     and the run alike. The fit never sees the run's own passes, and the simulation uses only the fit. (The
     measured run needs a cost model only to label generation stalls; it uses the fit from the first
     round.) With a backlog (the default), the whole run is replayed ``repeats - 1`` times and laid on each
     pass's median timing (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
     ``progress(fraction, text)`` reports the stage (for a progress bar)."""
-    from sim import calibrate
-    from sim.real_executor import execute, load_model, replay
-    from sim.real_model import describe_device
+    from sim.real import calibrate
+    from sim.real.executor import execute, load_model, replay
+    from sim.real.model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
     config(policy, n_requests, seed, rate_per_s=rate_per_s)  # bad input fails here, before any slow work
@@ -318,8 +318,8 @@ def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", rep
     """All four policies, each calibrated around its own run, then the policy ratios: the issue's
     accuracy table. With ``repeat`` > 1 the whole table is measured that many times and a last table
     gives each cell's median, a fairer summary on a machine whose load comes in bursts.
-    ``python -m sim.validate [--requests N] [--seed S] [--clock wall|cpu] [--repeat K]``."""
-    from sim.real_executor import load_model
+    ``python -m sim.real.validate [--requests N] [--seed S] [--clock wall|cpu] [--repeat K]``."""
+    from sim.real.executor import load_model
     model = load_model()
     cols = "".join(f"{k.replace('_abs_pct', '').replace('_pct', ''):>16}" for k in ERROR_KEYS)
     head = f"{'policy':<15}{'fit R^2':>8}{'fit err':>9}{cols}"
@@ -352,7 +352,7 @@ def _median_table(tables: list) -> tuple[dict, dict]:
 
 if __name__ == "__main__":
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m sim.validate", description=accuracy_table.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m sim.real.validate", description=accuracy_table.__doc__)
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")

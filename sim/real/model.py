@@ -3,7 +3,7 @@
 Defined here with seeded random weights, so nothing is downloaded: 4 layers, d_model 256, 4 heads,
 vocab 1000, MLP 4x, learned positions. Its outputs are meaningless text; what matters is that it does
 the same work per token as a real LLM, so the scheduler's plans can be run and timed on it
-(``sim.real_executor``) and the ``tiny-cpu`` cost model can be fitted to it (``sim.calibrate``).
+(``sim.real.executor``) and the ``tiny-cpu`` cost model can be fitted to it (``sim.real.calibrate``).
 
 One call to ``TinyLM.forward_mixed`` is one forward pass (one iteration, C1): it takes any mix of
 prefill chunks (n tokens of one sequence, appended to that sequence's cache) and decode steps (one
@@ -13,7 +13,7 @@ attention is done per sequence, each against its own cache. That split is exactl
 prices prefill tokens (matmuls), sequences (one attention call each) and context length (attention reads)
 separately.
 
-torch is imported only here and in ``sim.real_executor`` / ``sim.calibrate``; the rest of ``sim/`` never
+torch is imported only here and in ``sim.real.executor`` / ``sim.real.calibrate``; the rest of ``sim/`` never
 needs it. Import this module lazily.
 """
 
