@@ -120,8 +120,8 @@ def config_from_args(args, **extra):
         if noise is not None:
             from dataclasses import replace
             values["workload"] = replace(values["workload"], predictor_noise=noise)
-    if values.get("order") == "custom" and not values.get("expr"):
-        raise ConfigError("expr", "--order custom needs --expr, e.g. --expr 'priority * 10 + prompt_tokens / 1000'")
+    if "expr" in getattr(ORDERS.get(values.get("order")), "knobs", ()) and not values.get("expr"):
+        raise ConfigError("expr", f"--order {values['order']} needs --expr, e.g. --expr 'priority * 10 + prompt_tokens / 1000'")
     values.update(extra)
     return build(values)
 

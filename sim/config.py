@@ -86,7 +86,7 @@ class SimConfig:
             if self.hardware != "tiny-cpu" and v > fits:
                 raise ConfigError("kv_capacity", f"{v:,} tokens do not fit: {model.name} on {hw.count} x {hw.name} "
                                                  f"leaves room for {fits:,} tokens after the weights")
-            if self.memory == "paged" and v < self.block_size:
+            if "block_size" in KV_MANAGERS[self.memory].knobs and v < self.block_size:
                 raise ConfigError("kv_capacity", f"{v} tokens is less than one block of {self.block_size}")
         self.workload.validate()
 
