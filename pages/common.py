@@ -82,8 +82,8 @@ _MARKDOWN_SPECIAL = frozenset("\\*_{}[]<>#+-.!|~$:=^&")
 
 def trace_workload_from_upload(file_name: str, data: bytes):
     """An uploaded CSV / JSON-lines trace as a scripted workload; bad input raises ConfigError naming the
-    column and row (the same checks and limits as a trace file: sim.workload.parse_trace_upload)."""
-    from sim.workload import parse_trace_upload, trace_workload
+    column and row (the same checks and limits as a trace file: sim.trace_files.parse_trace_upload)."""
+    from sim.trace_files import parse_trace_upload, trace_workload
     return trace_workload(parse_trace_upload(file_name, data), name=str(file_name)[:100])
 
 

@@ -49,7 +49,8 @@ from sim import ConfigError, scenario, simulate  # noqa: E402
 from sim.cli import main as sim_main  # noqa: E402
 from sim.config import SCENARIOS  # noqa: E402
 from sim.expr import EXPR_FIELDS, CustomExpression  # noqa: E402
-from sim.workload import PRESETS, parse_trace, parse_trace_upload, trace_workload  # noqa: E402
+from sim.trace_files import parse_trace, parse_trace_upload, trace_workload  # noqa: E402
+from sim.workload import PRESETS  # noqa: E402
 
 OUTCOMES = ("clean error", "sane run", "nonsense", "traceback", "hang")
 HANG_S = 10.0

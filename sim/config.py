@@ -18,6 +18,7 @@ from sim.kv_memory import KV_MANAGERS
 from sim.limits import MAX_RATE_PER_S, MAX_REQUESTS, MAX_SCENARIO_BYTES, MIN_RATE_PER_S
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import ORDERS
+from sim.trace_files import load_trace, trace_workload
 
 # The registries (name -> class, each class with its summary) are the policy modules' own; config reads
 # only their names. They are small leaf modules: importing them builds no scheduler or engine.
@@ -185,7 +186,7 @@ def resolve_workload(name: str, n_requests: int | None = None, rate_per_s: float
     if name in wl.PRESETS:
         w = wl.PRESETS[name]
     elif name.lower().endswith((".csv", ".jsonl", ".ndjson", ".json")):
-        w = wl.trace_workload(wl.load_trace(name), name=name)
+        w = trace_workload(load_trace(name), name=name)
     else:
         w = wl.preset(name)  # raises the 'unknown preset' message
     if n_requests is not None:

@@ -14,7 +14,7 @@ from sim import ConfigError, scenario
 from sim.cli import main
 from sim.files import load_json, load_yaml, write_atomic
 from sim.limits import MAX_REQUESTS, MAX_TRACE_BYTES, MAX_YAML_NODES
-from sim.workload import parse_trace, parse_trace_upload
+from sim.trace_files import parse_trace, parse_trace_upload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,7 +131,7 @@ def test_hostile_trace_rows(text, fmt, field, row):
 
 
 def test_trace_row_limit_refused_at_the_first_row_beyond_it(monkeypatch):
-    import sim.workload as wl
+    import sim.trace_files as wl
     monkeypatch.setattr(wl, "MAX_TRACE_ROWS", 10)
     text = "arrival_s,prompt_tokens,output_tokens\n" + "0,10,5\n" * 1000
     with pytest.raises(ConfigError, match="more than 10 rows"):

@@ -9,7 +9,7 @@ import pytest
 from sim import ConfigError, scenario, simulate
 from sim.cli import main
 from sim.queue_order import CustomExpression
-from sim.workload import parse_trace
+from sim.trace_files import parse_trace
 
 
 def run_cli(*args, timeout=60):
