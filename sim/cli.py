@@ -120,7 +120,8 @@ def config_from_args(args, **extra):
         if noise is not None:
             from dataclasses import replace
             values["workload"] = replace(values["workload"], predictor_noise=noise)
-    if "expr" in getattr(ORDERS.get(values.get("order")), "knobs", ()) and not values.get("expr"):
+    order = values.get("order")
+    if isinstance(order, str) and "expr" in getattr(ORDERS.get(order), "knobs", ()) and not values.get("expr"):
         raise ConfigError("expr", f"--order {values['order']} needs --expr, e.g. --expr 'priority * 10 + prompt_tokens / 1000'")
     values.update(extra)
     return build(values)
