@@ -5,12 +5,15 @@
    distractor (wrong option, listed numeric mistake, wrong order) grades below 1.0;
 3. every link names a known page with parameters it reads and values the simulator accepts, and every
    claim (e.g. "continuous beats static on throughput") holds when the simulator runs the linked view;
-4. every concept C1..C12 has at least ``MIN_PER_CONCEPT`` questions.
+4. every concept C1..C12 has at least ``MIN_PER_CONCEPT`` questions;
+5. every claim of ``quiz.claims`` (the comparisons pages and questions state in words) holds on each of
+   ``claim_seeds`` seeds, and the questions it names exist.
 Each problem names the file and the question.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from quiz.bank import BANK_DIR, BankError, load_bank
@@ -68,7 +71,8 @@ def check_question(q, seeds) -> list[Problem]:
     return out
 
 
-def check_bank(directory: str = BANK_DIR, seeds: int = 50, claims: bool = True) -> tuple[list[Problem], dict]:
+def check_bank(directory: str = BANK_DIR, seeds: int = 50, claims: bool = True,
+               claim_seeds: int = 5) -> tuple[list[Problem], dict]:
     """All problems, plus a summary (questions, parameterized, per-concept counts, claims run)."""
     try:
         bank = load_bank(directory)
@@ -88,10 +92,26 @@ def check_bank(directory: str = BANK_DIR, seeds: int = 50, claims: bool = True) 
                 claims_run.append((q.id, ok, text))
                 if not ok:
                     problems.append(Problem(q.file, q.id, f"the linked view does not show the claim: {text}"))
+    page_claims = []
+    if claims:
+        from quiz import claims as claims_mod
+        ids = {q.id for q in bank}
+        for c in claims_mod.CLAIMS:
+            runs = claims_mod.check(c, range(claim_seeds))
+            failed = [m for m in runs if not m.holds]
+            page_claims.append((c.id, not failed, claims_mod.sentence(failed[0] if failed else runs[0])))
+            for m in failed:
+                problems.append(Problem("quiz/claims.py", None, f"claim {c.id!r} fails on seed {m.seed}: "
+                                        + claims_mod.sentence(m)))
+            if os.path.abspath(directory) == os.path.abspath(BANK_DIR):
+                for qid in c.quiz:
+                    if qid not in ids:
+                        problems.append(Problem("quiz/claims.py", None,
+                                                f"claim {c.id!r} names question {qid!r}, not in the bank"))
     counts = {c: sum(q.concept == c for q in bank) for c in CONCEPTS}
     for c, n in counts.items():
         if n < MIN_PER_CONCEPT:
             problems.append(Problem(directory, None, f"concept {c} has {n} question(s); need at least {MIN_PER_CONCEPT}"))
     summary = {"questions": len(bank), "parameterized": sum(q.parameterized for q in bank), "per_concept": counts,
-               "seeds": seeds, "claims": claims_run}
+               "seeds": seeds, "claims": claims_run, "page_claims": page_claims, "claim_seeds": claim_seeds}
     return problems, summary

@@ -2,7 +2,7 @@
 
   python -m quiz list [--json] [--concept C5]      every question: id, concept, kind, stem, options
                                                      (with a correct flag), parameterized, source
-  python -m quiz check [--seeds 50] [--no-claims]  schema, answers over many seeds, links, claims, coverage
+  python -m quiz check [--seeds 50] [--claim-seeds 5] [--no-claims]  schema, answers over many seeds, links, claims, coverage
   python -m quiz export --format gift|moodle-xml -o FILE [--variants 5]
 
 A parameterized question is listed with the variant of seed 0. Exit status: 0 fine, 1 problems found,
@@ -60,7 +60,8 @@ def _list(args) -> int:
 
 def _check(args) -> int:
     t0 = time.perf_counter()
-    problems, summary = check_bank(args.bank, seeds=args.seeds, claims=not args.no_claims)
+    problems, summary = check_bank(args.bank, seeds=args.seeds, claims=not args.no_claims,
+                                   claim_seeds=args.claim_seeds)
     for p in problems:
         print(f"ERROR {p}", file=sys.stderr)
     if summary:
@@ -69,6 +70,10 @@ def _check(args) -> int:
               f"{summary['seeds']} seeds); per concept: {per}")
         for qid, ok, text in summary["claims"]:
             print(f"  claim {'holds' if ok else 'FAILS'}: {qid}: {text}")
+        if summary["page_claims"]:
+            print(f"claims of quiz/claims.py, each over {summary['claim_seeds']} seeds:")
+        for cid, ok, text in summary["page_claims"]:
+            print(f"  claim {'holds' if ok else 'FAILS'}: {cid}: {text}")
     print(f"{'OK' if not problems else f'{len(problems)} problem(s)'} in {time.perf_counter() - t0:.1f} s")
     return 1 if problems else 0
 
@@ -101,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--concept", choices=CONCEPTS, help="only this concept")
     ck = sub.add_parser("check", help="validate the bank; non-zero exit on problems")
     ck.add_argument("--seeds", type=int, default=50, help="variants per parameterized question (default 50)")
-    ck.add_argument("--no-claims", action="store_true", help="skip running the linked comparisons")
+    ck.add_argument("--no-claims", action="store_true", help="skip running the linked comparisons and claims")
+    ck.add_argument("--claim-seeds", type=int, default=5,
+                    help="seeds each claim of quiz/claims.py must hold on (default 5)")
     ex = sub.add_parser("export", help="write the bank for an LMS")
     ex.add_argument("--format", required=True, choices=tuple(FORMATS))
     ex.add_argument("-o", "--output", required=True, help="file to write")
@@ -112,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "seeds", 1) < 1 or getattr(args, "variants", 1) < 1:
-        print("error: --seeds and --variants must be at least 1", file=sys.stderr)
+    if min(getattr(args, "seeds", 1), getattr(args, "variants", 1), getattr(args, "claim_seeds", 1)) < 1:
+        print("error: --seeds, --claim-seeds and --variants must be at least 1", file=sys.stderr)
         return 2
     if not os.path.isdir(args.bank):
         print(f"error: bank: folder {args.bank!r} not found", file=sys.stderr)

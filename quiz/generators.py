@@ -155,12 +155,15 @@ def prefill_first_stalls(rng: random.Random) -> Drawn:
     kb, kc = iteration_of(res, tb), iteration_of(res, tc)
     stalled = [it.index for it in res.iterations if "A" in it.stalled]
     ans = len(stalled)
+    same = kb == kc
     mistakes = _mistakes(ans, 0, [
         (0, "Under prefill-first a pass with a newcomer prefills only the newcomer, so A gets no token in it; "
             "A would keep getting tokens under plain continuous batching."),
-        (2 if ans == 1 else 1, "Count the passes that prefill newcomers: requests that arrive during the same "
-                               "iteration are prefilled together in one pass."),
-        (4, "A stalls once per prefill pass, not once per newcomer token."),
+        (2 if same else 1,
+         "B and C arrive during the same iteration, so one pass prefills both: A stalls once for the two." if same
+         else "B and C arrive during different iterations, so each gets its own prefill pass, and A stalls in each."),
+        (2 * ans, "A newcomer does not interrupt the pass it arrives during; only the next pass, which prefills "
+                  "it, gives A no token."),
     ])
     where = ", ".join(str(i) for i in stalled) or "none"
     return Drawn(params=dict(oa=oa, kb=kb, kc=kc), answer=ans, mistakes=mistakes,
@@ -209,25 +212,32 @@ def first_admitted(rng: random.Random) -> Drawn:
 
 
 def first_token_order(rng: random.Random) -> Drawn:
-    order = rng.choice(("fcfs", "sjf", "priority"))
+    """Shortest-job-first sees only a predictor's guess of each output length (C9): the true lengths are
+    drawn in an order the predictions get wrong, so ranking by the true length is the mistake to catch."""
     names = list("BCD")
-    outs = rng.sample(range(2, 9), 3)
-    prios = rng.sample((0, 1, 2), 3)
+    while True:
+        outs = rng.sample(range(2, 13), 3)
+        preds = rng.sample(range(2, 13), 3)
+        if sorted(names, key=lambda n: outs[names.index(n)]) != sorted(names, key=lambda n: preds[names.index(n)]):
+            break
     reqs = [_req("A", 0.0, 8, 12)]
     lines = []
     for i, n in enumerate(names):
         arr = round(0.005 + 0.012 * i + rng.uniform(0, 0.004), 4)
-        reqs.append(_req(n, arr, 8, outs[i], priority=prios[i]))
-        lines.append(f"{n} arrives at {_ms(arr):g} ms, priority class {prios[i]}, {outs[i]} output tokens")
-    res = run_scripted(reqs, policy="continuous", order=order, preempt="none", max_batch=1)
+        reqs.append(_req(n, arr, 8, outs[i], predicted_output_tokens=float(preds[i])))
+        lines.append(f"{n} arrives at {_ms(arr):g} ms, predicted {preds[i]} output tokens, actually {outs[i]}")
+    res = run_scripted(reqs, policy="continuous", order="sjf", preempt="none", max_batch=1)
     firsts = {n: res.request(n).first_token_s for n in names}
     ranked = sorted(names, key=firsts.get)
-    reason = {"fcfs": "arrival time", "sjf": "output length (shortest first)",
-              "priority": "priority class (lower number first)"}[order]
+    shortest = min(names, key=lambda n: outs[names.index(n)])
     items = tuple(Option(text=n, feedback=f"{lines[names.index(n)]}; first token at {_ms(firsts[n]):.1f} ms.")
                   for n in ranked)
-    return Drawn(params=dict(order=ORDER_WORDS[order], requests="; ".join(lines) + "."), items=items,
-                 explanation=f"Under {order} the queue is sorted by {reason}; each waits for the single slot.")
+    why = (f"{shortest} is really the shortest but was predicted {preds[names.index(shortest)]} tokens, so it "
+           f"is served {['first', 'second', 'third'][ranked.index(shortest)]}." if ranked[0] != shortest else
+           "The order of the others follows their predictions, not their true lengths.")
+    return Drawn(params=dict(requests="; ".join(lines) + "."), items=items,
+                 explanation=f"SJF sorts the queue by predicted length: the true length is unknown until "
+                             f"generation ends. {why}")
 
 
 # ---- C8: who is preempted for an urgent newcomer ----------------------------------------------------
@@ -248,13 +258,14 @@ def preempt_victim(rng: random.Random) -> Drawn:
         right = victim == n
         if right:
             fb = (f"{n} is in the least urgent class among the running ones (class {p}) and, within it, "
-                  "arrived last, so it is the cheapest to evict; D (class 0) is strictly more urgent.")
+                  f"arrived last, so it is the first to evict; D (class {pd}) is strictly more urgent.")
         elif p < max(prios):
             fb = f"{n} is in class {p}, more urgent than another running request; the least urgent goes first."
         elif victim is None:
             fb = f"{n} is in class {p}, no less urgent than D (class {pd}): only a strictly more urgent request may evict."
         else:
-            fb = f"{n} is in the least urgent class too, but it arrived earlier than {victim}; ties go by arrival."
+            fb = (f"{n} is in the least urgent class too (class {p}), but it arrived earlier than {victim}; "
+                  "ties go by arrival.")
         opts.append(Option(text=f"{n} (class {p}, arrived at {_ms(a):g} ms)", correct=right, feedback=fb))
     nobody = victim is None
     opts.append(Option(text="Nobody: D waits for a free slot", correct=nobody,
@@ -325,10 +336,15 @@ def kv_transfer(rng: random.Random) -> Drawn:
     ans = round((tr.end_s - tr.start_s) * 1e3, 3)
     per_tok = MODELS[model].kv_bytes_per_token
     tol = round(ans * 0.01, 3)
+    # Each mistake is the answer of a learner who makes that one error (tests/test_quiz_mistakes.py
+    # recomputes every one from its description).
     mistakes = _mistakes(ans, tol, [
         (round(ans * 8, 3), "Bandwidth is in gigabytes per second, not gigabits: no factor 8."),
-        (round(ans * 2 ** 30 / 1e9, 3), "GB here means 10^9 bytes (as on datasheets), not 2^30."),
-        (round(ans / 2, 3), "The per-token size already counts both K and V."),
+        (round(ans * 1e9 / 2 ** 30, 3), "GB here means 10^9 bytes (as on datasheets), not 2^30 (GiB): a link "
+                                        "of 2^30 bytes per second would be faster and the transfer shorter."),
+        (round(ans * 2, 3), "The per-token size already counts both K and V (two tensors per layer): "
+                            "multiplying by 2 counts them twice."),
+        (round(ans * 1000 / 1024, 3), "1 KiB is 1,024 bytes, not 1,000."),
         (round(ans / 1000, 6), "The answer is asked in milliseconds, not seconds."),
     ])
     return Drawn(params=dict(model=model, p=p, link=link, kib=per_tok // 1024), answer=ans, tolerance=tol,
@@ -348,13 +364,23 @@ def short_behind_long(rng: random.Random) -> Drawn:
     res = run_scripted(reqs, policy=policy, max_batch=4)
     k = iteration_of(res, arr)
     ans = token_iteration(res, res.request("S").first_token_s)
-    mistakes = _mistakes(ans, 0, [
-        (k + 1, "Static (request-level) batching does not let a newcomer into a running batch, even with a free slot."),
-        (max(outs) + 1, "Continuous batching admits S at the next iteration because a slot is free; it does not "
-                        "wait for the batch to drain."),
-        (min(outs) + 1, "S does not need anyone to finish: one of the four slots is free from the start."),
-        (k, "S arrives during that iteration, so it can only join the next one."),
-    ])
+    if policy == "static":
+        wrong = [
+            (k + 1, "That is continuous batching. Static (request-level) batching does not let a newcomer into "
+                    "a running batch, even with a free slot: S waits for the whole batch."),
+            (min(outs) + 1, "A slot freed by the first long request to finish is not refilled under static "
+                            "batching; S waits until the last of L1, L2, L3 has finished."),
+            (max(outs), "The batch ends in the iteration that gives the last long request its last token; S is "
+                        "prefilled in the next one."),
+        ]
+    else:
+        wrong = [
+            (max(outs) + 1, "That is static batching. Continuous batching admits S at the next iteration because "
+                            "a slot is free; it does not wait for the batch to drain."),
+            (min(outs) + 1, "S does not need anyone to finish: one of the four slots is free from the start."),
+            (k, "S arrives during that iteration, so it can only join the next one."),
+        ]
+    mistakes = _mistakes(ans, 0, wrong)
     return Drawn(params=dict(policy=policy.capitalize(), o1=outs[0], o2=outs[1], o3=outs[2], k=k), answer=ans,
                  mistakes=mistakes,
                  explanation=f"In the simulator S is prefilled in iteration {ans}, which gives its first token.")
