@@ -267,3 +267,56 @@ def shared_or_error(cfg_factory) -> SimResult | None:
     except ConfigError as e:
         st.error(error_text(e))
         return None
+
+
+# ---- predict, then observe; claims with their measured numbers ---------------------------------------
+
+def predict(key: str, question: str, options: dict) -> str | None:
+    """A prediction moment before a key chart: the learner's choice lives in the URL (``?p_<key>=``), so a
+    shared link keeps it. Returns the chosen option's key, or None until the learner has answered (the
+    page then keeps its key result hidden)."""
+    names = list(options)
+    raw = _qp(f"p_{key}")
+    pick = st.radio(question, names, index=names.index(raw) if raw in names else None, key=f"w_p_{key}",
+                    format_func=options.get)
+    if pick is None:
+        st.query_params.pop(f"p_{key}", None)
+        st.caption("Make your prediction to see the simulator's answer.")
+    else:
+        st.query_params[f"p_{key}"] = pick
+    return pick
+
+
+def reveal(pick: str, truth: str, answer: str, why: str) -> None:
+    """The simulator's answer to a prediction: right or not, with its number and a one-line why."""
+    if pick == truth:
+        st.success(f"**Your prediction holds.** {answer} {why}")
+    else:
+        st.error(f"**Not this time.** {answer} {why}")
+
+
+def _quiz_claims():
+    """quiz.claims, also when a page runs as the main script: then the pages folder is first on sys.path and
+    ``import quiz`` would find pages/quiz.py (the quiz page shares the package's name), so the repository
+    root goes first, as pages/quiz.py itself does."""
+    import sys
+    if sys.path[:1] != [ROOT]:
+        sys.path.insert(0, ROOT)
+    from quiz import claims
+    return claims
+
+
+def claim_numbers(claim_ids, seed: int = 0, here: str = "") -> None:
+    """Each claim (quiz/claims.py) as the page states it, with the numbers the simulator measured for it:
+    the same configurations the claims check runs on seeds 0..4, so words and numbers cannot drift. ``here``
+    is the url path of the calling page (a link back to it is left out unless it sets more than the scenario)."""
+    qc = _quiz_claims()
+    for cid in claim_ids:
+        c = qc.BY_ID[cid]
+        m = qc.measure(c, seed, run=run_shared)
+        cond = f" *Holds only when {c.condition}.*" if c.condition else ""
+        # A link back to the page it is shown on helps only when it sets more than the scenario.
+        useful = c.link and (c.link[0] != here or len(c.link[1]) > 1)
+        link = f" [Open this configuration]({c.link_url()})." if useful else ""
+        st.markdown(f"- {c.statement}{cond}  \n  {qc.sentence(m)} Checked on seeds "
+                    f"{qc.CHECK_SEEDS[0]}..{qc.CHECK_SEEDS[-1]} in CI.{link}")

@@ -16,9 +16,11 @@ st.markdown(
     "accelerator memory. How that memory is handed out decides how many sequences fit. **Contiguous "
     "allocation** gives each request one region sized for its prompt plus the most tokens it may ever "
     "generate; **paged memory** (PagedAttention, as in vLLM) hands out small fixed-size blocks from anywhere. "
-    "The book calls the result of the first **memory fragmentation**: memory that is reserved, wasted "
-    "inside a region (*internal fragmentation*), or free but split into holes too small to use "
-    "(*external fragmentation*).")
+    "The book calls the result of the first **memory fragmentation**. The split of that waste used here "
+    "comes from the vLLM paper (Kwon et al., *Efficient Memory Management for Large Language Model Serving "
+    "with PagedAttention*, SOSP 2023): memory **reserved** for tokens a request will still generate, "
+    "*internal fragmentation* (reserved but never used, because the request stops before its maximum) "
+    "and *external fragmentation* (free, but outside the largest hole: a new region must fit in one hole).")
 preset = PRESETS["fragmentation"]
 st.info(f"**Scenario `fragmentation`.** {preset.description}  \n**Look for:** {preset.look_for}")
 
@@ -81,7 +83,8 @@ common.explain(
     f"The KV cache as a grid; each cell is {block} token slots, in address order (slot 0 top left). "
     "Dark blue cells hold computed tokens, light blue cells are reserved for tokens a request will still "
     "generate, orange cells are reserved but will never be used (the request stops before its maximum), "
-    "red cells are free but lie in a hole smaller than the largest one. Hover a cell for its owner. "
+    "red cells are free but outside the largest hole (external waste; light grey cells are the largest hole). "
+    "Hover a cell for its owner. "
     "The slider moves the contiguous run; the paged run is shown at the same moment in time."
     + (f" Iteration {moment.iteration - 1} is the state just before the refusal." if moment else ""))
 
@@ -103,3 +106,5 @@ st.caption(f"Contiguous: peak {contig.metrics['max_concurrent']} sequences at on
            f"{common.ms(contig.metrics['queue_p50_s'])}. Paged: peak {paged.metrics['max_concurrent']}, "
            f"p50 {common.ms(paged.metrics['queue_p50_s'])}. Shares are of a {kv:,}-slot cache, "
            f"{len(contig.requests)} requests.")
+st.markdown("**What the simulator checks** (in CI, on five seeds, with this page's default settings):")
+common.claim_numbers(["paged-waste-under-a-block", "contiguous-wastes-more"], here="memory")

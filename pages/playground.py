@@ -83,7 +83,9 @@ with st.sidebar:
     if "token_budget" in STRATEGIES[policy].knobs:
         budget = common.url_number("Token budget per iteration", 16, 16384, "budget", int(base.token_budget),
                                    step=16, help="chunked: tokens per forward pass (decodes first, then prompt "
-                                                 "chunks); disaggregated: prompt tokens per prefill pass")
+                                                 "chunks; about 512 fills a pass up to the ridge point, tiny "
+                                                 "budgets lose throughput); disaggregated: prompt tokens per "
+                                                 "prefill pass")
     max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch", int(base.max_batch),
                                   step=1)
     kv = common.url_number("KV capacity (token slots, 0 = what fits on the hardware)", 0, 5_000_000, "kv",

@@ -23,8 +23,9 @@ st.markdown(
     "share one engine: `interactive` users (priority 0) and `batch` jobs (priority 1). The **queue order** "
     "decides who is admitted next and, with preemption, who is evicted first. **Custom priority policies** "
     "combine deadlines, user tiers, job length and waiting time. The risk of every strict priority is "
-    "**starvation**: the low class may wait without bound while urgent work keeps arriving; **aging** "
-    "(priority that improves while a request waits) bounds that wait.")
+    "**starvation**: the low class waits for as long as urgent work keeps arriving, so its longest wait "
+    "grows with the stream (below: how long on this one); **aging** (priority that improves while a request "
+    "waits) bounds that wait.")
 preset = PRESETS["hybrid-service"]
 st.info(f"**Scenario `hybrid-service`** (chunked prefill, 256 tokens per pass). {preset.description} "
         "This page starts at 10 req/s with 85% interactive traffic, so the urgent queue stays busy.  \n"
@@ -109,6 +110,20 @@ for col, (o, m) in zip(cols, inter.items()):
 # ---- starvation ---------------------------------------------------------------------------------------
 st.subheader("Starvation of the low class")
 low = vc.classes_of(results)[-1]
+STARVE = {"longer": "Longer under strict priority", "same": "About the same",
+          "shorter": "Shorter under strict priority"}
+pick = common.predict("starve", f"Predict first: compared with aging, does strict class priority make the "
+                                f"longest-waiting '{low}' job wait longer or shorter for its first token?", STARVE)
+if pick is None or not {"priority", "aging"} <= set(results):
+    st.stop()
+w_prio = (vc.longest_wait(results["priority"], low) or ("", 0.0))[1]
+w_aging = (vc.longest_wait(results["aging"], low) or ("", 0.0))[1]
+truth = "longer" if w_prio > w_aging * 1.05 else "shorter" if w_aging > w_prio * 1.05 else "same"
+common.reveal(pick, truth, f"On this stream the longest '{low}' wait was {w_prio:,.1f} s under strict priority "
+                           f"and {w_aging:,.1f} s under aging (step {aging:g} s).",
+              "Strict priority admits a batch job only when no interactive request waits; aging lets a job that "
+              "has waited long enough outrank fresh urgent work.")
+low = vc.classes_of(results)[-1]
 c1, c2 = st.columns(2)
 with c1:
     common.plot(vc.starvation_bars(results, low), key="starve")
@@ -130,3 +145,5 @@ st.caption(f"{len(wl.classes)} classes ({share:.0%} interactive), {int(requests)
            f"seed {int(seed)}; "
            f"sample sizes: " + ", ".join(f"{c} {m['ttft_samples']}" for c, m in
                                          next(iter(results.values())).by_class.items()) + ".")
+st.markdown("**What the simulator checks** (in CI, on five seeds, with this page's default settings):")
+common.claim_numbers(["aging-bounds-starvation"], here="priorities")

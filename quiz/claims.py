@@ -136,8 +136,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("legal-tiny-chunks-fall", "Chunked prefill's gain falls again for tiny chunks: with 64 tokens per "
           "pass a pass is too small to use the hardware well, and more passes are needed.",
           "legal-archive", "token_budget", 64, 512, "requests_per_s", "lower", 0.2,
-          settings=(("policy", "chunked"),), condition="a budget far below the ridge point (64 tokens)",
-          pages=("choosing",)),
+          settings=(("policy", "chunked"),), pages=("choosing",)),
     # C6 / C8 / C11 / C12: what prefill priority buys and what it costs.
     Claim("chat-continuous-throughput", "On a busy chat stream (8 req/s) continuous batching gives higher "
           "throughput than standard batching.", "chat", "policy", "continuous", "static",
@@ -180,7 +179,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("tiny-static-wins-at-2ms", "With many tiny requests and 2 ms per join or leave, standard batching "
           "gives higher throughput than continuous batching.", "many-tiny", "policy", "static", "continuous",
           "throughput_tokens_per_s", "higher", 0.1, settings=(("reorg_s", 0.002),),
-          condition="an illustrative 2 ms per join/leave, ten times the cost model's default of 0.2 ms",
+          condition="a join or leave costs an illustrative 2 ms, ten times the cost model's default of 0.2 ms",
           link=("reorganization", _P(scenario="many-tiny")),
           pages=("reorganization",), quiz=("c4-many-tiny", "c4-when-it-matters")),
     Claim("tiny-continuous-wins-at-default", "At the default 0.2 ms per join or leave, continuous batching "
@@ -202,7 +201,7 @@ CLAIMS: tuple[Claim, ...] = (
     # C8 / C9: priorities, starvation, SJF and its condition.
     Claim("hybrid-priority-slo", "Priority by user tier keeps more interactive requests inside their goals "
           "than first-come, first-served.", "hybrid-service", "order", "priority", "fcfs",
-          "interactive.slo_attainment", "higher", 0.1, pages=("choosing", "priorities"),
+          "interactive.slo_attainment", "higher", 0.1, pages=("choosing",),
           quiz=("seed-hybrid-service",)),
     Claim("aging-bounds-starvation", "Aging shortens the longest wait of a batch job compared with strict "
           "priority, which makes batch jobs wait as long as urgent work keeps arriving.", "hybrid-service",

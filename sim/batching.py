@@ -115,13 +115,14 @@ class PrefillFirst(Strategy):
 
 
 class Chunked(Strategy):
-    """Token budget per pass (Sarathi style): decodes first, then the remaining budget is filled with
-    prompt chunks. A small budget keeps decodes fast (decode-prioritized); a large one admits prompts
-    sooner (prefill-prioritized)."""
+    """Token budget per pass (Sarathi style): continuous batching that admits newcomers every iteration and
+    splits their prompts into chunks: decodes first, then the remaining budget is filled with prompt chunks.
+    Its throughput gain over continuous batching comes from filling each pass up to about the hardware's
+    ridge point; a small budget keeps decodes fast but, for tiny chunks, throughput falls again."""
 
     name = "chunked"
-    summary = ("chunked prefill: decodes first, then prompt chunks up to the token budget per pass "
-               "(a small budget is decode-prioritized)")
+    summary = ("chunked prefill: continuous batching that admits newcomers every iteration and splits their "
+               "prompts: decodes first, then prompt chunks up to the token budget per pass")
     knobs = ("max_batch", "token_budget")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:

@@ -91,8 +91,22 @@ def test_memory_names_the_refusal_and_slider_moves_the_map():
     assert at.query_params["it"] == str(max(1, it - 40))
 
 
-def test_reorganization_cost_slider_moves_the_ratio_curve():
+def test_reorganization_hides_the_result_until_a_prediction_then_shows_the_simulators():
     at = page("reorganization")
+    text = " ".join(m.value for m in at.markdown)
+    assert not at.get("plotly_chart") and "Crossover at about" not in text and not at.success and not at.error
+    assert "illustrative 2 ms" in text and "0.2 ms" in text  # the condition of the reversal is stated
+    at.radio(key="w_p_reorg").set_value("continuous").run()
+    assert not at.exception and at.query_params["p_reorg"] == "continuous"  # the prediction is in the URL
+    wl = scenario("many-tiny", policy="static", record_iterations=False)
+    static = simulate(wl).metrics["throughput_tokens_per_s"]
+    assert at.error and "Not this time" in at.error[0].value and f"{static:,.0f} tokens/s" in at.error[0].value
+    assert at.get("plotly_chart")  # the charts appear with the answer
+    assert "Holds only when a join or leave costs an illustrative 2 ms" in " ".join(m.value for m in at.markdown)
+
+
+def test_reorganization_cost_slider_moves_the_ratio_curve():
+    at = page("reorganization", p_reorg="static")
     before = trace(specs(at)[0], "ratio")["y"]
     assert "Crossover at about" in " ".join(m.value for m in at.markdown)
     at.slider(key="w_reorg").set_value(0.0).run()
@@ -103,7 +117,7 @@ def test_reorganization_cost_slider_moves_the_ratio_curve():
 
 
 def test_priorities_bad_expression_names_expr_and_good_one_adds_custom():
-    at = page("priorities", requests=100)
+    at = page("priorities", requests=100, p_starve="longer")
     names = [t["x"] for t in specs(at)[0]["data"]][0]
     assert "custom" in names
     at.text_input(key="w_expr").set_value("priority +").run()
@@ -115,7 +129,7 @@ def test_priorities_bad_expression_names_expr_and_good_one_adds_custom():
 
 
 def test_priorities_aging_step_changes_aging_result():
-    at = page("priorities", requests=100)
+    at = page("priorities", requests=100, p_starve="longer")
     cdf = trace(specs(at)[3], "aging")  # every batch-class wait under aging
     before = metrics(at)["aging"]
     at.slider(key="w_aging").set_value(2.0).run()
@@ -155,3 +169,35 @@ def test_choosing_hides_numbers_until_a_prediction_then_shows_the_simulators():
     pr = simulate(scenario("hybrid-service", order="priority", record_iterations=False))
     bars = specs(at)[0]["data"][0]
     assert bars["y"][bars["x"].index("priority")] == pytest.approx(pr.by_class["interactive"]["slo_attainment"] * 100)
+
+
+def test_choosing_legal_archive_tells_the_books_answer_and_where_chunked_sits():
+    """Picking continuous (the book's answer) is not called a near miss; chunked prefill is explained as
+    continuous batching with split prompts, and the throughput of every budget is the simulator's."""
+    at = page("choosing")
+    at.radio(key="legal_pred").set_value("continuous").run()
+    at.button(key="legal_run").click().run()
+    assert not at.exception
+    info = at.info[0].value
+    assert "The book's answer" in info and "Right direction" not in info
+    cont = simulate(scenario("legal-archive", policy="continuous", record_iterations=False)).metrics
+    assert f"{cont['requests_per_s'] * 3600:,.0f} documents per hour" in info
+    text = " ".join(m.value for m in at.markdown)
+    assert "Prefilling-prioritized" in text and "Decoding-prioritized" in text and "ridge point" in text
+    curve = next(s for s in specs(at) if s["data"][0].get("name") == "chunked prefill")["data"][0]
+    tiny = simulate(scenario("legal-archive", policy="chunked", token_budget=64, record_iterations=False))
+    assert curve["x"][0] == 64 and curve["y"][0] == pytest.approx(tiny.metrics["requests_per_s"] * 3600)
+    assert max(curve["y"]) > cont["requests_per_s"] * 3600 > curve["y"][0]  # gains, then falls for tiny chunks
+    assert "Measured (legal-archive, seed 0)" in text and "Checked on seeds 0..4" in text
+
+
+def test_priorities_hides_starvation_until_a_prediction_then_shows_the_simulators():
+    at = page("priorities", requests=100)
+    assert "without bound" not in " ".join(m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2 and not at.success and not at.error  # per-class charts only
+    at.radio(key="w_p_starve").set_value("shorter").run()
+    assert not at.exception and at.query_params["p_starve"] == "shorter"
+    assert len(at.get("plotly_chart")) == 4
+    assert at.error and "Not this time" in at.error[0].value and "under strict priority" in at.error[0].value
+    text = " ".join(m.value for m in at.markdown)
+    assert "Measured (hybrid-service, seed 0)" in text and "under aging against" in text

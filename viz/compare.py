@@ -128,3 +128,26 @@ def outcome_bars(values: dict, y_title: str, title: str = "", picked: str | None
                       margin=dict(l=60, r=10, t=50, b=50))
     fig.update_yaxes(range=[0, max(ys + [1e-9]) * 1.25])
     return fig
+
+
+def budget_curve(per_budget: dict, references: dict, y_title: str, title: str = "") -> go.Figure:
+    """Chunked prefill's outcome against its token budget (log x axis, one marker per simulated budget), with
+    the other strategies as labelled horizontal lines: where chunking pays, and where tiny chunks fall
+    below them again."""
+    xs = sorted(per_budget)
+    fig = go.Figure(go.Scatter(
+        x=xs, y=[per_budget[x] for x in xs], mode="lines+markers+text", name="chunked prefill",
+        line=dict(color=POLICY_COLORS["chunked"], width=3), marker=dict(size=9, symbol="diamond"),
+        text=[f"{per_budget[x]:,.0f}" for x in xs], textposition="top center",
+        hovertemplate="budget %{x} tokens per pass: %{y:,.0f}<extra></extra>"))
+    dashes = ("dash", "dot", "dashdot", "longdash")
+    for i, (label, v) in enumerate(references.items()):
+        fig.add_hline(y=v, line=dict(color=_color(label, i), dash=dashes[i % len(dashes)], width=2),
+                      annotation_text=f"{label}: {v:,.0f}", annotation_position="top left")
+    ys = list(per_budget.values()) + list(references.values())
+    fig.update_layout(title=title, height=380, showlegend=False, margin=dict(l=60, r=10, t=50, b=50),
+                      xaxis_title="chunked prefill token budget (tokens per forward pass, log scale)",
+                      yaxis_title=y_title)
+    fig.update_xaxes(type="log", tickvals=xs, ticktext=[str(x) for x in xs])
+    fig.update_yaxes(range=[0, max(ys + [1e-9]) * 1.2])
+    return fig

@@ -23,7 +23,7 @@ STATE_LABELS = {
     "stored": "stored KV (tokens computed)",
     "reserved": "reserved for tokens still to come",
     "internal": "internal waste (never used)",
-    "external": "external waste (free, in a hole too small)",
+    "external": "external waste (free, outside the largest hole)",
     "free": "free (largest hole)",
 }
 
