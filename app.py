@@ -1,5 +1,5 @@
 """Batch Lab's entry point: the st.navigation router and the frame every page shares (title, sidebar,
-presentation mode). Page content lives in pages/; the page list lives in pages/common.PAGES.
+presentation mode). Page content lives in pages/; the page list (titles, URLs, sections, icons) in catalog.py.
 
 Run: .venv/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
          --browser.gatherUsageStats false
@@ -7,7 +7,9 @@ Run: .venv/bin/streamlit run app.py --server.headless true --server.address 127.
 
 import streamlit as st
 
-from pages.common import existing_pages
+ROUTER = True  # marks this run as routed by app.py (pages/common.reroute_first_visit reads it)
+
+from pages.common import nav_pages  # noqa: E402  (after the mark: importing it checks the mark)
 
 st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_icon=":material/view_timeline:",
                    layout="wide", initial_sidebar_state="expanded")
@@ -17,11 +19,9 @@ st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_ico
 if "present" not in st.session_state:
     st.session_state["present"] = st.query_params.get("present") == "1"
 
-sections: dict[str, list] = {}
-for p in existing_pages():
-    page = st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None, default=p.url_path == "")
-    sections.setdefault(p.section, []).append(page)
-nav = st.navigation(sections)
+# The menu is built from catalog.py. A custom menu (say, one with its own list markup) would pass
+# position="hidden" here and draw catalog.by_section() with st.page_link.
+nav = st.navigation(nav_pages(), position="sidebar")
 
 with st.sidebar:
     st.toggle("Presentation mode (larger type)", key="present",

@@ -75,7 +75,7 @@ if exp == "legal-archive":
         results = {}
         bar = st.progress(0.0, text="Running the archive under each policy")
         for i, p in enumerate(LEGAL_POLICIES):
-            res = common.shared_or_error(lambda p=p: scenario("legal-archive", policy=p, record_iterations=False))
+            res = common.run_or_error(lambda p=p: scenario("legal-archive", policy=p, record_iterations=False))
             if res is not None:
                 results[p] = res
             bar.progress((i + 1) / len(LEGAL_POLICIES), text=f"Simulated {i + 1} of {len(LEGAL_POLICIES)}")
@@ -169,7 +169,7 @@ else:
     if locked and pick is not None:
         results = {}
         for o in HYBRID_ORDERS:
-            res = common.shared_or_error(lambda o=o: scenario("hybrid-service", order=o, record_iterations=False))
+            res = common.run_or_error(lambda o=o: scenario("hybrid-service", order=o, record_iterations=False))
             if res is not None:
                 results[o] = res
         if len(results) == len(HYBRID_ORDERS):

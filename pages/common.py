@@ -1,55 +1,73 @@
-"""Helpers every page shares: cached simulation runs, URL-synced widgets, explanations next to charts.
+"""Helpers every page shares: cached simulation runs, URL-synced widgets, explanations next to charts,
+links to other pages (from catalog.py), and the hand-over of a fresh server's first visit to app.py's router.
 
 Pages stay thin: read widgets (through the ``url_*`` helpers, so the view is in the URL an instructor can
-share), build a ``SimConfig``, call ``run_cached``, hand the result to a ``viz`` builder, draw it.
+share), build a ``SimConfig``, call ``run`` (or ``run_or_error``), hand the result to a ``viz`` builder, draw it.
+Every page imports this module; importing it is what hands a bare first visit to the router.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple
+import sys
 
 import streamlit as st
 
+import catalog
 from sim import ConfigError, SimConfig, simulate
 from sim.trace import SimResult
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def _use_the_router() -> None:
-    """Make app.py's st.navigation the only router, also when the first visitor opens a page URL directly.
 
-    Streamlit treats a folder named ``pages/`` beside the entry point as old-style multipage navigation
-    until some run calls st.navigation; a server whose first request is, say, /playground would run
-    pages/playground.py on its own, without app.py's frame. Every page imports this module, so it turns
-    that mode off and reruns once, and app.py routes the rerun (the URL names the same page).
+# ---- the router's first visit ---------------------------------------------------------------------------
+# Streamlit (1.67) runs a fresh server in its legacy multipage mode because a folder named pages/ sits beside
+# app.py: until some session has called st.navigation, every run goes straight to pages/<url>.py, and
+# app.py (the router and the frame) is not run at all. So a server whose first visitor opens a deep link
+# such as /playground?policy=static would show that page bare. The documented way out is the switch itself:
+# "as soon as any session of your app executes st.navigation, your app will ignore the pages/ directory
+# (across all sessions)". A page run outside app.py's router therefore calls st.navigation with the
+# catalog's pages (which resolves the URL the browser asked for to the router's page of that name) and
+# reruns; from then on app.py routes every run of every session. Public API only; it happens once per
+# server, and only in the first session.
+
+def nav_pages() -> dict[str, list]:
+    """st.Page objects for st.navigation, grouped by the catalog's sections (pages whose script exists)."""
+    return {section: [st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path or None,
+                              default=p.url_path == "") for p in pages if _exists(p)]
+            for section, pages in catalog.by_section().items()}
+
+
+def reroute_first_visit() -> None:
+    """Hand a page run that app.py did not route (a fresh server's legacy mode) to the router; see above.
+
+    Routed runs execute app.py in the run's main module, which then carries app.py's ``ROUTER`` mark; in
+    the legacy mode Streamlit leaves that module unexecuted. A page that is itself the main script
+    (AppTest.from_file("pages/x.py"), `streamlit run pages/x.py`) has no router to hand over to and runs
+    as it is.
     """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:  # a Streamlit without this internal: nothing to correct
+    main = sys.modules.get("__main__")  # the script `streamlit run` was given (Streamlit installs it here)
+    if os.path.abspath(getattr(main, "__file__", "") or "") != os.path.join(ROOT, "app.py"):
         return
-    ctx = get_script_run_ctx()
-    if not PagesManager.uses_pages_directory or ctx is None:
+    if getattr(main, "ROUTER", False):
         return
-    PagesManager.uses_pages_directory = False
-    try:  # rerun by the page name the browser asked for, so app.py's router finds that page
-        from streamlit.commands.execution_control import _force_yield_point
-        from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
-        name = ctx.pages_manager.intended_page_name or ""
-        ctx.script_requests.request_rerun(RerunData(query_string=ctx.query_string, page_name=name,
-                                                    context_info=ctx.context_info))
-    except (ImportError, AttributeError, TypeError):
-        st.rerun()
-    _force_yield_point()
+    st.navigation(nav_pages(), position="hidden")  # turns the legacy mode off, for every session
+    st.rerun()  # same URL and query string; app.py now routes it
 
 
-_use_the_router()
+# ---- simulation runs --------------------------------------------------------------------------------------
 
+@st.cache_resource(show_spinner="Simulating...", max_entries=64)
+def run(cfg: SimConfig) -> SimResult:
+    """One simulation per distinct (frozen, hashable) config, shared by every session that asks for it.
 
-@st.cache_data(show_spinner="Simulating...", max_entries=64)
-def run_cached(cfg: SimConfig) -> SimResult:
-    """One simulation per distinct frozen config; st.cache_data hands each caller its own copy."""
+    The caching story of the app: a simulation result is a shared read-only object, so st.cache_resource
+    (one object, no copy). The simulator is deterministic (same config and seed, same trace), so sharing
+    is exact, and a result of thousands of records is not pickled and unpickled on every rerun as
+    st.cache_data would (its per-caller copy only pays for data a caller changes). Callers must not
+    change a result; a figure built from one is copied before it is restyled (see ``plot``).
+    """
     return simulate(cfg)
 
 
@@ -90,8 +108,7 @@ def trace_workload_from_upload(file_name: str, data: bytes):
 def run_or_error(cfg_factory) -> SimResult | None:
     """Build a config and run it; a ConfigError becomes one message naming the field, not a crash."""
     try:
-        cfg = cfg_factory()
-        return run_cached(cfg)
+        return run(cfg_factory())
     except ConfigError as e:
         st.error(error_text(e))
         return None
@@ -195,78 +212,27 @@ def plot(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, width="stretch", key=key)
 
 
-# ---- the page list (app.py builds the navigation from it; Home links every page from it) ----------------
+# ---- links between pages (the catalog's URL paths) ---------------------------------------------------------
 
-class PageInfo(NamedTuple):
-    file: str  # path relative to the repository root
-    title: str
-    url_path: str  # "" for the default page
-    icon: str
-    section: str  # navigation group
-    concepts: str  # DESIGN.md concept ids this page teaches
-    blurb: str  # one line for the Home page's learning path
+def _exists(p: catalog.Page) -> bool:
+    return os.path.exists(os.path.join(ROOT, p.file))
 
 
-PAGES: tuple[PageInfo, ...] = (
-    PageInfo("pages/home.py", "Home", "", ":material/home:", "Learn", "", "What the app teaches and how to use it."),
-    PageInfo("pages/step-by-step.py", "Continuous batching, step by step", "step-by-step", ":material/footprint:",
-             "Learn", "C1, C2, C3, C7",
-             "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step."),
-    PageInfo("pages/reorganization.py", "Batch reorganization overhead", "reorganization", ":material/swap_horiz:",
-             "Learn", "C4", "Every join and leave costs time: where continuous batching stops paying off."),
-    PageInfo("pages/memory.py", "Memory and fragmentation", "memory", ":material/memory:", "Learn", "C5",
-             "Paged vs contiguous KV memory: reserved, internal and external waste."),
-    PageInfo("pages/prefill-vs-decode.py", "Prefill vs decode priority", "prefill-vs-decode",
-             ":material/compare_arrows:", "Learn", "C6, C8, C11",
-             "The same arrivals under two policies: throughput against token latency."),
-    PageInfo("pages/priorities.py", "Priorities and custom policies", "priorities", ":material/low_priority:",
-             "Learn", "C8, C9", "FCFS, priority, SJF, EDF, aging and your own expression; starvation made visible."),
-    PageInfo("pages/disaggregation.py", "Disaggregation", "disaggregation", ":material/call_split:", "Learn",
-             "C10", "A prefill engine hands KV caches to a decode engine over a link."),
-    PageInfo("pages/playground.py", "Scheduling playground", "playground", ":material/tune:", "Explore",
-             "C1-C12", "Any workload, any policy: animated timeline, metrics, iteration log, downloads."),
-    PageInfo("pages/validate.py", "Validate against a real model", "validate", ":material/fact_check:", "Explore",
-             "", "The same scheduler runs a tiny real model; compare measured and simulated times."),
-    PageInfo("pages/choosing.py", "Choosing a strategy", "choosing", ":material/flag:", "Check yourself", "C12",
-             "Legal archive and hybrid service: state your conclusion, then see the numbers."),
-    PageInfo("pages/quiz.py", "Quiz", "quiz", ":material/quiz:", "Check yourself", "C1-C12",
-             "Scenario questions whose answers the simulator can demonstrate."),
-)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def existing_pages() -> list[PageInfo]:
-    """The pages whose script exists (pages are written by several people; a missing one is skipped)."""
-    return [p for p in PAGES if os.path.exists(os.path.join(ROOT, p.file))]
+def existing_pages() -> list[catalog.Page]:
+    """The catalog's pages whose script exists (pages are written by several people; a missing one is skipped)."""
+    return [p for p in catalog.PAGES if _exists(p)]
 
 
 def page_link(url_path: str, label: str | None = None, **kw) -> None:
-    """st.page_link to a page of PAGES by its url_path; nothing when that page does not exist yet."""
+    """st.page_link to a catalog page by its URL path; nothing when that page's script does not exist yet."""
     from streamlit.errors import StreamlitPageNotFoundError
-    for p in existing_pages():
-        if p.url_path == url_path:
-            try:
-                st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
-            except StreamlitPageNotFoundError:  # the page script run on its own, without app.py's router
-                st.markdown(f"[{label or p.title}](/{p.url_path})")
-            return
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def run_shared(cfg: SimConfig) -> SimResult:
-    """Like ``run_cached`` but hands every caller the same result object (no copy per rerun), which keeps
-    reruns of pages that draw several big runs fast. Callers must treat the result as read-only."""
-    return run_cached(cfg)
-
-
-def shared_or_error(cfg_factory) -> SimResult | None:
-    """``run_or_error`` for ``run_shared``: a ConfigError becomes one message naming the field."""
+    p = catalog.page(url_path)
+    if not _exists(p):
+        return
     try:
-        return run_shared(cfg_factory())
-    except ConfigError as e:
-        st.error(error_text(e))
-        return None
+        st.page_link(p.file, label=label or p.title, icon=p.icon, **kw)
+    except StreamlitPageNotFoundError:  # the page script run on its own (AppTest), without app.py's router
+        st.markdown(f"[{label or p.title}](/{p.url_path})")
 
 
 # ---- predict, then observe; claims with their measured numbers ---------------------------------------
@@ -296,12 +262,7 @@ def reveal(pick: str, truth: str, answer: str, why: str) -> None:
 
 
 def _quiz_claims():
-    """quiz.claims, also when a page runs as the main script: then the pages folder is first on sys.path and
-    ``import quiz`` would find pages/quiz.py (the quiz page shares the package's name), so the repository
-    root goes first, as pages/quiz.py itself does."""
-    import sys
-    if sys.path[:1] != [ROOT]:
-        sys.path.insert(0, ROOT)
+    """quiz.claims, imported when a page first states a claim (it loads the claims' data)."""
     from quiz import claims
     return claims
 
@@ -313,10 +274,13 @@ def claim_numbers(claim_ids, seed: int = 0, here: str = "") -> None:
     qc = _quiz_claims()
     for cid in claim_ids:
         c = qc.BY_ID[cid]
-        m = qc.measure(c, seed, run=run_shared)
+        m = qc.measure(c, seed, run=run)
         cond = f" *Holds only when {c.condition}.*" if c.condition else ""
         # A link back to the page it is shown on helps only when it sets more than the scenario.
         useful = c.link and (c.link[0] != here or len(c.link[1]) > 1)
         link = f" [Open this configuration]({c.link_url()})." if useful else ""
         st.markdown(f"- {c.statement}{cond}  \n  {qc.sentence(m)} Checked on seeds "
                     f"{qc.CHECK_SEEDS[0]}..{qc.CHECK_SEEDS[-1]} in CI.{link}")
+
+
+reroute_first_visit()

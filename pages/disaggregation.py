@@ -44,10 +44,10 @@ preset = PRESETS[scen]
 st.info(f"**Scenario `{scen}`.** {preset.description}")
 
 wl = resolve_workload(scen, int(requests), float(rate))
-dis = common.shared_or_error(lambda: scenario(scen, workload=wl, policy="disaggregated", link_gb_per_s=float(link),
+dis = common.run_or_error(lambda: scenario(scen, workload=wl, policy="disaggregated", link_gb_per_s=float(link),
                                            prefill_engines=int(n_pre), decode_engines=int(n_dec),
                                            seed=int(seed)))
-col = common.shared_or_error(lambda: scenario(scen, workload=wl, policy=colo, seed=int(seed)))
+col = common.run_or_error(lambda: scenario(scen, workload=wl, policy=colo, seed=int(seed)))
 if dis is None or col is None:
     st.stop()
 
@@ -59,7 +59,7 @@ span = vc.time_span_ms([dis, col])
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int):
     """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
-    fig = request_lanes(common.run_shared(cfg), animate=animate, title=title, height=height)
+    fig = request_lanes(common.run(cfg), animate=animate, title=title, height=height)
     return vc.align_time_axes([fig], span_ms)[0]
 
 

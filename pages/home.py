@@ -1,10 +1,12 @@
 """Home: what Batch Lab teaches, the learning path (the course card's learn-before / learn-after order,
-concepts C1..C12 of DESIGN.md) with a link to every page, how each kind of user works with it, and one small
+concepts C1..C12 of DESIGN.md; pages, order and one-liners from catalog.py) with a link to every page, how each kind of user works with it, and one small
 live comparison so the first screen already shows the simulator at work."""
 
 import streamlit as st
 
+import catalog
 from pages import common
+from quiz.model import CONCEPT_NAMES
 from sim import scenario
 
 st.title("Batch Lab")
@@ -18,8 +20,8 @@ st.markdown(
     "Language Models* (Xiao & Zhu), chapter 5, the section on batching and **priority-based scheduling**.")
 
 # One live comparison: the book's five requests under both batching styles.
-c_static = common.run_cached(scenario("book-example", policy="static"))
-c_cont = common.run_cached(scenario("book-example", policy="continuous"))
+c_static = common.run(scenario("book-example", policy="static"))
+c_cont = common.run(scenario("book-example", policy="continuous"))
 with st.container(border=True):
     st.markdown("**Try it in numbers: the book's five requests x1..x5 on an engine with 3 slots**")
     cols = st.columns(4)
@@ -48,31 +50,17 @@ st.markdown(
     "(C4, C5), then how priorities between prefilling and decoding and between requests shape the result "
     "(C6, C8, C9, C11), how pipelined engines split the work (C10), and finally choosing a strategy for a "
     "business goal (C12).")
-path = [
-    ("C1, C2, C3, C7", "Iteration; the general process of continuous batching; interleaving prefilling and "
-                       "decoding; simple iteration-level scheduling", "step-by-step"),
-    ("C4", "Overhead of dynamic batch reorganization", "reorganization"),
-    ("C5", "Memory fragmentation in LLM inference", "memory"),
-    ("C6, C8, C11", "Prefilling-prioritized strategy; priority-based scheduling; continuous (prefilling-"
-                    "prioritized) vs standard (decoding-prioritized) batching", "prefill-vs-decode"),
-    ("C8, C9", "Priority-based scheduling; custom priority policies", "priorities"),
-    ("C10", "Disaggregation of prefilling and decoding with pipelined engines", "disaggregation"),
-    ("C12", "Scheduling strategy and trade-offs", "choosing"),
-    ("C1-C12", "Any workload, any policy: the free playground", "playground"),
-    ("check", "Compare the simulator with a small real model", "validate"),
-    ("check", "Quiz: scenario questions the simulator can demonstrate", "quiz"),
-]
-by_url = {p.url_path: p for p in common.existing_pages()}
-for i, (concepts, what, url) in enumerate(path, start=1):
+for i, p in enumerate(catalog.learning_path(), start=1):
     cols = st.columns([0.06, 0.5, 0.44], vertical_alignment="top")
     cols[0].markdown(f"**{i}.**")
-    cols[1].markdown(f"**{what}** ({concepts})" if concepts != "check" else f"**{what}**")
+    if p.path_label:  # a page on every concept (or none): its own line
+        what = f"**{p.path_label}**" + (f" ({p.concept_label})" if p.concepts else "")
+    else:
+        what = f"**{'; '.join(CONCEPT_NAMES[c] for c in p.concepts)}** ({p.concept_label})"
+    cols[1].markdown(what)
     with cols[2]:
-        if url in by_url:
-            common.page_link(url)
-            st.caption(by_url[url].blurb)
-        else:
-            st.caption("This page is being written.")
+        common.page_link(p.url_path)
+        st.caption(p.blurb)
 
 st.subheader("How to use it")
 c1, c2, c3 = st.columns(3)

@@ -47,8 +47,8 @@ try:
 except Exception as e:  # a ConfigError names the field
     st.error(f"**{getattr(e, 'field', 'settings')}**: {getattr(e, 'reason', e)}")
     st.stop()
-contig = common.run_shared(cfg_c)
-paged = common.run_shared(cfg_p)
+contig = common.run(cfg_c)
+paged = common.run(cfg_p)
 refused = vm.refused_although_free(contig)
 moment = refused[0] if refused else None
 

@@ -61,8 +61,8 @@ def _cfg(policy: str, r: float, n: int, s: int, record: bool = True):
                     record_iterations=record)
 
 
-res_a = common.shared_or_error(lambda: _cfg(pol_a, rate, requests, seed))
-res_b = common.shared_or_error(lambda: _cfg(pol_b, rate, requests, seed))
+res_a = common.run_or_error(lambda: _cfg(pol_a, rate, requests, seed))
+res_b = common.run_or_error(lambda: _cfg(pol_b, rate, requests, seed))
 if res_a is None or res_b is None:
     st.stop()
 lab_a, lab_b = f"{pol_a} (A)", f"{pol_b} (B)"
@@ -77,7 +77,7 @@ span = vc.time_span_ms([res_a, res_b])
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _lanes(cfg, span_ms: float, title: str):
     """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
-    fig = request_lanes(common.run_shared(cfg), animate=False, title=title, height=400)
+    fig = request_lanes(common.run(cfg), animate=False, title=title, height=400)
     return vc.align_time_axes([fig], span_ms)[0]
 
 

@@ -77,7 +77,7 @@ orders = ORDERS + (EXPR_ORDERS if expr_ok else [])
 results = {}
 bar = st.progress(0.0, text="Simulating each queue order")
 for i, o in enumerate(orders):
-    res = common.shared_or_error(lambda o=o: _cfg(o))
+    res = common.run_or_error(lambda o=o: _cfg(o))
     if res is not None:
         results[o] = res
     bar.progress((i + 1) / len(orders), text=f"Simulated {i + 1} of {len(orders)} queue orders")

@@ -68,7 +68,7 @@ bar = st.progress(0.0, text="Sweeping request sizes")
 rows = []
 for i, size in enumerate(SIZES):
     for policy in ("static", "continuous"):
-        res = common.run_shared(_config(policy, size))
+        res = common.run(_config(policy, size))
         rows.append({"series": policy, "x": size, "seed": int(seed), **res.metrics})
     bar.progress((i + 1) / len(SIZES), text=f"Swept {i + 1} of {len(SIZES)} request sizes")
 bar.empty()
@@ -108,7 +108,7 @@ common.claim_numbers(["tiny-static-wins-at-2ms", "tiny-continuous-wins-at-defaul
 
 st.subheader("Why: count the reorganizations")
 size = common.url_select("Request size to inspect (mean output tokens)", list(SIZES), "size", 8)
-detail = {p: common.run_shared(dataclasses.replace(_config(p, size), record_iterations=True))
+detail = {p: common.run(dataclasses.replace(_config(p, size), record_iterations=True))
           for p in ("static", "continuous")}
 cols = st.columns(2)
 for col, (p, res) in zip(cols, detail.items()):

@@ -41,8 +41,8 @@ standard = common.url_toggle(
     "Show standard batching instead (static / request-level)", "standard", False,
     help="Same five arrivals; the batch is formed once and newcomers wait until all of it has finished.")
 policy = "static" if standard else "continuous"
-result = common.run_cached(scenario("book-example", policy=policy))
-other = common.run_cached(scenario("book-example", policy="continuous" if standard else "static"))
+result = common.run(scenario("book-example", policy=policy))
+other = common.run(scenario("book-example", policy="continuous" if standard else "static"))
 its = result.iterations
 n = len(its)
 slots = result.config.max_batch

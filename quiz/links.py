@@ -1,14 +1,16 @@
 """'Open in the simulator' links: the app's pages, the query parameters each reads, and their checks.
 
-The page table is the agreed contract of the app (url_path -> query parameters the page understands); a
-link is valid when its page is in the table, every parameter is one that page reads, and every value is
-one the simulator accepts (a known scenario, policy, order, ...). ``link_configs`` turns a comparison
+The pages, the query parameters each reads and their widgets' ranges come from catalog.py (the one
+description of the app's pages); a link is valid when its page is in the catalog, every parameter is one
+that page reads, and every value is one the simulator accepts (a known scenario, policy, order, ...) and
+lies inside the page's range. ``link_configs`` turns a comparison
 link into the simulator configurations it shows, so a claim like "continuous beats static on throughput"
 can be checked by running exactly what the learner will see.
 """
 
 from __future__ import annotations
 
+import catalog
 from sim import SCENARIOS, ConfigError, SimConfig, scenario
 from sim.batching import POLICIES
 from sim.config import MEMORIES, resolve_workload, with_changes
@@ -17,72 +19,66 @@ from sim.queue_order import ORDERS
 from sim.preemption import PREEMPT_MODES
 from sim.workload import PRESETS
 
-_PLAYGROUND = ("scenario", "policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget",
-               "kv", "expr", "seed")
-_COMPARE = ("scenario", "a", "b", "rate", "requests", "seed")
-PAGES: dict[str, tuple[str, ...]] = {
-    "step-by-step": ("scenario",),
-    "playground": _PLAYGROUND,
-    "prefill-vs-decode": _COMPARE,
-    "memory": ("scenario",),
-    "reorganization": ("scenario",),
-    "priorities": ("scenario",),
-    "disaggregation": ("scenario",),
-    "choosing": ("scenario",),
-}
-PAGE_FILES = {p: f"pages/{p}.py" for p in PAGES}  # page files are named after their URL paths
-PAGE_TITLES = {
-    "step-by-step": "Continuous batching, step by step", "playground": "Scheduling playground",
-    "prefill-vs-decode": "Prefill vs decode priority", "memory": "Memory and fragmentation",
-    "reorganization": "Batch reorganization overhead", "priorities": "Priorities and custom policies",
-    "disaggregation": "Disaggregation", "choosing": "Choosing a strategy",
-}
-
 _CHOICES = {"scenario": tuple(SCENARIOS), "policy": POLICIES, "a": POLICIES, "b": POLICIES, "order": ORDERS,
             "preempt": PREEMPT_MODES, "memory": MEMORIES}
-_INTS = ("requests", "max_batch", "budget", "kv", "seed")
-_FLOATS = ("rate",)
-# The ranges of the pages' widgets: a URL value outside them is silently replaced by the page's default,
-# so a link must stay inside them to show what it claims.
-_RANGES = {
-    "playground": {"requests": (1, 500), "rate": (0.1, 1000.0), "max_batch": (1, 1024), "budget": (16, 16384),
-                   "kv": (0, 5_000_000), "seed": (0, 1_000_000)},
-    "prefill-vs-decode": {"requests": (10, 200), "rate": (0.5, 32.0), "seed": (0, 10_000)},
-}
 
 
 def check_link(page, params) -> list[tuple[str, str]]:
-    """Problems with a link as (field, message); empty when the link resolves."""
-    if page not in PAGES:
-        return [("link.page", f"unknown page {page!r}; pages are {', '.join(PAGES)}")]
+    """Problems with a link as (field, message); empty when the link resolves.
+
+    The page must be in catalog.py; every parameter one the page reads (its catalog ``params``), every
+    value one the simulator accepts and inside the page's widget range (outside it, the page would quietly
+    show its default instead). ``scenario`` names the page's own scenario when the page always shows one.
+    """
+    if page not in catalog.BY_URL:
+        return [("link.page", f"unknown page {page!r}; pages are {', '.join(catalog.BY_URL)}")]
     if not isinstance(params, dict):
         return [("link.params", "must be a mapping of query parameter: value")]
+    entry = catalog.page(page)
     out = []
     if "scenario" not in params:
         out.append(("link.params.scenario", "a link must name the scenario it preloads"))
     for k, v in params.items():
         where = f"link.params.{k}"
-        if k not in PAGES[page]:
-            out.append((where, f"page {page!r} does not read {k!r}; it reads {', '.join(PAGES[page])}"))
-        elif k in _CHOICES and str(v) not in _CHOICES[k]:
-            out.append((where, f"unknown value {v!r}; choose one of {', '.join(_CHOICES[k])}"))
-        elif k in _INTS and not (str(v).isascii() and str(v).isdigit()):  # "²".isdigit() is true
-            out.append((where, f"must be a whole number, got {v!r}"))
-        elif k in _FLOATS:
-            try:
-                if not float(v) > 0:
-                    raise ValueError
-            except (ValueError, OverflowError):
-                out.append((where, f"must be a positive number, got {v!r}"))
-    for k, (lo, hi) in _RANGES.get(page, {}).items():
-        if k in params and not any(f.startswith(f"link.params.{k}") for f, _ in out):
-            if not lo <= float(params[k]) <= hi:
-                out.append((f"link.params.{k}", f"{params[k]} is outside the page's range {lo:g}..{hi:g}"))
+        if k == "scenario" and entry.scenario is not None:
+            if str(v) != entry.scenario:
+                out.append((where, f"page {page!r} always shows scenario {entry.scenario!r}, not {v!r}"))
+        elif k not in entry.params:
+            reads = ", ".join(entry.params) or "no parameters"
+            out.append((where, f"page {page!r} does not read {k!r}; it reads {reads}"))
+        else:
+            out += _check_value(where, entry.params[k], k, v)
     if page == "prefill-vs-decode":
         if not {"a", "b"} <= set(params):
             out.append(("link.params", "a comparison link must state both policies, a and b"))
         out += _pinned(params)
     return out
+
+
+def _check_value(where: str, spec: catalog.Param, key: str, v) -> list[tuple[str, str]]:
+    """One value against the simulator's names (for a choice) or the widget's kind and range."""
+    if key in _CHOICES:
+        if str(v) not in _CHOICES[key]:
+            return [(where, f"unknown value {v!r}; choose one of {', '.join(_CHOICES[key])}")]
+        return []
+    if spec.kind == "int":
+        if not (str(v).isascii() and str(v).isdigit()):  # "²".isdigit() is true
+            return [(where, f"must be a whole number, got {v!r}")]
+        x = float(v)
+    elif spec.kind == "float":
+        try:
+            x = float(v)
+            if not x > 0:
+                raise ValueError
+        except (ValueError, OverflowError):
+            return [(where, f"must be a positive number, got {v!r}")]
+    else:
+        return []
+    if (spec.lo is not None and x < spec.lo) or (spec.hi is not None and x > spec.hi):
+        lo = "" if spec.lo is None else f"{spec.lo:g}"
+        hi = "" if spec.hi is None else f"{spec.hi:g}"
+        return [(where, f"{v} is outside the page's range {lo}..{hi}")]
+    return []
 
 
 def check_claim(link_page: str, params: dict, metric, better, worse) -> list[tuple[str, str]]:

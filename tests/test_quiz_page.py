@@ -6,10 +6,11 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import catalog
 from quiz import cached_bank, generate
 from quiz.bank import by_id
 
-PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pages", "quiz.py")
+PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), catalog.page("quiz").file)
 BANK = cached_bank()
 
 
@@ -130,12 +131,11 @@ def test_legal_summarization_answer_shows_the_simulator_evidence():
 
 
 def _distinct_links():
-    from quiz.links import PAGE_FILES
     seen = {}
     for q in BANK:
         if q.link is not None:
             seen.setdefault((q.link.page, q.link.params), q.id)
-    return [(PAGE_FILES[page], dict(params), qid) for (page, params), qid in seen.items()]
+    return [(catalog.page(page).file, dict(params), qid) for (page, params), qid in seen.items()]
 
 
 @pytest.mark.parametrize("page_file, params, qid", _distinct_links(), ids=lambda x: x if isinstance(x, str) else "")

@@ -2,22 +2,13 @@
 variants of the simulator-computed questions, session score and progress, a summary naming the concepts
 to revisit, and the results as CSV. All logic lives in quiz/ (bank, generate/parse/grade, session)."""
 
-import os
-import sys
-
 import streamlit as st
 
-# This page shares its name with the quiz package. When Streamlit runs it as the main script (AppTest,
-# `streamlit run pages/quiz.py`) the pages folder is first on sys.path and `import quiz` would find this
-# very file; the repository root must come first so the package is found.
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-
-from pages import common  # noqa: F401  (every page imports it: it makes app.py's router the only one)
+import catalog
+from pages import common  # noqa: F401  (every page imports it: it hands a bare first visit to app.py's router)
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id
-from quiz.links import PAGE_TITLES, claim_metrics, evidence_rows
+from quiz.links import claim_metrics, evidence_rows
 from quiz.session import Session
 
 ALL = "All concepts"
@@ -115,7 +106,7 @@ if not s.finished:
         with st.expander("Hint"):
             st.markdown(v.hint)
     if q.link is not None:
-        title = PAGE_TITLES.get(q.link.page, q.link.page)
+        title = catalog.page(q.link.page).title  # the bank only loads links to catalog pages
         # A relative link, so it also works when the app is served under a path prefix.
         st.markdown(f":material/open_in_new: [Open in the simulator: {title}]({q.link.url().lstrip('/')})")
         st.caption("Preloads " + ", ".join(f"`{k}={val}`" for k, val in q.link.params) + ".")
