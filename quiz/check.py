@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from quiz.bank import BANK_DIR, BankError, load_bank
 from quiz.links import check_link, run_claim
-from quiz.model import CONCEPTS, InvalidSubmission, generate, grade, parse
+from quiz.model import CONCEPTS, InvalidSubmission, grade, parse
+from quiz.variants import generate
 
 MIN_PER_CONCEPT = 3
 

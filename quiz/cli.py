@@ -20,7 +20,8 @@ import time
 from quiz.bank import BANK_DIR, BankError, bank_files, load_bank
 from quiz.check import check_bank
 from quiz.export import DEFAULT_VARIANTS, FORMATS
-from quiz.model import CONCEPTS, generate
+from quiz.model import CONCEPTS
+from quiz.variants import generate
 
 
 def question_record(q) -> dict:

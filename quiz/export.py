@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from quiz.model import CONCEPT_NAMES, Question, Variant, generate
+from quiz.model import CONCEPT_NAMES, Question, Variant
+from quiz.variants import generate
 
 DEFAULT_VARIANTS = 5
 # Moodle accepts only these answer fractions (in percent) for multiple-select answers.

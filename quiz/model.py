@@ -2,7 +2,8 @@
 
 * ``generate(question, seed) -> Variant``: the parameters and the correct answer of one instance. A fixed
   question ignores the seed (except that an ordering question shuffles its items); a parameterized one
-  asks its generator (``quiz.generators``), which runs the simulator to compute the answer.
+  asks its generator (``quiz.generators``), which runs the simulator to compute the answer. It lives in
+  ``quiz.variants``, above this module and the generators, which both build on the types here.
 * ``parse(variant, submission) -> Parsed | InvalidSubmission``: an entry that cannot be read (not a
   number, no option chosen) is *not* a wrong answer and costs no attempt.
 * ``grade(variant, parsed) -> Grade``: a score in 0..1 and feedback that explains why, per chosen option.
@@ -179,23 +180,6 @@ class Grade:
     @property
     def correct(self) -> bool:
         return self.score >= 1.0
-
-
-# ---- generate ----------------------------------------------------------------------------------------
-
-def generate(q: Question, seed: int) -> Variant:
-    """The variant of ``q`` for ``seed``; same question + seed -> the same variant."""
-    if q.generator:
-        from quiz.generators import run_generator  # runs the simulator; fixed questions never need it
-        return run_generator(q, seed)
-    base = dict(question_id=q.id, concept=q.concept, kind=q.kind, seed=seed, stem=q.stem, hint=q.hint)
-    if q.kind in ("single", "multiple"):
-        return Variant(**base, options=q.options)
-    if q.kind == "numeric":
-        return Variant(**base, answer=q.answer, tolerance=q.tolerance, unit=q.unit, feedback=q.feedback,
-                       mistakes=q.mistakes)
-    presented, order = shuffle_items(q.options, seed)
-    return Variant(**base, options=presented, order=order, feedback=q.feedback)
 
 
 def shuffle_items(items: tuple[Option, ...], seed: int) -> tuple[tuple[Option, ...], tuple[int, ...]]:
