@@ -218,11 +218,6 @@ def _exists(p: catalog.Page) -> bool:
     return os.path.exists(os.path.join(ROOT, p.file))
 
 
-def existing_pages() -> list[catalog.Page]:
-    """The catalog's pages whose script exists (pages are written by several people; a missing one is skipped)."""
-    return [p for p in catalog.PAGES if _exists(p)]
-
-
 def page_link(url_path: str, label: str | None = None, **kw) -> None:
     """st.page_link to a catalog page by its URL path; nothing when that page's script does not exist yet."""
     from streamlit.errors import StreamlitPageNotFoundError

@@ -7,7 +7,7 @@ It records, in one text file:
 * the ``python -m sim run ... --json`` output and the ``--trace-out`` CSV of a grid of configurations
   (every strategy, queue order incl. custom with an expression, preemption mode, memory manager, with
   and without a trace file, disaggregated), run in-process through the real command line;
-* the quiz variants over 40 seeds (what ``quiz.model.generate`` gives per question and seed: stem,
+* the quiz variants over 40 seeds (what ``quiz.variants.generate`` gives per question and seed: stem,
   options, answer, tolerance, feedback, mistakes, parameters).
 
 A change that should not alter simulated results must leave the snapshot byte-identical:
@@ -169,7 +169,7 @@ def _trace_section(lines: list[str]) -> None:
 
 def _quiz_section(lines: list[str]) -> None:
     from quiz.bank import load_bank
-    from quiz.model import generate
+    from quiz.variants import generate
     for q in load_bank():
         for seed in range(QUIZ_SEEDS):
             v = generate(q, seed)

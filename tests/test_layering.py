@@ -36,6 +36,42 @@ def test_no_ui_imports_in_core(folder, banned):
         assert not bad, f"{os.path.relpath(path, ROOT)} imports {bad}"
 
 
+def test_the_page_catalog_is_plain_data():
+    """catalog.py is read by app.py, pages/ and quiz/, so it may import nothing but the standard library
+    (quiz/ must not reach the UI through it, and it must not reach back into the layers that read it)."""
+    mods = set(imports(os.path.join(ROOT, "catalog.py")))
+    assert mods <= set(sys.stdlib_module_names) | {"__future__"}, mods
+
+
+def test_quiz_imports_no_page_module():
+    for path in py_files("quiz"):
+        assert "pages" not in set(imports(path)), f"{os.path.relpath(path, ROOT)} imports pages/"
+
+
+def test_no_import_circle_in_quiz():
+    """Module-level and function-level imports between quiz modules form no cycle."""
+    graph = {}
+    for path in py_files("quiz"):
+        name = "quiz." + os.path.relpath(path, os.path.join(ROOT, "quiz"))[:-3].replace(os.sep, ".")
+        tree = ast.parse(open(path, encoding="utf-8").read())
+        graph[name] = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                       and n.module.startswith("quiz.")}
+    seen, stack = set(), []
+
+    def visit(m):
+        assert m not in stack, "import circle: " + " -> ".join(stack[stack.index(m):] + [m])
+        if m in seen:
+            return
+        stack.append(m)
+        for d in graph.get(m, ()):
+            visit(d)
+        stack.pop()
+        seen.add(m)
+
+    for m in graph:
+        visit(m)
+
+
 def test_torch_only_in_the_torch_half():
     for folder in ("sim", "quiz", "viz", "pages"):
         for path in py_files(folder):
@@ -59,8 +95,9 @@ def test_running_the_simulator_loads_no_ui_or_torch():
 
 
 def test_every_page_imports_the_shared_page_module():
-    """pages/common.py makes app.py's st.navigation the only router when a fresh server's first visitor
-    opens a page URL; a page that does not import it would run without the app's frame and menu."""
+    """Importing pages/common.py hands a fresh server's first visit to app.py's router (Streamlit's legacy
+    pages/ mode runs the page script alone); a page that does not import it would show without the app's
+    frame and menu when it is the first URL a server gets (tests/test_deep_links.py shows it in a browser)."""
     for path in py_files("pages"):
         if os.path.basename(path) in ("common.py", "__init__.py"):
             continue
