@@ -56,7 +56,7 @@ class Page:
     section: str  # navigation group, one of SECTIONS
     blurb: str  # one line under the page's link on Home's learning path
     concepts: tuple[str, ...] = ()  # DESIGN.md concept ids the page teaches; all twelve for playground and quiz
-    step: int = 0  # position on Home's learning path (1 = first); 0 = not on it
+    on_path: bool = True  # on Home's learning path, which follows the order of PAGES
     path_label: str = ""  # the learning path's line for a page that teaches no concept of its own
     scenario: str | None = None  # the one scenario preset the page always shows; None if it reads ?scenario=
     params: dict[str, Param] = field(default_factory=dict)  # the URL query parameters the page reads
@@ -76,52 +76,53 @@ class Page:
 
 SEED = Int(0, 10_000)  # the lesson pages' seed box
 
+# In learning-path order; the menu groups them by section and keeps this order within a section.
 PAGES: tuple[Page, ...] = (
     Page("", "pages/home.py", "Home", ":material/home:", "Learn",
-         "What the app teaches and how to use it."),
+         "What the app teaches and how to use it.", on_path=False),
     Page("step-by-step", "pages/step-by-step.py", "Continuous batching, step by step", ":material/footprint:",
          "Learn", "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step.",
-         concepts=("C1", "C2", "C3", "C7"), step=1, scenario="book-example",
+         concepts=("C1", "C2", "C3", "C7"), scenario="book-example",
          params={"standard": FLAG, "it": Int(0)}),
     Page("reorganization", "pages/reorganization.py", "Batch reorganization overhead", ":material/swap_horiz:",
          "Learn", "Every join and leave costs time: where continuous batching stops paying off.",
-         concepts=("C4",), step=2, scenario="many-tiny",
+         concepts=("C4",), scenario="many-tiny",
          params={"reorg": Float(0.0, 10.0), "metric": CHOICE, "requests": CHOICE, "seed": SEED, "size": CHOICE}),
     Page("memory", "pages/memory.py", "Memory and fragmentation", ":material/memory:", "Learn",
          "Paged vs contiguous KV memory: reserved, internal and external waste.",
-         concepts=("C5",), step=3, scenario="fragmentation",
+         concepts=("C5",), scenario="fragmentation",
          params={"requests": Int(20, 120), "kv": CHOICE, "block": CHOICE, "seed": SEED, "it": Int(1)}),
     Page("prefill-vs-decode", "pages/prefill-vs-decode.py", "Prefill vs decode priority",
          ":material/compare_arrows:", "Learn", "The same arrivals under two policies: throughput against token "
-         "latency.", concepts=("C6", "C8", "C11"), step=4,
+         "latency.", concepts=("C6", "C8", "C11"),
          params={"scenario": CHOICE, "rate": Float(0.5, 32.0), "requests": Int(10, 200), "seed": SEED,
                  "budget": CHOICE, "a": CHOICE, "b": CHOICE}),
     Page("priorities", "pages/priorities.py", "Priorities and custom policies", ":material/low_priority:",
          "Learn", "FCFS, priority, SJF, EDF, aging and your own expression; starvation made visible.",
-         concepts=("C8", "C9"), step=5, scenario="hybrid-service",
+         concepts=("C8", "C9"), scenario="hybrid-service",
          params={"rate": CHOICE, "share": Float(0.5, 0.95), "requests": CHOICE, "preempt": CHOICE,
                  "aging": Float(1.0, 60.0), "seed": SEED, "expr": TEXT}),
     Page("disaggregation", "pages/disaggregation.py", "Disaggregation", ":material/call_split:", "Learn",
-         "A prefill engine hands KV caches to a decode engine over a link.", concepts=("C10",), step=6,
+         "A prefill engine hands KV caches to a decode engine over a link.", concepts=("C10",),
          params={"scenario": CHOICE, "rate": Float(0.5, 16.0), "requests": Int(10, 120), "seed": SEED,
                  "colo": CHOICE, "link": CHOICE, "prefill": Int(1, 4), "decode": Int(1, 4)}),
+    Page("choosing", "pages/choosing.py", "Choosing a strategy", ":material/flag:", "Check yourself",
+         "Legal archive and hybrid service: state your conclusion, then see the numbers.",
+         concepts=("C12",), params={"exp": CHOICE}),
     Page("playground", "pages/playground.py", "Scheduling playground", ":material/tune:", "Explore",
          "Any workload, any policy: animated timeline, metrics, iteration log, downloads.",
-         concepts=CONCEPTS, step=8, path_label="Any workload, any policy: the free playground",
+         concepts=CONCEPTS, path_label="Any workload, any policy: the free playground",
          params={"scenario": CHOICE, "rate": Float(0.1, 1000.0), "requests": Int(1, 500), "policy": CHOICE,
                  "order": CHOICE, "expr": TEXT, "preempt": CHOICE, "memory": CHOICE, "budget": Int(16, 16384),
                  "max_batch": Int(1, 1024), "kv": Int(0, 5_000_000), "seed": Int(0, 1_000_000),
                  "inspect": Int(1), "log": FLAG}),
     Page("validate", "pages/validate.py", "Validate against a real model", ":material/fact_check:", "Explore",
-         "The same scheduler runs a tiny real model; compare measured and simulated times.", step=9,
+         "The same scheduler runs a tiny real model; compare measured and simulated times.",
          path_label="Compare the simulator with a small real model",
          params={"policy": CHOICE, "requests": Int(8, 200), "seed": SEED, "arrivals": CHOICE, "clock": CHOICE,
                  "recal": FLAG}),
-    Page("choosing", "pages/choosing.py", "Choosing a strategy", ":material/flag:", "Check yourself",
-         "Legal archive and hybrid service: state your conclusion, then see the numbers.",
-         concepts=("C12",), step=7, params={"exp": CHOICE}),
     Page("quiz", "pages/_quiz.py", "Quiz", ":material/quiz:", "Check yourself",
-         "Scenario questions whose answers the simulator can demonstrate.", concepts=CONCEPTS, step=10,
+         "Scenario questions whose answers the simulator can demonstrate.", concepts=CONCEPTS,
          path_label="Quiz: scenario questions the simulator can demonstrate"),
 )
 
@@ -138,7 +139,7 @@ def page(url_path: str) -> Page:
 
 def learning_path() -> list[Page]:
     """The pages on Home's learning path, in the course card's order (learn before, then learn after)."""
-    return sorted((p for p in PAGES if p.step), key=lambda p: p.step)
+    return [p for p in PAGES if p.on_path]
 
 
 def by_section() -> dict[str, list[Page]]:

@@ -1,6 +1,10 @@
 """Quiz (C1-C12): one question at a time with immediate feedback, hints, links into the simulator, fresh
 variants of the simulator-computed questions, session score and progress, a summary naming the concepts
-to revisit, and the results as CSV. All logic lives in quiz/ (bank, generate/parse/grade, session)."""
+to revisit, and the results as CSV. All logic lives in quiz/ (bank, generate/parse/grade, session).
+
+The file is _quiz.py, served at /quiz (catalog.py): a pages/quiz.py would shadow the quiz package whenever
+Streamlit runs the page as the main script (pages/ first on sys.path), and Streamlit's legacy pages/ mode,
+which a fresh server's first visit goes through, strips the underscore and finds this file at /quiz too."""
 
 import streamlit as st
 

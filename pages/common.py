@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # ---- the router's first visit ---------------------------------------------------------------------------
 # Streamlit (1.67) runs a fresh server in its legacy multipage mode because a folder named pages/ sits beside
-# app.py: until some session has called st.navigation, every run goes straight to pages/<url>.py, and
-# app.py (the router and the frame) is not run at all. So a server whose first visitor opens a deep link
+# app.py: until some session has called st.navigation, a run for /<name> goes straight to pages/<name>.py,
+# and app.py (the router and the frame) is not run at all. So a server whose first visitor opens a deep link
 # such as /playground?policy=static would show that page bare. The documented way out is the switch itself:
 # "as soon as any session of your app executes st.navigation, your app will ignore the pages/ directory
 # (across all sessions)". A page run outside app.py's router therefore calls st.navigation with the

@@ -33,8 +33,6 @@ def test_every_page_file_is_in_the_catalog_and_back():
 def test_entries_are_well_formed():
     urls = [p.url_path for p in catalog.PAGES]
     assert len(urls) == len(set(urls)) and urls.count("") == 1
-    steps = sorted(p.step for p in catalog.PAGES if p.step)
-    assert steps == list(range(1, len(steps) + 1)), "learning-path steps are 1..n without gaps"
     for p in catalog.PAGES:
         assert p.section in catalog.SECTIONS, p
         assert p.icon.startswith(":material/") and p.icon.endswith(":"), p
@@ -124,7 +122,22 @@ def test_a_link_outside_the_catalog_is_refused(page, params, field):
 def test_learning_path_and_navigation_cover_the_catalog():
     nav = catalog.by_section()
     assert list(nav) == [s for s in catalog.SECTIONS if nav.get(s)]
-    assert [p for ps in nav.values() for p in ps] == list(catalog.PAGES)
+    assert sorted(p.url_path for ps in nav.values() for p in ps) == sorted(catalog.BY_URL)
     path = catalog.learning_path()
-    assert path[0].url_path == "step-by-step"
-    assert all(p.step for p in path) and catalog.page("") not in path
+    assert path[0].url_path == "step-by-step" and path[-1].url_path == "quiz"
+    assert catalog.page("") not in path and len(path) == len(catalog.PAGES) - 1
+
+
+def test_the_router_serves_catalog_pages_by_url_path():
+    """app.py's st.navigation is built from the catalog: the quiz page (file pages/_quiz.py) answers at
+    /quiz, and Home links every page of the learning path."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    links = [el.proto for el in at.get("page_link")]
+    for p in catalog.learning_path():
+        assert any(p.title in str(el) for el in links), f"Home does not link {p.title!r}"
+    at.switch_page(catalog.page("quiz").file).run()
+    assert not at.exception
+    assert at.title[0].value == "Quiz"
