@@ -559,14 +559,8 @@ def _page(page: str, params: dict) -> tuple[str, str]:
 
 
 def _page_file(page: str) -> str:
-    try:
-        from pages.common import PAGES
-        for p in PAGES:
-            if p.url_path == page:
-                return p.file
-    except Exception:  # noqa: BLE001 (the page table moves while pages-catalog restructures it)
-        pass
-    return f"pages/{page}.py"
+    import catalog
+    return catalog.page(page).file
 
 
 def table(counts: dict) -> str:
