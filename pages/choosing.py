@@ -135,7 +135,7 @@ if exp == "legal-archive":
             per_budget = {}
             bar = st.progress(0.0, text="Sweeping chunked prefill's token budget")
             for i, b in enumerate(BUDGETS):
-                res = common.shared_or_error(lambda b=b: scenario("legal-archive", policy="chunked", token_budget=b,
+                res = common.run_or_error(lambda b=b: scenario("legal-archive", policy="chunked", token_budget=b,
                                                                   record_iterations=False))
                 if res is not None:
                     per_budget[b] = res.metrics["requests_per_s"] * 3600

@@ -54,8 +54,8 @@ pick = common.predict("reorg", "Predict first: on this stream of tiny requests (
 if pick is None:
     st.stop()
 qc = common._quiz_claims()
-at2 = qc.measure(qc.BY_ID["tiny-static-wins-at-2ms"], 0, run=common.run_shared)
-at_default = qc.measure(qc.BY_ID["tiny-continuous-wins-at-default"], 0, run=common.run_shared)
+at2 = qc.measure(qc.BY_ID["tiny-static-wins-at-2ms"], 0, run=common.run)
+at_default = qc.measure(qc.BY_ID["tiny-continuous-wins-at-default"], 0, run=common.run)
 truth = "static" if at2.a > at2.b * 1.02 else "continuous" if at2.b > at2.a * 1.02 else "same"
 common.reveal(pick, truth,
               f"At 2 ms per join or leave standard batching gave {qc.fmt(at2.claim, at2.a)} against continuous "

@@ -17,7 +17,8 @@ import pytest
 
 from quiz.bank import load_bank
 from quiz.generators import GENERATORS
-from quiz.model import generate, grade, parse
+from quiz.model import grade, parse
+from quiz.variants import generate
 
 BANK = {q.generator: q for q in load_bank() if q.generator}
 SEEDS = range(25)
