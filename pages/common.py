@@ -95,7 +95,9 @@ def markdown_plain(text: str) -> str:
     return "".join(out)
 
 
-_MARKDOWN_SPECIAL = frozenset("\\*_{}[]<>#+-.!|~$:=^&")
+# Characters that mark up text mid-line (emphasis, links, HTML, maths, strikethrough, Streamlit's :color[...]
+# and :emoji:). Line-start markup (#, -, 1.) cannot occur: the text follows "**field**: " on one line.
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]<>$~|:&")
 
 
 def trace_workload_from_upload(file_name: str, data: bytes):

@@ -400,13 +400,24 @@ URL_KEYS = ["scenario", "policy", "order", "expr", "rate", "requests", "max_batc
             "b", "present", "log", "it", "link", "prefill", "decode", "colo", "share", "aging", "preempt", "memory"]
 
 
+def _page_keys(page: str) -> list[str]:
+    """The query parameters a page reads (quiz.links's table of the pages' URL contract), plus the app's."""
+    try:
+        from quiz.links import PAGES
+        keys = list(PAGES.get(page, ()))
+    except Exception:  # noqa: BLE001 (the table moves while the pages are restructured)
+        keys = []
+    return keys + ["present", "log", "it"]
+
+
 def gen_url(rng) -> tuple[str, dict]:
     page = pick(rng, URL_PAGES)
     if rng.random() < 0.3:
         return page, {"order": "custom", "expr": pick(rng, HOSTILE_EXPRESSIONS[:12])}
     params = {}
-    for k in rng.sample(URL_KEYS, rng.randint(1, 4)):
-        params[k] = pick(rng, NUM_TEXT + WORDS + HOSTILE_EXPRESSIONS[:6])
+    keys = _page_keys(page) if rng.random() < 0.7 else URL_KEYS
+    for k in rng.sample(keys, min(len(keys), rng.randint(1, 4))):
+        params[k] = pick(rng, NUM_TEXT + WORDS + HOSTILE_EXPRESSIONS[:6] + ["5000000", "1e400", "-1", "0"])
     return page, params
 
 
@@ -445,7 +456,9 @@ def fuzz(total: int, seed: int = 0, urls: int | None = None, subprocesses: int |
     subprocesses = max(3, total // 250) if subprocesses is None else subprocesses
     share = {"cli": 0.22, "scenario file": 0.18, "trace file": 0.12, "upload": 0.12, "expression": 0.24,
              "quiz bank": 0.12}
-    plan = [p for p, f in share.items() for _ in range(int(round(f * (total - urls - subprocesses))))]
+    rest = max(0, total - urls - subprocesses)
+    plan = [p for p, f in share.items() for _ in range(int(f * rest))]
+    plan += ["expression"] * (rest - len(plan))  # rounding: exactly ``total`` inputs in all
     rng.shuffle(plan)
     plan += ["cli subprocess"] * subprocesses + ["page URL"] * urls
     t_start = time.perf_counter()
