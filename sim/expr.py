@@ -116,7 +116,9 @@ class CustomExpression:
         self.text = text
         self.names = frozenset(n.id for n in nodes if isinstance(n, ast.Name) and n.id in EXPR_FIELDS)
         self.time_dependent = bool(self.names & TIME_DEPENDENT_FIELDS)
-        self._fn = _Compiler(text).compile(tree.body)
+        compiler = _Compiler(text)
+        self._fn = _as_function(compiler.compile(tree.body))
+        self._clock = compiler.clock  # the one cell every waiting_s reader reads: set once per evaluation
         self.value(TRIAL_FIELDS)
 
     def value(self, fields: dict) -> float:
@@ -133,8 +135,9 @@ class CustomExpression:
         return self._finish(seq, now)
 
     def _finish(self, seq, now) -> float:
+        self._clock[0] = now
         try:
-            v = self._fn(seq, now)
+            v = self._fn(seq)
         except ZeroDivisionError:
             problem = "division by zero"
         except OverflowError:
@@ -168,18 +171,24 @@ class _FieldsSeq:
         self.now = self.req.arrival_s + f.get("waiting_s", 0.0)
 
 
-# Each reader takes (seq, now): seq.req is the workload's Request, seq.generated and seq.preemptions the
-# scheduler's counters (the same names sim.scheduler.Seq uses).
-_READERS = {
-    "priority": lambda s, now: s.req.priority,
-    "prompt_tokens": lambda s, now: s.req.prompt_tokens,
-    "predicted_output_tokens": lambda s, now: s.req.predicted_output_tokens,
-    "generated_tokens": lambda s, now: s.generated,
-    "arrival_s": lambda s, now: s.req.arrival_s,
-    "waiting_s": lambda s, now: now - s.req.arrival_s,
-    "deadline_s": lambda s, now: NO_DEADLINE if s.req.deadline_s is None else s.req.deadline_s,
-    "preemptions": lambda s, now: s.preemptions,
-}
+# Field readers take the sequence only (the clock is a cell of the compiled expression): seq.req is the
+# workload's Request, seq.generated and seq.preemptions the scheduler's counters (the names sim.scheduler's
+# sequences use). attrgetter reads in C, at a fraction of a Python function call.
+_ATTRS = {"priority": "req.priority", "prompt_tokens": "req.prompt_tokens",
+          "predicted_output_tokens": "req.predicted_output_tokens", "generated_tokens": "generated",
+          "arrival_s": "req.arrival_s", "preemptions": "preemptions"}
+
+
+def _reader(name: str, clock: list):
+    if name in _ATTRS:
+        return operator.attrgetter(_ATTRS[name])
+    if name == "waiting_s":
+        return lambda s: clock[0] - s.req.arrival_s
+
+    def deadline(s):
+        d = s.req.deadline_s
+        return NO_DEADLINE if d is None else d
+    return deadline
 
 
 class _Compiler:
@@ -187,6 +196,7 @@ class _Compiler:
 
     def __init__(self, text: str):
         self.text = text
+        self.clock = [0.0]
 
     def src(self, node: ast.AST) -> str:
         return _code(ast.get_source_segment(self.text, node) or type(node).__name__)
@@ -196,10 +206,10 @@ class _Compiler:
 
     def compile(self, node: ast.AST):
         if isinstance(node, ast.Constant):
-            return _const(self.number(node))
+            return _Const(self.number(node))
         if isinstance(node, ast.Name):
             if node.id in EXPR_FIELDS:
-                return _READERS[node.id]
+                return _reader(node.id, self.clock)
             if node.id in EXPR_FUNCTIONS:
                 example = f"{node.id}(prompt_tokens{', 100' if _ARITY[node.id][0] > 1 else ''})"
                 raise ConfigError("expr", f"{_code(node.id)} is a function: call it, e.g. {_code(example)}")
@@ -210,17 +220,17 @@ class _Compiler:
             fn = _BINOPS[type(node.op)]
             if fn is _pow:
                 self.check_exponent(node)
-            return _binop(fn, self.compile(node.left), self.compile(node.right))
+            return self.fold(node, _binop(fn, self.compile(node.left), self.compile(node.right)))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return _neg(self.compile(node.operand))
+                return self.fold(node, _neg(self.compile(node.operand)))
             if isinstance(node.op, ast.UAdd):
                 return self.compile(node.operand)
             if isinstance(node.op, ast.Not):
-                return _not(self.compile(node.operand))
+                return _not(_as_function(self.compile(node.operand)))
             self.refuse(node, _REFUSED.get(type(node.op), "this operator"))
         if isinstance(node, ast.BoolOp):
-            parts = [self.compile(v) for v in node.values]
+            parts = [_as_function(self.compile(v)) for v in node.values]
             return _and(parts) if isinstance(node.op, ast.And) else _or(parts)
         if isinstance(node, ast.Compare):
             ops = []
@@ -228,12 +238,28 @@ class _Compiler:
                 if type(op) not in _COMPARE:
                     self.refuse(node, _REFUSED.get(type(op), "this comparison"))
                 ops.append(_COMPARE[type(op)])
-            return _compare([self.compile(node.left)] + [self.compile(c) for c in node.comparators], ops)
+            return _compare([_as_function(self.compile(c)) for c in [node.left] + node.comparators], ops)
         if isinstance(node, ast.IfExp):
-            return _ifexp(self.compile(node.test), self.compile(node.body), self.compile(node.orelse))
+            return _ifexp(*(_as_function(self.compile(n)) for n in (node.test, node.body, node.orelse)))
         if isinstance(node, ast.Call):
             return self.call(node)
         self.refuse(node, _REFUSED.get(type(node), "this construct"))
+
+    def fold(self, node: ast.AST, built):
+        """A constant sub-expression (``60 * 60``) is computed once, here; its errors name it."""
+        if not isinstance(built, _Folded):
+            return built
+        try:
+            x = built.compute()
+        except ZeroDivisionError:
+            raise ConfigError("expr", f"division by zero in {self.src(node)}") from None
+        except OverflowError:
+            raise ConfigError("expr", f"{self.src(node)} overflows (beyond 1.8e308)") from None
+        except ValueError:
+            raise ConfigError("expr", f"{self.src(node)} is a fractional power of a negative number") from None
+        if not math.isfinite(x):
+            raise ConfigError("expr", f"{self.src(node)} is not a finite number")
+        return _Const(x)
 
     def number(self, node: ast.Constant) -> float:
         v = node.value
@@ -272,32 +298,83 @@ class _Compiler:
         if not lo <= len(node.args) <= hi:
             want = f"{lo}" if lo == hi else f"{lo} to {hi}"
             raise ConfigError("expr", f"{name}() takes {want} numbers; {self.src(node)} gives {len(node.args)}")
-        return _function(EXPR_FUNCTIONS[name], [self.compile(a) for a in node.args])
+        return _function(EXPR_FUNCTIONS[name], [_as_function(self.compile(a)) for a in node.args])
 
 
-# ---- closure builders (each returns fn(s, n) -> float) ----------------------------------------------
+# ---- closure builders: each returns a function of the sequence (or a _Const) ---------------------------
+# Arithmetic with a constant operand, the common case (priority * 10, prompt_tokens / 1000), is written out
+# per operator so it costs one Python call, not three.
 
-def _const(x: float):
-    return lambda s, n: x
+class _Const:
+    __slots__ = ("x",)
+
+    def __init__(self, x: float):
+        self.x = x
+
+
+class _Folded:
+    """An operation on constants only, computed by the compiler (``_Compiler.fold``)."""
+
+    def __init__(self, compute):
+        self.compute = compute
+
+
+def _as_function(op):
+    if isinstance(op, _Const):
+        x = op.x
+        return lambda s: x
+    return op
 
 
 def _binop(fn, left, right):
-    return lambda s, n: fn(left(s, n), right(s, n))
+    if isinstance(left, _Const) and isinstance(right, _Const):
+        a, b = left.x, right.x
+        return _Folded(lambda: fn(a, b))
+    if isinstance(right, _Const):
+        c, f = right.x, left
+        if fn is operator.add:
+            return lambda s: f(s) + c
+        if fn is operator.sub:
+            return lambda s: f(s) - c
+        if fn is operator.mul:
+            return lambda s: f(s) * c
+        if fn is operator.truediv and c != 0:
+            return lambda s: f(s) / c
+        return lambda s: fn(f(s), c)
+    if isinstance(left, _Const):
+        c, f = left.x, right
+        if fn is operator.add:
+            return lambda s: c + f(s)
+        if fn is operator.sub:
+            return lambda s: c - f(s)
+        if fn is operator.mul:
+            return lambda s: c * f(s)
+        return lambda s: fn(c, f(s))
+    if fn is operator.add:
+        return lambda s: left(s) + right(s)
+    if fn is operator.sub:
+        return lambda s: left(s) - right(s)
+    if fn is operator.mul:
+        return lambda s: left(s) * right(s)
+    return lambda s: fn(left(s), right(s))
 
 
 def _neg(operand):
-    return lambda s, n: -operand(s, n)
+    if isinstance(operand, _Const):
+        x = operand.x
+        return _Folded(lambda: -x)
+    return lambda s: -operand(s)
 
 
 def _not(operand):
-    return lambda s, n: 0.0 if operand(s, n) else 1.0
+    return lambda s: 0.0 if operand(s) else 1.0
 
 
 def _and(parts):
-    def run(s, n):
+    def run(s):
         v = 0.0
         for p in parts:
-            v = p(s, n)
+            v = p(s)
             if not v:
                 return v
         return v
@@ -305,10 +382,10 @@ def _and(parts):
 
 
 def _or(parts):
-    def run(s, n):
+    def run(s):
         v = 0.0
         for p in parts:
-            v = p(s, n)
+            v = p(s)
             if v:
                 return v
         return v
@@ -318,12 +395,12 @@ def _or(parts):
 def _compare(operands, ops):
     if len(ops) == 1:
         a, b, op = operands[0], operands[1], ops[0]
-        return lambda s, n: 1.0 if op(a(s, n), b(s, n)) else 0.0
+        return lambda s: 1.0 if op(a(s), b(s)) else 0.0
 
-    def run(s, n):
-        left = operands[0](s, n)
+    def run(s):
+        left = operands[0](s)
         for op, nxt in zip(ops, operands[1:]):
-            right = nxt(s, n)
+            right = nxt(s)
             if not op(left, right):
                 return 0.0
             left = right
@@ -332,11 +409,14 @@ def _compare(operands, ops):
 
 
 def _ifexp(test, body, orelse):
-    return lambda s, n: body(s, n) if test(s, n) else orelse(s, n)
+    return lambda s: body(s) if test(s) else orelse(s)
 
 
 def _function(fn, args):
     if len(args) == 1:
         a = args[0]
-        return lambda s, n: fn(a(s, n))
-    return lambda s, n: fn(*[a(s, n) for a in args])
+        return lambda s: fn(a(s))
+    if len(args) == 2:
+        a, b = args
+        return lambda s: fn(a(s), b(s))
+    return lambda s: fn(*[a(s) for a in args])

@@ -104,17 +104,30 @@ def test_values(text, fields, want):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("1e200 * 1e200 - 1e200 * 1e200", "not a finite number"),
-    ("sqrt(-1)", "negative"),
-    ("(-8) ** 0.5", "negative"),
+    ("prompt_tokens * 1e306 - prompt_tokens * 1e306", "not a finite number"),
+    ("sqrt(-prompt_tokens)", "negative"),
+    ("(-prompt_tokens) ** 0.5", "negative"),
     ("1 / (priority - 1)", "division by zero"),
     ("prompt_tokens % (priority - 1)", "division by zero"),
-    ("1e300 ** 8", "overflowed"),
+    ("(prompt_tokens * 1e300) ** 8", "overflowed"),
 ])
 def test_bad_values_are_one_message_naming_the_request(text, fragment):
     with pytest.raises(ConfigError) as e:
         CustomExpression(text)
     assert fragment in e.value.reason and "prompt_tokens=512" in e.value.reason
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("1e200 * 1e200 - 1e200 * 1e200", "`1e200 * 1e200` is not a finite number"),
+    ("(-8) ** 0.5 + priority", "`(-8) ** 0.5` is a fractional power"),
+    ("priority + 1 / (2 - 2)", "division by zero in `1 / (2 - 2)`"),
+    ("1e300 ** 8", "`1e300 ** 8` overflows"),
+])
+def test_constant_parts_are_computed_and_checked_when_typed(text, fragment):
+    with pytest.raises(ConfigError) as e:
+        CustomExpression(text)
+    assert fragment in e.value.reason
+    assert CustomExpression("waiting_s / (60 * 60)").value({**TRIAL_FIELDS, "waiting_s": 7200.0}) == 2.0
 
 
 # Expressions a learner (or an attacker) might type: fields, constants of every size, every operator,
