@@ -137,6 +137,12 @@ def run_cli(argv: list[str]) -> tuple[str, str]:
     if code != 0:
         return "traceback", f"exit {code}: {err.getvalue()[:200]!r}"
     text = out.getvalue()
+    if argv[0] == "cost":
+        data = json.loads(text)
+        bad = [k for k, v in data.items() if isinstance(v, float) and not (math.isfinite(v) and v >= 0)]
+        if bad or not data.get("pass_ms", 0) > 0:
+            return "nonsense", f"cost: {bad or 'pass_ms'} = {[data.get(k) for k in bad or ['pass_ms']]}"
+        return "sane run", ""
     if "--json" in argv:
         try:
             data = json.loads(text)
@@ -185,7 +191,16 @@ FLAGS = {
 }
 
 
+def gen_cost(rng) -> list[str]:
+    argv = ["cost", "--model", pick(rng, WORDS[15:19] + ["tiny", ""]), "--hardware", pick(rng, WORDS[19:23])]
+    for f in rng.sample(["--prefill", "--cached", "--decode", "--context"], rng.randint(1, 4)):
+        argv += [f, pick(rng, NUM_TEXT + ["0", "1", "512", "4096", "100000", "10000000"])]
+    return argv + ["--json"]
+
+
 def gen_cli(rng, tmp) -> list[str]:
+    if rng.random() < 0.1:
+        return gen_cost(rng)
     cmd = "sweep" if rng.random() < 0.08 else "run"
     name = pick(rng, list(SCENARIOS) + ["nope", "x.yaml", ""])
     argv = [cmd] + ([name] if name or rng.random() < 0.5 else [""])
