@@ -114,6 +114,7 @@ class CustomExpression:
         if len(nodes) > MAX_EXPR_NODES:
             raise ConfigError("expr", f"expression is too complex ({len(nodes)} parts; at most {MAX_EXPR_NODES})")
         self.text = text
+        self.nodes = len(nodes)
         self.names = frozenset(n.id for n in nodes if isinstance(n, ast.Name) and n.id in EXPR_FIELDS)
         self.time_dependent = bool(self.names & TIME_DEPENDENT_FIELDS)
         compiler = _Compiler(text)

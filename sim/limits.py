@@ -9,6 +9,7 @@ from __future__ import annotations
 
 MAX_REQUESTS = 100_000  # requests in one run (generated or from a trace): ~10x the `sim bench` workload
 MAX_TRACE_ROWS = MAX_REQUESTS  # data rows of a trace file (CSV or JSON lines)
+MAX_UPLOAD_ROWS = 2_000  # rows of a trace uploaded to the playground, which records and draws every pass
 MAX_TRACE_BYTES = 16 * 1024 * 1024  # a trace file or upload: 100,000 rows of ~60 bytes fit 6 times over
 MAX_CSV_CELL_CHARS = 131_072  # one CSV cell (the csv module's own field limit)
 MAX_JSON_LINE_CHARS = 65_536  # one JSON-lines row
@@ -25,10 +26,15 @@ MAX_TOKENS_PER_REQUEST = 10_000_000  # prompt or output tokens of one request
 MAX_TIME_S = 1e7
 MIN_RATE_PER_S, MAX_RATE_PER_S = 1e-3, 1e6  # arrival rate, requests/s (one per ~17 minutes .. a million)
 MAX_PRIORITY = 1_000_000  # |priority| of a request class
+# Keys computed to re-sort a waiting queue whose order changes with waiting time (aging, custom expressions
+# over waiting_s), in aging-key units (~0.3-0.5 us each here): a run over it stops with one message after
+# seconds, not hours. The 10,000-request chat benchmark at 12 requests/s under aging needs ~6.8 million.
+MAX_SORT_WORK = 10_000_000
 
 LIMITS_HELP = (f"limits: at most {MAX_REQUESTS:,} requests per run; traces at most {MAX_TRACE_ROWS:,} rows and "
                f"{MAX_TRACE_BYTES // (1024 * 1024)} MiB, CSV cells {MAX_CSV_CELL_CHARS:,} characters, JSON lines "
                f"{MAX_JSON_LINE_CHARS:,} characters; scenario files {MAX_SCENARIO_BYTES // 1_000_000} MB, "
                f"{MAX_YAML_ALIASES} YAML aliases, {MAX_YAML_NODES:,} values once aliases are expanded, "
                f"{MAX_NESTING} levels of nesting; sweeps {MAX_SWEEP_POINTS} grid points and "
-               f"{MAX_SWEEP_REQUESTS:,} requests in all")
+               f"{MAX_SWEEP_REQUESTS:,} requests in all; orders that re-sort as requests wait (aging, custom "
+               f"over waiting_s) {MAX_SORT_WORK:,} key evaluations per run")

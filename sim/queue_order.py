@@ -15,6 +15,7 @@ import heapq
 
 from sim.errors import ConfigError
 from sim.expr import EXPR_FIELDS, EXPR_FUNCTIONS, NO_DEADLINE, CustomExpression  # noqa: F401 (re-exported)
+from sim.limits import MAX_SORT_WORK
 
 
 class QueueOrder:
@@ -30,6 +31,7 @@ class QueueOrder:
     knobs: tuple[str, ...] = ()
     may_preempt = True
     time_dependent = False
+    key_cost = 1  # work of one key, in units of the aging key (a ResortQueue's budget counts them)
 
     @classmethod
     def build(cls, *, expr: str = "", aging_step_s: float = 5.0) -> QueueOrder:
@@ -109,6 +111,7 @@ class Custom(QueueOrder):
         self.expr = CustomExpression(text)
         # Only expressions that read the clock need re-sorting at every step.
         self.time_dependent = self.expr.time_dependent
+        self.key_cost = 1 + self.expr.nodes // 5  # ~0.1 of an aging key per syntax node
         self.primary = self.expr.key
 
     @classmethod
@@ -160,6 +163,7 @@ class ResortQueue:
         self.order = order
         self._list: list = []
         self._sorted_at: float | None = None
+        self._work = 0  # keys computed by re-sorts so far, weighted by the order's key_cost
 
     def __len__(self) -> int:
         return len(self._list)
@@ -170,6 +174,14 @@ class ResortQueue:
 
     def _resort(self, now: float) -> None:
         if self._sorted_at != now:
+            # Re-sorting W waiting requests at every step costs W keys a step: with tens of thousands
+            # waiting (an uploaded backlog) that is hours, so the work is bounded (deterministically).
+            self._work += len(self._list) * self.order.key_cost
+            if self._work > MAX_SORT_WORK:
+                raise ConfigError("order", f"the {self.order.name} order re-sorts the waiting queue at every step "
+                                           f"(its key changes while requests wait), and this run needs more than "
+                                           f"{MAX_SORT_WORK:,} key evaluations for it; use fewer requests or a lower "
+                                           "rate, or an order whose key does not change (fcfs, priority, sjf, edf)")
             self._list.sort(key=lambda s: self.order.key(s, now), reverse=True)  # most urgent at the end
             self._sorted_at = now
 

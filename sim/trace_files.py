@@ -15,14 +15,14 @@ from typing import Iterable
 
 from sim.errors import ConfigError, number, show, whole
 from sim.limits import (MAX_CSV_CELL_CHARS, MAX_JSON_LINE_CHARS, MAX_PRIORITY, MAX_TIME_S, MAX_TOKENS_PER_REQUEST,
-                        MAX_TRACE_BYTES, MAX_TRACE_ROWS)
+                        MAX_TRACE_BYTES, MAX_TRACE_ROWS, MAX_UPLOAD_ROWS)
 from sim.workload import Request, RequestClass, WorkloadConfig
 
 
 TRACE_REQUIRED = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
-def parse_trace(text: str, fmt: str) -> list[Request]:
+def parse_trace(text: str, fmt: str, max_rows: int | None = None) -> list[Request]:
     """Parse trace text (``fmt`` = ``csv`` or ``jsonl``) into requests sorted by arrival. Every row is checked
     as it is read; a trace over the row limit is refused at the first row beyond it."""
     if len(text) > MAX_TRACE_BYTES:
@@ -36,8 +36,10 @@ def parse_trace(text: str, fmt: str) -> list[Request]:
     reqs = []
     seen: set[str] = set()
     for i, row in enumerate(rows, start=1):
-        if i > MAX_TRACE_ROWS:
-            raise ConfigError("workload", f"trace has more than {MAX_TRACE_ROWS:,} rows (the limit per run)")
+        if i > (max_rows or MAX_TRACE_ROWS):
+            limit = max_rows or MAX_TRACE_ROWS
+            raise ConfigError("workload", f"trace has more than {limit:,} rows (the limit "
+                                          f"{'for an upload: the page draws every request' if max_rows else 'per run'})")
         req = _row_to_request(row, i)
         if req.id in seen:
             raise ConfigError("id", f"duplicate request id {req.id!r}", row=i)
@@ -65,13 +67,14 @@ def load_trace(path: str) -> list[Request]:
 
 
 def parse_trace_upload(file_name: str, data: bytes) -> list[Request]:
-    """An uploaded trace (the playground): the same limits and checks as a trace file."""
+    """An uploaded trace (the playground): the same checks as a trace file, and at most MAX_UPLOAD_ROWS rows
+    (a page records and draws every pass of the run on a server the class shares)."""
     from sim.files import decode
     name = str(file_name)[:100]
     if len(data) > MAX_TRACE_BYTES:
         raise ConfigError("workload", f"{name} is {len(data):,} bytes; the limit is {MAX_TRACE_BYTES:,}")
     fmt = "csv" if name.lower().endswith(".csv") else "jsonl"
-    return parse_trace(decode(data, "workload", name), fmt)
+    return parse_trace(decode(data, "workload", name), fmt, max_rows=MAX_UPLOAD_ROWS)
 
 
 def _csv_rows(text: str) -> Iterable[dict]:

@@ -139,6 +139,22 @@ def test_trace_row_limit_refused_at_the_first_row_beyond_it(monkeypatch):
     assert MAX_REQUESTS == 100_000
 
 
+def test_a_backlog_under_a_waiting_time_order_stops_with_one_message(capsys):
+    # 5,000 requests at once under aging: re-sorting thousands of waiting requests at every step took
+    # minutes (hours at 100,000); the work budget stops it in seconds, naming the order.
+    t0 = time.process_time()
+    err = one_line_error(["run", "--requests", "5000", "--rate", "1000000", "--order", "aging"], capsys)
+    assert err.startswith("error: order: the aging order re-sorts") and time.process_time() - t0 < 10
+
+
+def test_upload_row_limit():
+    from sim.limits import MAX_UPLOAD_ROWS
+    text = "arrival_s,prompt_tokens,output_tokens\n" + "0,10,5\n" * (MAX_UPLOAD_ROWS + 1)
+    with pytest.raises(ConfigError, match="limit for an upload"):
+        parse_trace_upload("t.csv", text.encode())
+    assert len(parse_trace(text, "csv")) == MAX_UPLOAD_ROWS + 1  # a trace file may hold more
+
+
 def test_upload_checks_bytes_like_a_file():
     with pytest.raises(ConfigError, match="UTF-16"):
         parse_trace_upload("t.csv", "arrival_s,prompt_tokens,output_tokens\n0,1,1\n".encode("utf-16"))
