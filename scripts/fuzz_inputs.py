@@ -198,9 +198,25 @@ def gen_cost(rng) -> list[str]:
     return argv + ["--json"]
 
 
+def gen_heavy(rng) -> list[str]:
+    """bench and validate with at least one bad value: a valid bench or validate runs for minutes (the
+    fuzz is about refusals there; tests/test_validate.py and `sim bench` itself cover the runs)."""
+    bad_n, bad_rate = ["0", "-1", "1000000", "abc", "nan", "9" * 40, ""], ["nan", "inf", "-1", "5e-324", "x", "1e300"]
+    if rng.random() < 0.5:
+        return ["bench", "--requests", pick(rng, bad_n)] + (["--heavy-rate", pick(rng, bad_rate)] if rng.random() < 0.5 else [])
+    argv = ["validate", pick(rng, ["--requests", "--rate", "--pass-repeats", "--seed"])]
+    argv.append(pick(rng, bad_rate if argv[1] == "--rate" else bad_n + ["10", "99"] if argv[1] == "--pass-repeats" else bad_n))
+    if argv[1:] == ["--seed"] or argv[2] in ("10",):
+        argv += ["--requests", "0"]
+    return argv + ["--json"]
+
+
 def gen_cli(rng, tmp) -> list[str]:
-    if rng.random() < 0.1:
+    r = rng.random()
+    if r < 0.1:
         return gen_cost(rng)
+    if r < 0.13:
+        return gen_heavy(rng)
     cmd = "sweep" if rng.random() < 0.08 else "run"
     name = pick(rng, list(SCENARIOS) + ["nope", "x.yaml", ""])
     argv = [cmd] + ([name] if name or rng.random() < 0.5 else [""])

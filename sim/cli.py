@@ -16,7 +16,8 @@ from sim.cost_model import HARDWARE, MODELS
 from sim.errors import ConfigError, number, show, whole
 from sim.files import check_output, write_atomic
 from sim.kv_memory import KV_MANAGERS
-from sim.limits import LIMITS_HELP, MAX_RATE_PER_S, MAX_SWEEP_POINTS, MAX_SWEEP_REQUESTS, MIN_RATE_PER_S
+from sim.limits import (LIMITS_HELP, MAX_RATE_PER_S, MAX_REQUESTS, MAX_SWEEP_POINTS, MAX_SWEEP_REQUESTS,
+                        MIN_RATE_PER_S)
 from sim.metrics import METRIC_KEYS
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS
@@ -235,6 +236,8 @@ def cmd_bench(args) -> int:
     import os
     import resource
     import subprocess
+    whole("requests", args.requests, 1, MAX_REQUESTS)  # checked once here, not in ten failing children
+    number("heavy-rate", args.heavy_rate, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
     loads = {"light": 2.0, "heavy": args.heavy_rate}
     # Children run as Python runs by default: with bytecode cached. A shell that sets PYTHONDONTWRITEBYTECODE
     # would otherwise make every child compile sim/ from source again (~50 ms of each figure here).

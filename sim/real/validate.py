@@ -191,14 +191,14 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     round.) With a backlog (the default), the whole run is replayed ``repeats - 1`` times and laid on each
     pass's median timing (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
     ``progress(fraction, text)`` reports the stage (for a progress bar)."""
+    config(policy, n_requests, seed, rate_per_s=rate_per_s)  # bad input fails here, before torch is imported
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 9:
+        raise ConfigError("pass-repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     from sim.real import calibrate
     from sim.real.executor import execute, load_model, replay
     from sim.real.model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
-    config(policy, n_requests, seed, rate_per_s=rate_per_s)  # bad input fails here, before any slow work
-    if not isinstance(repeats, int) or not 1 <= repeats <= 9:
-        raise ConfigError("pass-repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     say(0.0, "loading the tiny model")
     model = model or load_model()
     device = describe_device(model.device)
@@ -298,10 +298,9 @@ def report(v: Validation) -> str:
 
 def main(args) -> int:
     """Entry point of ``python -m sim validate`` (wired in sim.cli)."""
-    try:
-        import torch  # noqa: F401  (only to give a clear message when it is missing)
-    except ImportError:
-        raise ConfigError("validate", "needs torch (pip install -r requirements.txt)") from None
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:  # a clear message when it is missing, without importing it
+        raise ConfigError("validate", "needs torch (pip install -r requirements.txt)")
     repeats, rate = getattr(args, "pass_repeats", None), getattr(args, "rate", None)
     v = run_validation(args.policy, args.requests, args.seed, args.recalibrate, clock=getattr(args, "clock", "wall"),
                        repeats=PASS_REPEATS if repeats is None else repeats,
