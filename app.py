@@ -1,5 +1,5 @@
 """Batch Lab's entry point: the st.navigation router and the frame every page shares (title, sidebar,
-presentation mode). Page content lives in pages/; the page list (titles, URLs, sections, icons) in catalog.py.
+presentation mode). Page content lives in pages/; the page list (titles, URLs, sections, icons) in quiz/catalog.py.
 
 Run: .venv/bin/streamlit run app.py --server.headless true --server.address 127.0.0.1 \
          --browser.gatherUsageStats false
@@ -19,7 +19,7 @@ st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_ico
 if "present" not in st.session_state:
     st.session_state["present"] = st.query_params.get("present") == "1"
 
-# The menu is built from catalog.py. A custom menu (say, one with its own list markup) would pass
+# The menu is built from quiz/catalog.py. A custom menu (say, one with its own list markup) would pass
 # position="hidden" here and draw catalog.by_section() with st.page_link.
 nav = st.navigation(nav_pages(), position="sidebar")
 

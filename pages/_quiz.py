@@ -2,13 +2,13 @@
 variants of the simulator-computed questions, session score and progress, a summary naming the concepts
 to revisit, and the results as CSV. All logic lives in quiz/ (bank, generate/parse/grade, session).
 
-The file is _quiz.py, served at /quiz (catalog.py): a pages/quiz.py would shadow the quiz package whenever
+The file is _quiz.py, served at /quiz (quiz/catalog.py): a pages/quiz.py would shadow the quiz package whenever
 Streamlit runs the page as the main script (pages/ first on sys.path), and Streamlit's legacy pages/ mode,
 which a fresh server's first visit goes through, strips the underscore and finds this file at /quiz too."""
 
 import streamlit as st
 
-import catalog
+from quiz import catalog
 from pages import common  # noqa: F401  (every page imports it: it hands a bare first visit to app.py's router)
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id

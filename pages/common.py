@@ -1,5 +1,5 @@
 """Helpers every page shares: cached simulation runs, URL-synced widgets, explanations next to charts,
-links to other pages (from catalog.py), and the hand-over of a fresh server's first visit to app.py's router.
+links to other pages (from quiz/catalog.py), and the hand-over of a fresh server's first visit to app.py's router.
 
 Pages stay thin: read widgets (through the ``url_*`` helpers, so the view is in the URL an instructor can
 share), build a ``SimConfig``, call ``run`` (or ``run_or_error``), hand the result to a ``viz`` builder, draw it.
@@ -14,7 +14,7 @@ import sys
 
 import streamlit as st
 
-import catalog
+from quiz import catalog
 from sim import ConfigError, SimConfig, simulate
 from sim.trace import SimResult
 

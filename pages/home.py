@@ -1,10 +1,10 @@
 """Home: what Batch Lab teaches, the learning path (the course card's learn-before / learn-after order,
-concepts C1..C12 of DESIGN.md; pages, order and one-liners from catalog.py) with a link to every page, how each kind of user works with it, and one small
+concepts C1..C12 of DESIGN.md; pages, order and one-liners from quiz/catalog.py) with a link to every page, how each kind of user works with it, and one small
 live comparison so the first screen already shows the simulator at work."""
 
 import streamlit as st
 
-import catalog
+from quiz import catalog
 from pages import common
 from quiz.model import CONCEPT_NAMES
 from sim import scenario

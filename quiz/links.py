@@ -1,6 +1,6 @@
 """'Open in the simulator' links: the app's pages, the query parameters each reads, and their checks.
 
-The pages, the query parameters each reads and their widgets' ranges come from catalog.py (the one
+The pages, the query parameters each reads and their widgets' ranges come from quiz/catalog.py (the one
 description of the app's pages); a link is valid when its page is in the catalog, every parameter is one
 that page reads, and every value is one the simulator accepts (a known scenario, policy, order, ...) and
 lies inside the page's range. ``link_configs`` turns a comparison
@@ -10,7 +10,7 @@ can be checked by running exactly what the learner will see.
 
 from __future__ import annotations
 
-import catalog
+from quiz import catalog
 from sim import SCENARIOS, ConfigError, SimConfig, scenario
 from sim.batching import POLICIES
 from sim.config import MEMORIES, resolve_workload, with_changes
@@ -26,7 +26,7 @@ _CHOICES = {"scenario": tuple(SCENARIOS), "policy": POLICIES, "a": POLICIES, "b"
 def check_link(page, params) -> list[tuple[str, str]]:
     """Problems with a link as (field, message); empty when the link resolves.
 
-    The page must be in catalog.py; every parameter one the page reads (its catalog ``params``), every
+    The page must be in quiz/catalog.py; every parameter one the page reads (its catalog ``params``), every
     value one the simulator accepts and inside the page's widget range (outside it, the page would quietly
     show its default instead). ``scenario`` names the page's own scenario when the page always shows one.
     """

@@ -603,7 +603,7 @@ def _page(page: str, params: dict) -> tuple[str, str]:
 
 
 def _page_file(page: str) -> str:
-    import catalog
+    from quiz import catalog
     return catalog.page(page).file
 
 

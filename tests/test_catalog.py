@@ -1,4 +1,4 @@
-"""catalog.py against what it describes: the page scripts in pages/, the concepts C1..C12, the URL parameters
+"""quiz/catalog.py against what it describes: the page scripts in pages/, the concepts C1..C12, the URL parameters
 each page reads (found in the page's source) and the quiz's links. Fast: nothing is run, sources are parsed."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-import catalog
+from quiz import catalog
 from quiz import cached_bank
 from quiz.links import check_link
 from quiz.model import CONCEPTS

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-import catalog
+from quiz import catalog
 from tests.test_browser import SHOTS, _free_port, _require_browser, start_server, wait_idle
 
 # Query parameters for a page's deep link (a page not listed opens at its bare URL): parameters the page

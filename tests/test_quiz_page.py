@@ -6,7 +6,7 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import catalog
+from quiz import catalog
 from quiz import cached_bank, generate
 from quiz.bank import by_id
 

@@ -7,9 +7,9 @@ the page links, and quiz/links.py checks the quiz's "open in the simulator" link
 name a page of the catalog, only parameters that page reads, and values inside its widgets' ranges, or the
 page would silently show its defaults instead of what the question claims).
 
-Why a top-level module and not pages/catalog.py: quiz/ is pure Python and must not import pages/ (the UI
-layer above it); the catalog is plain data that the UI (app.py, pages/) and the quiz both read, so it sits
-below both and imports nothing but the standard library. Adding a page is one script in pages/ plus one
+Why in quiz/ and not pages/catalog.py: quiz/ is pure Python and must not import pages/ (the UI layer above
+it); the catalog is plain data that the UI (app.py, pages/) and the quiz both read, so it sits in the lower
+of the two layers and imports nothing but the standard library (not even the rest of quiz/). Adding a page is one script in pages/ plus one
 ``Page`` entry in ``PAGES`` below; tests/test_catalog.py checks that the two agree.
 """
 
