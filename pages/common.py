@@ -75,9 +75,14 @@ def error_text(e: ConfigError) -> str:
     """The one-line message for a refused input: the field (and trace row) in bold, then the reason, as
     Markdown that shows the learner's text exactly as typed (``__import__`` is not bold "import")."""
     where = f" (row {e.row})" if e.row is not None else ""
-    field = str(e.field)  # our own setting and column names, shown as they are unless odd characters crept in
-    field = field if re.fullmatch(r"[\w.\- ]{1,80}", field) else markdown_plain(field)
-    return f"**{field}**{where}: {markdown_plain(e.reason)}"
+    return f"**{_name(e.field)}**{where}: {markdown_plain(e.reason)}"
+
+
+def _name(name) -> str:
+    """Our own setting, column and parameter names are shown as they are (``max_batch`` inside ** is not
+    emphasis); anything with other characters is escaped."""
+    name = str(name)
+    return name if re.fullmatch(r"[\w.\- ]{1,80}", name) else markdown_plain(name)
 
 
 def markdown_plain(text: str) -> str:
@@ -118,8 +123,25 @@ def run_or_error(cfg_factory) -> SimResult | None:
 
 # ---- widgets whose value lives in the URL (st.query_params) ---------------------------------------
 
+# Every query parameter a page reads goes through these helpers, so a hostile or stale link is handled in one
+# place: a value that is too long, does not parse, lies outside the widget's range or names no option is
+# replaced by the page's default, with one note naming the parameter (never a crash, never silently).
+MAX_URL_VALUE_CHARS = 200
+
+
 def _qp(key: str):
-    return st.query_params.get(key)
+    raw = st.query_params.get(key)
+    if raw is not None and len(raw) > MAX_URL_VALUE_CHARS and key != "expr":  # url_text reports its own
+        _url_refused(key, raw, f"longer than {MAX_URL_VALUE_CHARS} characters")
+        return None
+    return raw
+
+
+def _url_refused(key: str, raw: str, why: str, default=None) -> None:
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
+    using = f"; showing {default}" if default is not None else ""
+    st.caption(f":material/link_off: Link parameter **{_name(key)}** = {markdown_plain(repr(shown))} "
+               f"ignored: {markdown_plain(why)}{markdown_plain(using)}.")
 
 
 def _url_index(options: list, key: str, default) -> int:
@@ -129,21 +151,43 @@ def _url_index(options: list, key: str, default) -> int:
     if raw is not None:
         for i, o in enumerate(options):
             if str(o) == raw:
-                index = i
+                return i
+        _url_refused(key, raw, "not one of the choices", options[index] if options else None)
     return index
 
 
 def _url_number(key: str, lo, hi, default):
     """The URL's number for ``key`` if it parses and lies in [lo, hi]; else the default (a hostile or stale
-    link never breaks the page)."""
+    link never breaks the page) and a note naming the parameter."""
     raw = _qp(key)
     if raw is None:
         return default
     try:
         v = type(default)(float(raw)) if isinstance(default, int) else float(raw)
     except (ValueError, OverflowError):  # "abc", "nan" and "inf" for a whole number
+        _url_refused(key, raw, "not a number", default)
         return default
-    return v if lo <= v <= hi else default
+    if not lo <= v <= hi:  # NaN fails this too
+        _url_refused(key, raw, f"outside {lo:g} to {hi:g}", default)
+        return default
+    return v
+
+
+def url_int(key: str, lo: int, hi: int, default: int) -> int:
+    """A whole number read from the URL without a widget of its own (e.g. the step-by-step iteration); one
+    beyond the range is taken as the nearest end (a link to iteration 99 of a 12-iteration run shows the
+    last), one that does not parse is the default, with a note."""
+    raw = _qp(key)
+    if raw is None:
+        return default
+    try:
+        v = float(raw)
+        if v != v:
+            raise ValueError
+        return int(min(max(v, lo), hi))
+    except (ValueError, OverflowError):
+        _url_refused(key, raw, "not a whole number", default)
+        return default
 
 
 def url_select(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
@@ -176,7 +220,9 @@ def url_number(label: str, lo, hi, key: str, default, step=None, help: str | Non
 
 
 def url_text(label: str, key: str, default: str = "", help: str | None = None, max_chars: int = 200, **kw) -> str:
-    raw = _qp(key)
+    raw = st.query_params.get(key)
+    if raw is not None and len(raw) > max_chars:
+        _url_refused(key, raw, f"longer than {max_chars} characters; cut to its first {max_chars}")
     value = raw if raw is not None else default
     out = st.text_input(label, value[:max_chars], key=f"w_{key}", help=help, max_chars=max_chars, **kw)
     st.query_params[key] = out
@@ -185,7 +231,9 @@ def url_text(label: str, key: str, default: str = "", help: str | None = None, m
 
 def url_toggle(label: str, key: str, default: bool = False, help: str | None = None) -> bool:
     raw = _qp(key)
-    value = default if raw is None else raw == "1"
+    if raw is not None and raw not in ("0", "1"):
+        _url_refused(key, raw, "not 0 or 1", "1" if default else "0")
+    value = default if raw not in ("0", "1") else raw == "1"
     out = st.toggle(label, value, key=f"w_{key}", help=help)
     st.query_params[key] = "1" if out else "0"
     return out

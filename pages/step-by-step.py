@@ -52,10 +52,7 @@ lines = tl.narrations(result)
 # ---- the iteration counter: session state, mirrored in the URL ------------------------------------------
 key = f"sbs_k_{policy}"
 if key not in st.session_state:
-    try:
-        st.session_state[key] = min(max(int(st.query_params.get("it", 0)), 0), n)
-    except ValueError:
-        st.session_state[key] = 0
+    st.session_state[key] = common.url_int("it", 0, n, 0)
 st.session_state.setdefault("sbs_playing", False)
 st.session_state.setdefault("sbs_feedback", {})
 

@@ -34,3 +34,26 @@ def test_issue_urls_return_at_once_naming_expr(path, params):
     assert errors and errors[0].startswith("**expr**"), errors
     assert "`" in errors[0]  # the construct quoted as code, so Markdown shows it as typed
     assert cpu_s < 2.0, cpu_s
+
+
+@pytest.mark.parametrize("path, params, key", [
+    ("pages/playground.py", {"rate": "abc"}, "rate"),
+    ("pages/playground.py", {"requests": "1e400", "policy": "fastest"}, "requests"),
+    ("pages/playground.py", {"max_batch": "nan"}, "max_batch"),
+    ("pages/playground.py", {"policy": "<script>" * 5000}, "policy"),
+    ("pages/step-by-step.py", {"it": "abc"}, "it"),
+    ("pages/prefill-vs-decode.py", {"a": "**bold**", "rate": "-1"}, "a"),
+])
+def test_junk_link_parameters_are_named_and_ignored(path, params, key):
+    at, cpu_s = _open(path, params)
+    assert not at.exception, [e.value for e in at.exception]
+    notes = [c.value for c in at.caption if "Link parameter" in c.value]
+    assert any(f"**{key}**" in n for n in notes), notes
+    assert all(len(n) < 400 for n in notes)  # the value is shown cut short
+    assert cpu_s < 5.0, cpu_s
+
+
+def test_a_link_past_the_last_iteration_shows_the_last():
+    at, _ = _open("pages/step-by-step.py", {"it": "99"})
+    assert not at.exception
+    assert not [c.value for c in at.caption if "Link parameter" in c.value]
