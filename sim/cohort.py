@@ -232,7 +232,7 @@ class DecodeCohort:
         self.pass_gaps.extend(durations)
 
 
-@dataclass
+@dataclass(slots=True)
 class Stretch:
     """Passes the fast path priced without planning them: what the recorder accounts for them."""
 

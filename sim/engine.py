@@ -32,6 +32,8 @@ class EngineProc:
         self.sched = sched
         self.recorder = sim.recorder
         self.wake = sim.env.event()
+        self._env, self._cost = sim.env, sim.cost  # read every pass
+        self._skips = sim.fast_forward  # its scheduler is then a CohortScheduler
 
     def notify(self) -> None:
         if not self.wake.triggered:
@@ -42,13 +44,14 @@ class EngineProc:
 
     def process(self):
         """The SimPy process: wait as the engine loop asks (a pass's duration, or until woken)."""
-        env = self.sim.env
+        env = self._env
+        timeout = env.timeout
         for wait in engine_loop(self):
             if wait is None:
                 self.wake = env.event()
                 yield self.wake
             else:
-                yield env.timeout(wait)
+                yield timeout(wait)
 
     # ---- the executor side of sim.loop.engine_loop ------------------------------------------------
 
@@ -59,9 +62,9 @@ class EngineProc:
         pass  # the arrivals process hands requests over as they arrive
 
     def stretch(self, now: float) -> float | None:
-        if not self.sim.fast_forward:
+        if not self._skips:
             return None
-        st = self.sched.skip_stretch(now, self.sim.env.peek(), self.sim.cost)
+        st = self.sched.skip_stretch(now, self._env.peek(), self._cost)
         if st is None:
             return None
         self.recorder.account_stretch(self.name, st)
@@ -79,7 +82,7 @@ class EngineProc:
         self.sim.route_recomputes(self.sched)
 
     def run_plan(self, plan: StepPlan) -> tuple[float, bool]:
-        cost = self.sim.cost
+        cost = self._cost
         shape = plan.shape()
         duration = max(cost.iteration_time(shape), 1e-9)
         return duration, slowed_by_prefill(cost, shape, duration)

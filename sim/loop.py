@@ -39,11 +39,12 @@ MAX_ITERATIONS = 20_000_000  # a safety net: no configuration may run forever
 def engine_loop(ex):
     """One engine's passes, until the executor stops asking (see the module docstring)."""
     sched, rec, name = ex.sched, ex.recorder, ex.name
+    clock, release, stretch = ex.now, ex.release, ex.stretch  # bound once: called every pass
     idle_spins = 0
     while True:
-        now = ex.now()
-        ex.release(now)
-        t_end = ex.stretch(now)
+        now = clock()
+        release(now)
+        t_end = stretch(now)
         if t_end is not None:
             yield t_end - now
             ex.applied(sched.finish_stretch(t_end))  # the stretch's last pass may finish some
