@@ -177,7 +177,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from sim.engine import simulate
     if len(args.policies) > 1000 or len(args.rates) > 10_000:
         raise ConfigError("policies" if len(args.policies) > 1000 else "rates", "the list is too long")
     policies = args.policies.split(",")
@@ -200,14 +199,19 @@ def cmd_sweep(args) -> int:
     if points * n > MAX_SWEEP_REQUESTS:
         raise ConfigError("sweep", f"{points:,} runs x {n:,} requests = {points * n:,} requests; at most "
                                    f"{MAX_SWEEP_REQUESTS:,} per sweep")
+    from sim.sweep import TerminalBar, run_sweep
+    if args.jobs is not None:
+        whole("jobs", args.jobs, 1, 1024)
+    grid = [(p, rate, seed) for p in policies for rate in rates for seed in range(args.seeds)]
+    # Each point's config (seed included) is built here, so a point's result is the same whichever
+    # process or node runs it.
+    configs = [config_from_args(_with(args, policy=p, rate=rate, seed=seed), record_iterations=False)
+               for p, rate, seed in grid]
+    show_bar = args.progress if args.progress is not None else sys.stderr.isatty()
+    results = run_sweep(configs, jobs=args.jobs, backend=args.backend, address=args.address,
+                        progress=TerminalBar() if show_bar else None)
     cols = ["policy", "rate_per_s", "seed"] + list(METRIC_KEYS)
-    rows = []
-    for p in policies:
-        for rate in rates:
-            for seed in range(args.seeds):
-                args.policy, args.rate, args.seed = p, rate, seed
-                res = simulate(config_from_args(args, record_iterations=False))
-                rows.append([p, rate, seed] + [res.metrics.get(k) for k in METRIC_KEYS])
+    rows = [[p, rate, seed] + [m.get(k) for k in METRIC_KEYS] for (p, rate, seed), m in zip(grid, results)]
     if args.csv:
         print("\n".join([",".join(cols)] + [",".join("" if v is None else str(v) for v in r) for r in rows]))
     else:
@@ -330,6 +334,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rates", default="1,2,4,8", help="comma-separated arrival rates in requests/s")
     s.add_argument("--seeds", type=_whole_number, default=3, help="seeds per grid point")
     s.add_argument("--csv", action="store_true", help="print CSV with every metric instead of a table")
+    s.add_argument("--jobs", type=_whole_number, default=None, metavar="N",
+                   help="grid points run in N worker processes at once (default: all cores; 1 = serial, "
+                        "in this process); results are identical whatever N")
+    s.add_argument("--backend", choices=("joblib", "ray"), default="joblib",
+                   help="joblib = processes on this machine; ray = a Ray cluster (--address, or a local one "
+                        "of N worker slots started for this sweep)")
+    s.add_argument("--address", default=None, help="ray: address of an existing cluster, e.g. 'auto' or "
+                   "'ray://head:10001' (default: start a local one)")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
     s.set_defaults(func=cmd_sweep)
     b = sub.add_parser("bench", help="time the simulator on a 10,000-request chat workload per strategy")
     b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
