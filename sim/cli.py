@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from sim.batching import POLICIES, STRATEGIES
 from sim.config import SCENARIOS, build, load_scenario_file, resolve_workload, resolve_workload_overrides, scenario
@@ -234,44 +233,8 @@ def _with(args, **changes):
 
 
 def cmd_bench(args) -> int:
-    """Speed of the simulator itself: a fresh process per strategy and load, timed whole (imports
-    included) on a 10,000-request chat workload. CPU seconds are printed beside wall seconds because
-    wall time on a shared machine also counts other processes."""
-    import os
-    import resource
-    import subprocess
-    whole("requests", args.requests, 1, MAX_REQUESTS)  # checked once here, not in ten failing children
-    number("heavy-rate", args.heavy_rate, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
-    loads = {"light": 2.0, "heavy": args.heavy_rate}
-    # Children run as Python runs by default: with bytecode cached. A shell that sets PYTHONDONTWRITEBYTECODE
-    # would otherwise make every child compile sim/ from source again (~50 ms of each figure here).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-c", "import sim.engine, sim.config"], env=env, check=False)  # compile once
-    if "PYTHONDONTWRITEBYTECODE" in os.environ:
-        print("(this shell sets PYTHONDONTWRITEBYTECODE; the timed processes cache bytecode, as Python does by default)")
-    print(f"{'policy':<15}{'load':<7}{'rate/s':>8}{'requests':>10}{'iterations':>12}{'run s':>8}"
-          f"{'process wall s':>16}{'process CPU s':>15}{'req/s simulated':>17}")
-    for p in POLICIES:
-        for load, rate in loads.items():
-            code = ("import time, json; t0 = time.perf_counter(); from sim.engine import Simulation; "
-                    "from sim.config import scenario; "
-                    f"cfg = scenario('chat', policy={p!r}, requests={args.requests}, rate_per_s={rate}, "
-                    "record_iterations=False); sim = Simulation(cfg); t1 = time.perf_counter(); r = sim.run(); "
-                    "t2 = time.perf_counter(); "
-                    "print(json.dumps([t2 - t1, r.metrics['completed'], sim.recorder.count]))")
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
-            wall = time.perf_counter() - t0
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            if out.returncode != 0:
-                print(f"{p:<15}{load:<7} failed: {out.stderr.strip().splitlines()[-1]}")
-                continue
-            sim_s, done, iters = json.loads(out.stdout)
-            print(f"{p:<15}{load:<7}{rate:>8.1f}{done:>10,}{iters:>12,}{sim_s:>8.2f}{wall:>16.2f}{cpu:>15.2f}"
-                  f"{done / wall:>17,.0f}")
-    return 0
+    from sim.bench import main as bench_main
+    return bench_main(args)
 
 
 COST_FLAGS = ("prefill", "cached", "decode", "context")
@@ -345,9 +308,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     s.set_defaults(func=cmd_sweep)
-    b = sub.add_parser("bench", help="time the simulator on a 10,000-request chat workload per strategy")
+    b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")
     b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
     b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
+    b.add_argument("--repeat", type=_whole_number, default=3, help="pairs (yardstick, target) per target")
+    b.add_argument("--only", default="", metavar="POLICIES", help="comma-separated strategies (default: all)")
+    b.add_argument("--million", action="store_true",
+                   help="also 10,000, 100,000 and 1,000,000 continuous requests (time and peak memory)")
+    b.add_argument("--sweep", action="store_true",
+                   help="also the 5 policies x 10 rates x 3 seeds x 2,000 requests sweep, --jobs 1 and 2")
     b.set_defaults(func=cmd_bench)
     c = sub.add_parser("cost", help="price one forward pass with a model and hardware preset, part by part")
     c.add_argument("--model", required=True, help="model preset: " + ", ".join(MODELS))

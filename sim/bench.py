@@ -1,0 +1,149 @@
+"""``python -m sim bench``: the simulator's speed targets, each timed beside the CPU yardstick.
+
+A figure is never a bare time: on a shared machine single timings vary by 2x. Each target is a whole
+process (imports included, bytecode cached as Python does by default) run in pairs with the yardstick
+process ``python -c "sum(i*i for i in range(10**7))"`` (Y B Y B ...), and the table shows the median of
+the per-pair ratios, by wall clock and by CPU time (user + system of the process and the workers it
+waited for), with the process's peak memory. The 1-minute load average is printed before and after.
+
+Targets (issue 15): ``sim run`` of 10,000 chat requests at 2 and 12 requests/s, ``continuous`` <= 0.5 Y,
+every other strategy <= 0.8 Y; ``--million``: 1,000,000 requests at 12/s <= 25 Y and <= 1 GB peak (with
+the memory at 10k and 100k beside it); ``--sweep``: 5 policies x 10 rates x 3 seeds x 2,000 requests
+with ``--jobs 1`` and ``--jobs 2``, the speed-up paired run by run (>= 1.8 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+YARDSTICK = (sys.executable, "-c", "sum(i*i for i in range(10**7))")
+SWEEP_GRID = ("--policies", "static,continuous,prefill-first,chunked,disaggregated",
+              "--rates", "1,2,3,4,5,6,8,10,12,16", "--seeds", "3", "--requests", "2000")
+
+
+@dataclass
+class Timing:
+    wall_s: float
+    cpu_s: float
+    peak_mb: float
+
+
+@dataclass
+class Target:
+    label: str
+    argv: tuple
+    limit_y: float | None = None  # target, in yardsticks (wall)
+    limit_mb: float | None = None
+    pairs: list = field(default_factory=list)  # (yardstick Timing, target Timing)
+
+    def ratio(self, attr: str) -> float:
+        return statistics.median(getattr(t, attr) / getattr(y, attr) for y, t in self.pairs)
+
+    def command(self) -> str:
+        return "python " + " ".join(self.argv[1:])
+
+
+def _env() -> dict:
+    # Children run as Python runs by default: with bytecode cached (a shell that sets PYTHONDONTWRITEBYTECODE
+    # would otherwise make every child compile sim/ from source again).
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def time_process(argv) -> Timing:
+    """Wall time, CPU time and peak resident memory of one whole process (os.wait4's own rusage)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    err = proc.stderr.read()
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines() or ["(no message)"]
+        raise RuntimeError(f"{' '.join(argv[1:])} failed: {lines[-1]}")
+    return Timing(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+
+
+def run_targets(targets: list[Target], repeat: int, out=sys.stdout) -> None:
+    """Y T Y T ... for each target, ``repeat`` pairs; a progress line per pair on stderr."""
+    for t in targets:
+        for i in range(repeat):
+            y = time_process(YARDSTICK)
+            t.pairs.append((y, time_process(t.argv)))
+            print(f"  {t.label}: pair {i + 1}/{repeat}", file=sys.stderr, flush=True)
+
+
+def sim_run(policy: str, requests: int, rate: float, *extra: str) -> tuple:
+    return (sys.executable, "-m", "sim", "run", "--policy", policy, "--requests", str(requests),
+            "--rate", f"{rate:g}", *extra)
+
+
+def build_targets(args, policies) -> list[Target]:
+    targets = []
+    for p in policies:
+        for rate in (2.0, args.heavy_rate):
+            limit = 0.5 if p == "continuous" else 0.8
+            targets.append(Target(f"sim run {p}, {args.requests:,} chat requests, {rate:g}/s",
+                                  sim_run(p, args.requests, rate), limit))
+    if args.million:
+        for n in (10_000, 100_000, 1_000_000):
+            targets.append(Target(f"sim run continuous, {n:,} chat requests, 12/s",
+                                  sim_run("continuous", n, 12.0), 25.0 if n == 1_000_000 else None,
+                                  1000.0 if n == 1_000_000 else None))
+    if args.sweep:
+        base = (sys.executable, "-m", "sim", "sweep", *SWEEP_GRID, "--csv")
+        targets.append(Target("sim sweep 5x10x3 x 2,000 requests, --jobs 1", base + ("--jobs", "1")))
+        targets.append(Target("sim sweep 5x10x3 x 2,000 requests, --jobs 2", base + ("--jobs", "2")))
+    return targets
+
+
+def report(targets: list[Target], out=sys.stdout) -> None:
+    w = max(len(t.label) for t in targets)
+    print(f"{'target':<{w}}  {'wall/Y':>7} {'CPU/Y':>7} {'peak MB':>8}  {'Y wall s':>8} {'wall s':>7}  goal",
+          file=out)
+    for t in targets:
+        goal = []
+        if t.limit_y is not None:
+            goal.append(f"<= {t.limit_y:g} Y {'ok' if t.ratio('wall_s') <= t.limit_y else 'MISSED'}")
+        peak = max(p[1].peak_mb for p in t.pairs)
+        if t.limit_mb is not None:
+            goal.append(f"<= {t.limit_mb:,.0f} MB {'ok' if peak <= t.limit_mb else 'MISSED'}")
+        ywall = statistics.median(y.wall_s for y, _ in t.pairs)
+        twall = statistics.median(x.wall_s for _, x in t.pairs)
+        print(f"{t.label:<{w}}  {t.ratio('wall_s'):>7.2f} {t.ratio('cpu_s'):>7.2f} {peak:>8.0f}  {ywall:>8.2f} "
+              f"{twall:>7.2f}  {', '.join(goal)}", file=out)
+    sweeps = [t for t in targets if t.label.startswith("sim sweep")]
+    if len(sweeps) == 2:
+        one, two = sweeps
+        speedup = statistics.median(a.wall_s / b.wall_s for (_, a), (_, b) in zip(one.pairs, two.pairs))
+        print(f"sweep speed-up, --jobs 2 over --jobs 1 (median of paired runs): {speedup:.2f}x  goal >= 1.8x "
+              f"{'ok' if speedup >= 1.8 else 'MISSED'}", file=out)
+    print(f"commands: {targets[0].command()} ... (python -m sim bench --help lists the options)", file=out)
+
+
+def main(args) -> int:
+    from sim.batching import POLICIES
+    from sim.errors import ConfigError, number, whole
+    from sim.limits import MAX_RATE_PER_S, MAX_REQUESTS, MIN_RATE_PER_S
+    whole("requests", args.requests, 1, MAX_REQUESTS)  # checked once here, not in failing children
+    number("heavy-rate", args.heavy_rate, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
+    whole("repeat", args.repeat, 1, 99)
+    policies = POLICIES
+    if args.only:
+        policies = tuple(p for p in args.only.split(",") if p)
+        for p in policies:
+            if p not in POLICIES:
+                raise ConfigError("only", f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
+    subprocess.run([sys.executable, "-c", "import sim.cli, sim.engine"], env=_env(), check=False)  # compile once
+    targets = build_targets(args, policies)
+    load0 = os.getloadavg()[0]
+    run_targets(targets, args.repeat)
+    print(f"{os.cpu_count()} CPUs; 1-minute load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          "Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target, medians of "
+          "the pairs' ratios")
+    report(targets)
+    return 0
