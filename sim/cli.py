@@ -279,17 +279,7 @@ def cmd_validate(args) -> int:
     return validate_main(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sim", description="Batch Lab's LLM inference scheduling simulator. "
-                                "Times are reported in seconds (JSON) or ms (tables).")
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run one scenario and print its metrics", epilog=LIMITS_HELP)
-    r.add_argument("scenario", nargs="?", help="scenario preset (" + ", ".join(SCENARIOS) + ") or a .yaml/.json "
-                   "file of settings; default chat")
-    add_config_flags(r)
-    r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
-    r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
-    r.set_defaults(func=cmd_run)
+def _sweep_parser(sub) -> None:
     s = sub.add_parser("sweep", help="run a grid of policies x arrival rates over several seeds", epilog=LIMITS_HELP)
     s.add_argument("scenario", nargs="?", help="scenario preset or file; default chat")
     add_config_flags(s)
@@ -308,6 +298,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     s.set_defaults(func=cmd_sweep)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim", description="Batch Lab's LLM inference scheduling simulator. "
+                                "Times are reported in seconds (JSON) or ms (tables).")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run one scenario and print its metrics", epilog=LIMITS_HELP)
+    r.add_argument("scenario", nargs="?", help="scenario preset (" + ", ".join(SCENARIOS) + ") or a .yaml/.json "
+                   "file of settings; default chat")
+    add_config_flags(r)
+    r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
+    r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
+    r.set_defaults(func=cmd_run)
+    _sweep_parser(sub)
     b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")
     b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
     b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
