@@ -5,13 +5,17 @@ Run: .venv/bin/streamlit run app.py --server.headless true --server.address 127.
          --browser.gatherUsageStats false
 """
 
+import os
+
 import streamlit as st
 
 ROUTER = True  # marks this run as routed by app.py (pages/common.reroute_first_visit reads it)
 
 from pages.common import nav_pages  # noqa: E402  (after the mark: importing it checks the mark)
 
-st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_icon=":material/view_timeline:",
+# The tab icon is a file in the repo: a ":material/...:" icon makes the browser fetch it from a font server.
+ICON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "icon.png")
+st.set_page_config(page_title="Batch Lab: scheduling in LLM inference", page_icon=ICON,
                    layout="wide", initial_sidebar_state="expanded")
 
 # Presentation mode: larger type for a projector. Kept in session state so it survives page changes, and

@@ -363,11 +363,16 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
     fig.add_trace(go.Scatter(x=[x_max, x_max, x_max, x_max], y=[y_lo, y_lo, y_hi, y_hi], fill="toself",
                              mode="lines", line=dict(width=0), fillcolor="rgba(255,255,255,0.82)",
                              hoverinfo="skip", hoveron="points", showlegend=False, name="future"))
+    # plotly.js redraws only the traces a frame names and drops every other non-scatter trace of the
+    # subplot (the bars vanished on Play). So each frame names every bar trace with an empty update (only
+    # its type): they are kept and drawn as they are, and the frame still carries only what moves.
+    kept = [i for i, tr in enumerate(fig.data[:now_idx]) if tr.type != "scatter"]
+    kept_data = [dict(type=fig.data[i].type) for i in kept]  # a type, or plotly.py would write "scatter"
     frames, steps = [], []
     for it in frames_its:
         t = _ms(it.end_s)
         name = str(it.index)
-        frames.append(dict(name=name, traces=[now_idx, now_idx + 1], data=[
+        frames.append(dict(name=name, traces=kept + [now_idx, now_idx + 1], data=kept_data + [
             dict(type="scatter", x=[t, t]), dict(type="scatter", x=[t, x_max, x_max, t])]))
         steps.append(dict(
             method="animate", label=f"{it.index} ({t:,.0f} ms)",

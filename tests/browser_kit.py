@@ -1,0 +1,119 @@
+"""Shared pieces of the real-browser tests: start the app with the README's command, launch Debian's
+chromium through Playwright, wait for Streamlit to finish a run, and read plotly figures in the page.
+
+Without chromium or playwright the tests skip with the reason, except under CI=true, where a missing
+browser is a failure (tests/test_browser.py says the same).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
+    if not os.path.exists(CHROMIUM):
+        return f"chromium not found at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def require_browser() -> None:
+    reason = missing()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser tests cannot run on CI: {reason}")
+        pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int) -> subprocess.Popen:
+    """The README's command: streamlit run app.py, headless, local only, no usage statistics."""
+    streamlit = os.path.join(ROOT, ".venv", "bin", "streamlit")
+    cmd = [streamlit if os.path.exists(streamlit) else os.path.join(os.path.dirname(sys.executable), "streamlit"),
+           "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port",
+           str(port), "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("streamlit did not become healthy within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit has finished the script run (no 'running' status widget, app rendered)."""
+    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=timeout_ms)
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+    page.wait_for_timeout(200)
+
+
+def open_page(page, url: str, timeout_ms: int = 90_000) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    wait_idle(page, timeout_ms)
+
+
+def no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()[:500]
+
+
+# Drawn bars of one plotly chart (the nth on the page): the SVG paths plotly made, not its data.
+BAR_PATHS = """(n) => { const gd = document.querySelectorAll('.js-plotly-plot')[n];
+    return gd ? gd.querySelectorAll('.barlayer .point path').length : -1; }"""
+
+
+def bar_paths(page, nth: int = 0) -> int:
+    return page.evaluate(BAR_PATHS, nth)
+
+
+def chart_index(page, title_start: str, timeout_ms: int = 30_000) -> int:
+    """Position of the first drawn plotly chart whose title (Streamlit wraps it in <b>) starts with
+    ``title_start``; waits until plotly has drawn it."""
+    return page.wait_for_function("""(t) => { const i = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .findIndex(gd => gd.layout && gd.layout.title && gd.querySelector('.main-svg') &&
+                   String(gd.layout.title.text || '').replace(/<[^>]*>/g, '').startsWith(t));
+        return i >= 0 ? i + 1 : 0; }""", arg=title_start, timeout=timeout_ms).json_value() - 1
+
+
+def main_text(page) -> str:
+    """The page's visible text outside the sidebar and the charts."""
+    return page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]');
+        return m ? m.innerText : document.body.innerText; }""")
