@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages import common
 from sim import scenario
+from sim import trace_query as tq
 from sim.workload import PRESETS, LengthDist
 from viz import sweep as vs
 
@@ -112,11 +113,9 @@ detail = {p: common.run(dataclasses.replace(_config(p, size), record_iterations=
           for p in ("static", "continuous")}
 cols = st.columns(2)
 for col, (p, res) in zip(cols, detail.items()):
-    busy = sum(it.duration_s for it in res.iterations) or 1.0
+    busy = tq.busy_s(res) or 1.0
     # Static batching is charged for joins only (nobody leaves a static batch early); continuous for both.
-    events = sum(len(it.joined) for it in res.iterations)
-    if p == "continuous":
-        events += sum(len(it.finished) for it in res.iterations)
+    events = tq.reorganizations(res, count_leaves=p == "continuous")
     share = events * reorg_ms / 1e3 / busy
     col.metric(f"{p}: iterations", f"{len(res.iterations):,}")
     col.metric(f"{p}: joins + leaves charged", f"{events:,}")

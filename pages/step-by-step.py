@@ -13,6 +13,8 @@ import streamlit as st
 from pages import common
 from sim import scenario
 from sim.workload import PRESETS
+from sim import trace_query as tq
+from viz import narration as nr
 from viz import timeline as tl
 
 st.title("Continuous batching, step by step")
@@ -47,12 +49,16 @@ its = result.iterations
 n = len(its)
 slots = result.config.max_batch
 style = "standard (static, request-level)" if standard else "continuous (in-flight, iteration-level)"
-lines = tl.narrations(result)
+lines = nr.narrations(result)
 
 # ---- the iteration counter: session state, mirrored in the URL ------------------------------------------
 key = f"sbs_k_{policy}"
 if key not in st.session_state:
-    st.session_state[key] = common.url_int("it", 0, n, 0)
+    # A shared link's ?it= opens the replay it was copied from; a replay the learner switches to starts at
+    # its beginning (the URL then still holds the other replay's position).
+    opened = st.session_state.get("sbs_opened")
+    st.session_state[key] = common.url_int("it", 0, n, 0) if opened in (None, policy) else 0
+st.session_state.setdefault("sbs_opened", policy)
 st.session_state.setdefault("sbs_playing", False)
 st.session_state.setdefault("sbs_feedback", {})
 
@@ -71,7 +77,7 @@ def _check_and_step() -> None:
         return
     it = its[k]
     truth = {"prefill": {rid for rid, _ in it.prefill}, "decode": set(it.decode),
-             "queue": set(tl.queued_ids(result, it)), "finish": set(it.finished)}
+             "queue": set(tq.queued_ids(result, it)), "finish": set(it.finished)}
     guess = {c: set(st.session_state.get(f"sbs_guess_{c}", [])) for c in truth}
     st.session_state["sbs_feedback"][(policy, it.index)] = {c: (sorted(guess[c]), sorted(truth[c])) for c in truth}
     for c in truth:
@@ -127,21 +133,8 @@ with left:
                        "decode, green tick = last token out. Hover a bar for the iteration.")
 with right_col:
     # The requests as the learner needs them to predict: arrival, lengths, progress so far.
-    rows = []
-    now = its[k].start_s if k < n else its[-1].end_s
-    for r in result.requests:
-        done_tokens = sum(1 for x in its[:k] if r.id in x.decode) + sum(1 for x in its[:k] for rid, _ in x.prefill
-                                                                        if rid == r.id)
-        if r.arrival_s > now + 1e-12:
-            state = "not arrived yet"
-        elif r.finish_s is not None and r.finish_s <= now + 1e-12:
-            state = "done, left the batch"
-        elif any(r.id in x.decode or any(rid == r.id for rid, _ in x.prefill) for x in its[:k]):
-            state = "in the batch"
-        else:
-            state = "waiting in the queue"
-        rows.append({"id": r.id, "arrives (ms)": round(r.arrival_s * 1e3, 1),
-                     "tokens out": f"{min(done_tokens, r.output_tokens)} of {r.output_tokens}", "now": state})
+    rows = [{"id": q.id, "arrives (ms)": round(q.arrival_s * 1e3, 1), "tokens out": f"{q.tokens_out} of "
+             f"{q.output_tokens}", "now": q.state} for q in tq.request_states(result, k)]
     st.markdown(f"**Requests {'before iteration ' + str(k + 1) if k < n else 'at the end'}**")
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(f"Every prompt here is {result.requests[0].prompt_tokens} tokens. A prefill produces a request's "
@@ -150,11 +143,10 @@ with right_col:
 
     if k < n:
         nxt = its[k]
-        arrived = [r.id for r in result.requests if r.arrival_s <= nxt.start_s + 1e-12 and
-                   not (r.finish_s is not None and r.finish_s <= nxt.start_s + 1e-12)]
+        arrived = tq.present_before(result, nxt)
         with st.form("predict", border=True):
             st.markdown(f"**Predict iteration {nxt.index}** ({style}). New since the last pass: "
-                        f"{', '.join(tl.arrivals_before(result, nxt, its[k - 1] if k else None)) or 'no arrivals'}.")
+                        f"{', '.join(tq.arrivals_before(result, nxt, its[k - 1] if k else None)) or 'no arrivals'}.")
             st.multiselect("Which requests will be prefilled?", arrived, key="sbs_guess_prefill")
             st.multiselect("Which will take a decode step?", arrived, key="sbs_guess_decode")
             st.multiselect("Which will wait in the queue?", arrived, key="sbs_guess_queue")

@@ -23,6 +23,9 @@ from typing import Callable
 from sim import SimConfig, simulate
 from sim.cost_model import MODELS
 from sim.trace import SimResult
+# Arrivals in a stem are told by the iteration running then; tokens by the iteration that produced them.
+from sim.trace_query import iteration_ending_at as token_iteration
+from sim.trace_query import iteration_running_at as iteration_of
 from sim.workload import Request, WorkloadConfig
 from quiz.model import Option, Question, Variant, shuffle_items
 
@@ -50,22 +53,6 @@ def run_scripted(requests, **settings) -> SimResult:
     """Simulate a hand-built list of requests (all sizes in tokens, times in seconds)."""
     wl = WorkloadConfig(name="quiz", arrival="scripted", script=tuple(requests))
     return simulate(SimConfig(workload=wl, **settings))
-
-
-def iteration_of(res: SimResult, t: float, engine: str = "engine") -> int:
-    """The iteration running at time ``t`` (arrivals in the stem are told by iteration number)."""
-    for it in res.iterations:
-        if it.engine == engine and it.start_s <= t < it.end_s:
-            return it.index
-    raise ValueError(f"no iteration runs at {t:.4f} s")  # generators only place arrivals in busy time
-
-
-def token_iteration(res: SimResult, t: float) -> int:
-    """The iteration whose end produced a token at time ``t``."""
-    for it in res.iterations:
-        if abs(it.end_s - t) < 1e-12:
-            return it.index
-    raise ValueError(f"no iteration ends at {t:.6f} s")
 
 
 def _mistakes(answer: float, tol: float, candidates) -> tuple[Option, ...]:

@@ -8,6 +8,8 @@ import pytest
 
 from sim import scenario, simulate
 from sim.config import resolve_workload
+from sim import trace_query as tq
+from viz import narration as nr
 from viz import timeline as tl
 from viz.palette import PHASE_COLORS
 
@@ -149,7 +151,7 @@ def test_kv_and_queue_reads_the_trace(book):
 
 
 def test_narration_in_the_books_terms(book, book_static):
-    lines = tl.narrations(book)
+    lines = nr.narrations(book)
     assert len(lines) == len(book.iterations)
     assert lines[1].startswith("Iteration 2: x1 and x2 decode")
     assert lines[3].startswith("Iteration 4: x3 arrives; its prompt is prefilled in the same forward pass in "
@@ -157,23 +159,23 @@ def test_narration_in_the_books_terms(book, book_static):
     assert "x2 produces its last token and leaves the batch" in lines[4]
     assert "x4 and x5 arrive" in lines[5] and "x4's prompt is prefilled" in lines[5]
     assert "x5 waits in the queue" in lines[5] and "3 slots" in lines[5]
-    static_lines = tl.narrations(book_static)
+    static_lines = nr.narrations(book_static)
     assert "x3 waits in the queue" in static_lines[3] and "standard (request-level)" in static_lines[3]
-    assert [tl.narrate_at(book, i) for i in range(len(lines))] == lines
+    assert [nr.narrate_at(book, i) for i in range(len(lines))] == lines
 
 
 def test_queue_and_slots_agree_with_the_trace(book, book_static):
     for res in (book, book_static):
         for it in res.iterations:
-            assert len(tl.queued_ids(res, it)) == it.waiting
-    slots = tl.slot_assignment(book)
+            assert len(tq.queued_ids(res, it)) == it.waiting
+    slots = tq.slot_assignment(book)
     assert slots[4][2] == ("x2", "decode")  # iteration 5: x2 in slot 2
     assert slots[5][2] == ("x4", "prefill")  # iteration 6: x4 takes x2's slot, prefilled
-    assert tl.queued_ids(book, book.iterations[5]) == ["x5"]
+    assert tq.queued_ids(book, book.iterations[5]) == ["x5"]
 
 
 def test_iteration_table_rows(book):
-    rows = tl.iteration_table(book)
+    rows = nr.iteration_table(book)
     assert len(rows) == len(book.iterations)
     r4 = rows[3]
     assert r4["iteration"] == 4 and r4["prefilled (id:tokens)"] == "x3:8" and r4["decoded"] == "x1, x2"
@@ -191,4 +193,4 @@ def test_disaggregated_run_has_engine_lanes_and_transfers():
     assert {f"engine {e}" for e in res.engines} <= lanes
     comp = tl.batch_composition(res)
     assert comp.layout.yaxis2.title.text  # one row per engine
-    assert "engine" in tl.iteration_table(res)[0]
+    assert "engine" in nr.iteration_table(res)[0]

@@ -1,5 +1,6 @@
 """KV-cache memory figures (C5, memory fragmentation): the block map at one iteration, the waste split
-over time, and the moment a request is refused although total free memory would hold it.
+over time, and the moment a request is refused although total free memory would hold it (found by
+``sim.trace_query.refused_although_free``; the names are re-exported here for the page).
 
 Inputs are ``SimResult`` objects run with ``record_layout=True`` (the layout is the owner of every slot
 after each pass). Slots are token slots numbered from 0; the block map draws one cell per
@@ -8,12 +9,12 @@ after each pass). Slots are token slots numbered from 0; the block map draws one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.trace_query import (RefusedMoment, computed_tokens_at, free_holes, iteration_at,  # noqa: F401
+                             refused_although_free)
 from viz.palette import KV_COLORS, OKABE_ITO
 
 # Cell states of the block map, in drawing order. "free" is usable by a newcomer; "external" is free
@@ -29,27 +30,6 @@ STATE_LABELS = {
 
 
 # ---- reading the trace ---------------------------------------------------------------------------
-
-def computed_tokens_at(result, iteration_index: int) -> dict[str, int]:
-    """Tokens whose KV is cached for every resident sequence after pass ``iteration_index`` (from 1),
-    replayed from the per-iteration prefill/decode/preempt records of the first engine."""
-    engine = result.engines[0]
-    computed: dict[str, int] = {}
-    for it in result.iterations:
-        if it.engine != engine:
-            continue
-        if it.index > iteration_index:
-            break
-        for rid in it.preempted:
-            computed.pop(rid, None)
-        for rid, n in it.prefill:
-            computed[rid] = computed.get(rid, 0) + n
-        for rid in it.decode:
-            computed[rid] = computed.get(rid, 0) + 1
-        for rid in it.finished:
-            computed.pop(rid, None)
-    return computed
-
 
 def slot_states(result, iteration_index: int) -> np.ndarray:
     """One state code (index into ``STATES``) per token slot after pass ``iteration_index``."""
@@ -82,76 +62,6 @@ def slot_states(result, iteration_index: int) -> np.ndarray:
             if (start, n) != largest:
                 states[start:start + n] = STATES.index("external")
     return states
-
-
-def free_holes(layout, capacity: int) -> list[tuple[int, int]]:
-    """(first slot, length) of every free run of slots between the owned segments of a layout."""
-    holes, pos = [], 0
-    for _, start, n in sorted(layout, key=lambda x: x[1]):
-        if start > pos:
-            holes.append((pos, start - pos))
-        pos = max(pos, start + n)
-    if pos < capacity:
-        holes.append((pos, capacity - pos))
-    return holes
-
-
-@dataclass(frozen=True)
-class RefusedMoment:
-    """A pass at whose planning the head of the queue did not fit although enough slots were free."""
-
-    iteration: int  # the pass being planned (from 1); the memory state is the layout after the pass before
-    time_s: float
-    request_id: str
-    need_tokens: int  # the contiguous region it asks for (prompt + max new tokens)
-    free_tokens: int  # all free slots together
-    largest_hole_tokens: int
-    admitted_s: float | None  # when it finally got memory
-
-    def sentence(self) -> str:
-        when = "" if self.admitted_s is None else f"; it got memory only at {self.admitted_s:.2f} s"
-        return (f"At {self.time_s:.2f} s (iteration {self.iteration}) request {self.request_id} needs "
-                f"{self.need_tokens:,} contiguous slots. {self.free_tokens:,} slots are free in total, but the "
-                f"largest hole holds only {self.largest_hole_tokens:,}, so it is refused and waits{when}.")
-
-
-def refused_although_free(result, first_only: bool = True) -> list[RefusedMoment]:
-    """Find passes where the first-come head of the queue waits while total free memory would hold it.
-
-    The need of a request is the length of the region it is given later (the layout shows it); the
-    memory state at the planning of pass k is the layout recorded after pass k - 1 (same engine).
-    """
-    iters = [it for it in result.iterations if it.engine == result.engines[0]]
-    if result.config.memory == "paged" or not any(it.layout for it in iters):
-        return []  # any free block serves any sequence: paging never refuses for lack of a hole
-    need: dict[str, int] = {}
-    for it in iters:
-        for rid, _start, n in it.layout:
-            need.setdefault(rid, n)
-    pending = sorted((r for r in result.requests if not r.rejected_reason and r.preemptions == 0),
-                     key=lambda r: (r.arrival_s, r.id))
-    found: list[RefusedMoment] = []
-    head_i = 0
-    for prev, cur in zip(iters, iters[1:]):
-        t = cur.start_s
-        # Head of the queue at t: earliest arrival not yet admitted (requests are admitted in FCFS order).
-        while head_i < len(pending) and pending[head_i].admitted_s is not None and pending[head_i].admitted_s <= t:
-            head_i += 1
-        if head_i >= len(pending):
-            break
-        head = pending[head_i]
-        if head.arrival_s > prev.end_s or head.id not in need:
-            continue  # not waiting yet at this planning step, or never placed (need unknown)
-        if cur.running >= result.config.max_batch:
-            continue  # refused for lack of a batch slot, not memory
-        holes = free_holes(prev.layout, prev.kv_capacity)
-        free = sum(n for _, n in holes)
-        largest = max((n for _, n in holes), default=0)
-        if largest < need[head.id] <= free:
-            found.append(RefusedMoment(cur.index, t, head.id, need[head.id], free, largest, head.admitted_s))
-            if first_only:
-                break
-    return found
 
 
 # ---- figures --------------------------------------------------------------------------------------
@@ -247,14 +157,3 @@ def waste_summary(result) -> dict:
     total = sum(it.duration_s for it in its) or 1.0
     return {k: sum(getattr(it, f"kv_{k}") / it.kv_capacity * it.duration_s for it in its) / total
             for k in ("stored", "reserved", "internal", "external")}
-
-
-def iteration_at(result, t: float) -> int:
-    """Index (from 1) of the last pass of ``result`` that started at or before time ``t``."""
-    best = 1
-    for it in result.iterations:
-        if it.start_s <= t:
-            best = it.index
-        else:
-            break
-    return best

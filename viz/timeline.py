@@ -9,17 +9,18 @@ requests and KV transfers. Times are seconds in the data and milliseconds on eve
   sequence in that slot and whether it was prefilled or decoded.
 - ``batch_composition``: prefill vs decode tokens of every iteration.
 - ``kv_and_queue``: KV cache use (stored / reserved / internal / external) and queue length over time.
-- ``iteration_table`` and ``narrate``/``narrations``: the text log that goes with every animation.
+
+What was true at each iteration (phases, queue, slots) comes from ``sim.trace_query``; the words that go
+with the pictures (narration, the iteration log) are in ``viz.narration``.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from sim.trace_query import LaneSegment, engine_segments, lane_segments, queued_ids, slot_assignment
 from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS
 
 # Legend names: the book's term first, a plain-words gloss beside it.
@@ -44,117 +45,15 @@ _EPS = 1e-12
 _MARGIN_LEFT = 72
 _MARGIN_X_TITLE = 66
 _SLIDER_BLOCK = 114  # Play/Pause and the slider with its current value and tick labels, below y=-0.06
-# Above this many per-iteration cells, consecutive cells of the same phase are merged into one bar:
-# the picture is the same at that zoom, and the figure stays small enough to send to a browser.
-_MERGE_ABOVE_CELLS = 2500
 
 
 def _ms(s: float) -> float:
     return round(s * 1e3, 4)
 
 
-def _names(ids, limit: int = 6) -> str:
-    """'x1', 'x1 and x2', 'x1, x2 and x3', or 'x1, x2, ... and 12 more'."""
-    ids = list(ids)
-    if not ids:
-        return ""
-    if len(ids) > limit:
-        return ", ".join(ids[:limit - 1]) + f" and {len(ids) - limit + 1} more"
-    if len(ids) == 1:
-        return ids[0]
-    return ", ".join(ids[:-1]) + " and " + ids[-1]
-
-
-def _verb(ids, singular: str, plural: str) -> str:
-    return singular if len(list(ids)) == 1 else plural
-
-
 # ---- per-request phases ------------------------------------------------------------------------------
 
-class Segment(NamedTuple):
-    """A stretch of one lane in one phase. ``first``/``last`` are iteration indices (0 when none)."""
-
-    lane: str
-    phase: str
-    start_s: float
-    end_s: float
-    first: int = 0
-    last: int = 0
-    engine: str = ""
-    detail: str = ""
-
-
-def _cells(result) -> dict[str, list[tuple]]:
-    """Per request: (start, end, phase, iteration, engine, detail) for every iteration it took part in."""
-    cells: dict[str, list[tuple]] = {r.id: [] for r in result.requests}
-    for it in result.iterations:
-        stalled = set(it.stalled)
-        for rid, n in it.prefill:
-            cells.setdefault(rid, []).append((it.start_s, it.end_s, "prefill", it.index, it.engine,
-                                              f"prefill of {n} prompt tokens"))
-        for rid in it.decode:
-            if rid in stalled:
-                cells.setdefault(rid, []).append((it.start_s, it.end_s, "stalled", it.index, it.engine,
-                                                  "decode step slowed by a prefill in the same pass"))
-            else:
-                cells.setdefault(rid, []).append((it.start_s, it.end_s, "decode", it.index, it.engine,
-                                                  "decode step: one new token"))
-        decoding = set(it.decode)
-        for rid in it.stalled:
-            if rid not in decoding:
-                cells.setdefault(rid, []).append((it.start_s, it.end_s, "stalled", it.index, it.engine,
-                                                  "no token: this pass only prefills others"))
-    for t in result.transfers:
-        cells.setdefault(t.request_id, []).append((t.start_s, t.end_s, "transfer", 0, f"{t.source}->{t.target}",
-                                                   f"KV transfer of {t.tokens:,} tokens"))
-    for lst in cells.values():
-        lst.sort(key=lambda c: (c[0], c[1]))
-    return cells
-
-
-def _preempt_times(result) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
-    for it in result.iterations:
-        for rid in it.preempted:
-            out.setdefault(rid, []).append(it.start_s)
-    return out
-
-
-def lane_segments(result, merge: bool | None = None) -> list[Segment]:
-    """Every request's lane as phase segments: gaps before admission are ``queued``, gaps after an
-    eviction ``preempted``; with ``merge`` (default: only for big runs) consecutive same-phase iterations
-    become one segment."""
-    cells = _cells(result)
-    if merge is None:
-        merge = sum(len(c) for c in cells.values()) > _MERGE_ABOVE_CELLS
-    pre = _preempt_times(result)
-    segs: list[Segment] = []
-    for r in result.requests:
-        own = cells.get(r.id, [])
-        evicted = pre.get(r.id, [])
-        t = r.arrival_s
-        out: list[Segment] = []
-        for start, end, phase, idx, engine, detail in own:
-            if start > t + 1e-9:
-                gap_phase = "preempted" if any(t - 1e-9 <= tp <= start + 1e-9 for tp in evicted) else "queued"
-                out.append(Segment(r.id, gap_phase, t, start, detail="waiting in the queue" if gap_phase ==
-                                   "queued" else "evicted from the batch, waiting to resume"))
-            out.append(Segment(r.id, phase, start, end, idx, idx, engine, detail))
-            t = max(t, end)
-        if not own and r.rejected_reason:
-            out.append(Segment(r.id, "queued", r.arrival_s, r.arrival_s, detail=f"rejected: {r.rejected_reason}"))
-        if merge:
-            merged: list[Segment] = []
-            for s in out:
-                p = merged[-1] if merged else None
-                if p and p.phase == s.phase and abs(p.end_s - s.start_s) < 1e-9 and p.engine == s.engine:
-                    merged[-1] = p._replace(end_s=s.end_s, first=p.first or s.first, last=s.last or p.last,
-                                            detail=p.detail if p.detail == s.detail else p.detail.split(":")[0])
-                else:
-                    merged.append(s)
-            out = merged
-        segs.extend(out)
-    return segs
+Segment = LaneSegment  # the name the figures and tests use
 
 
 def coarsen(segs: list[Segment], t_end: float, max_segments: int) -> list[Segment]:
@@ -211,25 +110,6 @@ def coarsen(segs: list[Segment], t_end: float, max_segments: int) -> list[Segmen
         columns //= 2
 
 
-def _engine_segments(result) -> list[Segment]:
-    """Engine lanes (disaggregation): what each engine computed, contiguous same-kind passes merged."""
-    segs: list[Segment] = []
-    last: dict[str, Segment] = {}
-    for it in result.iterations:
-        kind = "prefill" if it.prefill and not it.decode else "decode"
-        lane = f"engine {it.engine}"
-        p = last.get(lane)
-        if p and p.phase == kind and abs(p.end_s - it.start_s) < 1e-9:
-            last[lane] = Segment(lane, kind, p.start_s, it.end_s, p.first, it.index, it.engine, p.detail)
-        else:
-            if p:
-                segs.append(p)
-            last[lane] = Segment(lane, kind, it.start_s, it.end_s, it.index, it.index, it.engine,
-                                 f"{kind} passes")
-    segs.extend(last.values())
-    return segs
-
-
 def _iters(s: Segment) -> str:
     if s.first and s.last and s.last != s.first:
         return f"iterations {s.first}-{s.last}"
@@ -274,37 +154,41 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
     over the future (two small traces), so the figure stays small however many bars it has.
     ``upto`` draws only iterations up to that index (the step-by-step page) and no animation.
     """
-    segs = lane_segments(result, merge=merge)
-    t_run = max([it.end_s for it in result.iterations] + [0.0])
-    segs = coarsen(segs, t_run, max_segments)
+    segs = coarsen(lane_segments(result, merge=merge), max([it.end_s for it in result.iterations] + [0.0]),
+                   max_segments)
+    t_end = max([it.end_s for it in result.iterations] + [r.finish_s or 0.0 for r in result.requests] + [0.0])
     if upto is not None:
         cut = next((it.end_s for it in reversed(result.iterations) if it.index <= upto), 0.0)
         segs = [s for s in segs if s.start_s < cut - _EPS or (s.start_s <= cut and s.phase == "queued")]
         segs = [s._replace(end_s=cut) if s.end_s > cut else s for s in segs]
+        t_end = cut or t_end
         animate = False
     lanes = [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))]
     engine_lanes: list[str] = []
     if len(result.engines) > 1:
-        esegs = _engine_segments(result)
-        if upto is not None:
-            esegs = [s for s in esegs if s.first <= upto]
+        segs = [s for s in engine_segments(result) if upto is None or s.first <= upto] + segs
         engine_lanes = [f"engine {e}" for e in result.engines]
-        segs = esegs + segs
     all_lanes = engine_lanes + lanes
     pos = {lane: i for i, lane in enumerate(all_lanes)}
-
-    t_end = max([it.end_s for it in result.iterations] + [r.finish_s or 0.0 for r in result.requests] + [0.0])
-    if upto is not None:
-        t_end = next((it.end_s for it in reversed(result.iterations) if it.index <= upto), t_end)
     x_max = _ms(max(t_end, 1e-6)) * 1.02
 
     fig = go.Figure()
     for phase in PHASE_ORDER:
         ps = [s for s in segs if s.phase == phase]
-        if not ps:
-            continue
-        fig.add_trace(_phase_bars(phase, ps, pos))
-    done = [r for r in result.requests if r.finish_s is not None and (upto is None or r.finish_s <= t_end + _EPS)]
+        if ps:
+            fig.add_trace(_phase_bars(phase, ps, pos))
+    _add_markers(fig, result, pos, None if upto is None else t_end)
+    _lanes_layout(fig, all_lanes, x_max, title, height, animate)
+    if engine_lanes:
+        fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))
+    if animate and result.iterations:
+        fig = _add_animation(fig, result, len(all_lanes), x_max, max_frames)
+    return fig
+
+
+def _add_markers(fig: go.Figure, result, pos: dict, t_cut: float | None) -> None:
+    """A green tick where each request gave its last token, a black cross where one was rejected."""
+    done = [r for r in result.requests if r.finish_s is not None and (t_cut is None or r.finish_s <= t_cut + _EPS)]
     if done:
         fig.add_trace(go.Scatter(
             name=PHASE_LABELS["done"], x=[_ms(r.finish_s) for r in done], y=[pos[r.id] for r in done],
@@ -322,13 +206,31 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
             hovertext=[f"<b>{r.id}</b> rejected: {r.rejected_reason}" for r in rejected],
             hovertemplate="%{hovertext}<extra></extra>", meta="rejected"))
 
+
+# Lane height (px): every lane labelled in readable type up to _LABEL_EVERY_LANE lanes; beyond that the
+# chart stops growing and labels every k-th lane.
+_LANE_PX = 16
+_LABEL_EVERY_LANE = 64
+_MAX_PLOT_PX = _LANE_PX * _LABEL_EVERY_LANE
+
+
+def lanes_height(n_lanes: int, animate: bool = True) -> int:
+    """Figure height (px) that gives each of ``n_lanes`` lanes about 16 px (22 px for a handful)."""
+    lane = 26 if n_lanes <= 12 else _LANE_PX
+    plot_px = min(_MAX_PLOT_PX, max(140, lane * n_lanes))
+    return int(110 + plot_px + (150 if animate else _MARGIN_X_TITLE))
+
+
+def _lanes_layout(fig: go.Figure, all_lanes: list[str], x_max: float, title: str | None, height: int | None,
+                  animate: bool) -> None:
     n = len(all_lanes)
-    step = 1 if n <= 40 else max(1, n // 30)
+    step = 1 if n <= _LABEL_EVERY_LANE else -(-n // 40)
     tickvals = list(range(0, n, step))
     fig.update_yaxes(title_text="request (lane, in arrival order)", tickvals=tickvals,
-                     ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False)
+                     ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False,
+                     tickfont=dict(size=11))
     fig.update_xaxes(title_text="time (ms)", range=[0, x_max])
-    fig_height = height or int(min(780, max(320, 190 + 18 * min(n, 40) + 1.2 * max(n - 40, 0))))
+    fig_height = height or lanes_height(n, animate)
     fig.update_layout(
         # Title at the very top of the container, legend between it and the plot: they never overlap.
         title=dict(text=title or "Batch timeline: one lane per request", x=0, y=0.995, yref="container",
@@ -336,14 +238,9 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
         barmode="overlay", bargap=0.15, hovermode="closest",
         height=fig_height,
         legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0, title_text="phase: "),
-        margin=dict(l=_MARGIN_LEFT, r=10, t=110, b=_lanes_bottom(fig_height, 110) if animate else _MARGIN_X_TITLE),
+        margin=dict(l=_MARGIN_LEFT + 22, r=10, t=110,
+                    b=_lanes_bottom(fig_height, 110) if animate else _MARGIN_X_TITLE),
     )
-    if engine_lanes:
-        fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))
-
-    if animate and result.iterations:
-        fig = _add_animation(fig, result, n, x_max, max_frames)
-    return fig
 
 
 def _lanes_bottom(height: int, top: int) -> int:
@@ -399,33 +296,6 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
 
 
 # ---- the book's slot picture -------------------------------------------------------------------------
-
-def slot_assignment(result, engine: str | None = None) -> list[dict[int, tuple[str, str]]]:
-    """For each iteration of one engine: slot number (from 1) -> (request id, phase). A joining request
-    takes the lowest free slot; a finished or evicted one frees its slot after the pass."""
-    engine = engine or (result.engines[0] if result.engines else "engine")
-    slot_of: dict[str, int] = {}
-    out = []
-    for it in result.iterations:
-        if it.engine != engine:
-            continue
-        for rid in it.preempted:
-            slot_of.pop(rid, None)
-        active = [rid for rid, _ in it.prefill] + list(it.decode) + [s for s in it.stalled if s not in it.decode]
-        for rid in active:
-            if rid not in slot_of:
-                used = set(slot_of.values())
-                slot_of[rid] = next(k for k in range(1, len(used) + 2) if k not in used)
-        stalled, prefilled = set(it.stalled), {rid for rid, _ in it.prefill}
-        row = {}
-        for rid in active:
-            phase = "prefill" if rid in prefilled else "stalled" if rid in stalled else "decode"
-            row[slot_of[rid]] = (rid, phase)
-        out.append(row)
-        for rid in it.finished:
-            slot_of.pop(rid, None)
-    return out
-
 
 def slot_grid(result, upto: int | None = None, slots: int | None = None, title: str | None = None) -> go.Figure:
     """Engine slots (rows) x iterations (columns): each cell names the sequence in that slot and is
@@ -572,144 +442,5 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
     return fig
 
 
-# ---- text log ----------------------------------------------------------------------------------------
-
-def queued_ids(result, it) -> list[str]:
-    """Requests waiting in the queue while ``it`` runs: arrived by its start, not in this pass, not yet
-    finished or rejected (admitted requests that sit out a pass on another engine excluded)."""
-    in_pass = {rid for rid, _ in it.prefill} | set(it.decode) | set(it.stalled)
-    out = []
-    for r in result.requests:
-        if r.arrival_s > it.start_s + _EPS or r.id in in_pass or r.rejected_reason:
-            continue
-        if r.finish_s is not None and r.finish_s <= it.start_s + _EPS:
-            continue
-        if len(result.engines) == 1 and r.admitted_s is not None and r.admitted_s < it.start_s - _EPS:
-            # Admitted earlier and not in this pass: only a preempted request waits in the queue again.
-            if not r.preemptions or not _evicted_before(result, r.id, it):
-                continue
-        out.append(r.id)
-    return out
-
-
-def _evicted_before(result, rid: str, it) -> bool:
-    last_seen_evicted = False
-    for other in result.iterations:
-        if other.index > it.index:
-            break
-        if rid in other.preempted:
-            last_seen_evicted = True
-        elif any(p == rid for p, _ in other.prefill) and other.index < it.index:
-            last_seen_evicted = False
-    return last_seen_evicted
-
-
-def arrivals_before(result, it, prev=None) -> list[str]:
-    """Requests that arrived after the previous pass started and by the time this one starts."""
-    lo = -1.0 if prev is None else prev.start_s
-    return [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))
-            if lo + _EPS < r.arrival_s <= it.start_s + _EPS or (prev is None and r.arrival_s <= it.start_s + _EPS)]
-
-
-def narrate(it, arrived=(), queued=(), slots: int | None = None, policy: str = "continuous") -> str:
-    """One sentence for one iteration, in the book's terms (synonyms in brackets the first time)."""
-    prefilled = [rid for rid, _ in it.prefill]
-    joined = [rid for rid in prefilled if rid in it.joined]
-    chunk = [f"{rid} ({n} tokens)" for rid, n in it.prefill if rid not in it.joined]
-    decoders = [rid for rid in it.decode]
-    stalled_only = [rid for rid in it.stalled if rid not in it.decode]
-    parts = []
-    if arrived:
-        parts.append(f"{_names(arrived)} {_verb(arrived, 'arrives', 'arrive')}")
-    if it.preempted:
-        parts.append(f"{_names(it.preempted)} {_verb(it.preempted, 'is', 'are')} preempted (evicted from the "
-                     "batch to make room)")
-    if joined:
-        if list(arrived) == joined:
-            whose = "its prompt is" if len(joined) == 1 else "their prompts are"
-        else:
-            whose = f"{joined[0]}'s prompt is" if len(joined) == 1 else f"the prompts of {_names(joined)} are"
-        if decoders:
-            parts.append(f"{whose} prefilled in the same forward pass in which {_names(decoders)} "
-                         f"{_verb(decoders, 'decodes', 'decode')}")
-        else:
-            parts.append(f"{whose} prefilled (the whole prompt in one forward pass, which also yields the first "
-                         "output token)")
-    elif decoders:
-        parts.append(f"{_names(decoders)} {_verb(decoders, 'decodes', 'decode')} (one new token "
-                     f"{'' if len(decoders) == 1 else 'each'})".replace(" )", ")"))
-    if chunk:
-        parts.append(f"prefill continues for {_names(chunk)} (a chunk of the prompt)")
-    if stalled_only:
-        parts.append(f"{_names(stalled_only)} {_verb(stalled_only, 'stalls', 'stall')}: no token this pass, "
-                     "because the pass only prefills newcomers")
-    elif it.stalled:
-        parts.append(f"the prefill slows the decode step of {_names(it.stalled)} (a generation stall)")
-    if it.finished:
-        parts.append(f"{_names(it.finished)} {_verb(it.finished, 'produces its', 'produce their')} last token "
-                     f"and {_verb(it.finished, 'leaves', 'leave')} the batch")
-    if queued:
-        if policy == "static":
-            why = "standard (request-level) batching admits no one until the whole batch has finished"
-        elif slots is not None and it.running >= slots:
-            why = f"the batch is full, all {slots} slots are taken"
-        else:
-            why = "there is not enough room for it yet"
-        parts.append(f"{_names(queued)} {_verb(queued, 'waits', 'wait')} in the queue: {why}")
-    if not parts:
-        parts.append("the engine is idle")
-    text = "; ".join(parts)
-    if text.startswith(("its ", "their ", "the ", "prefill ")):  # request ids keep their case
-        text = text[0].upper() + text[1:]
-    return f"Iteration {it.index}: {text}."
-
-
-def narrations(result, slots: int | None = None, policy: str | None = None) -> list[str]:
-    """``narrate`` for every iteration of a run (arrivals and queue read off the trace)."""
-    policy = policy or getattr(result.config, "policy", "continuous")
-    slots = slots or getattr(result.config, "max_batch", None)
-    out, prev = [], {}
-    for it in result.iterations:
-        p = prev.get(it.engine)
-        arrived = arrivals_before(result, it, p) if len(result.engines) == 1 else []
-        out.append(narrate(it, arrived, queued_ids(result, it), slots, policy))
-        prev[it.engine] = it
-    return out
-
-
-def narrate_at(result, position: int) -> str:
-    """``narrate`` for the iteration at list position ``position`` (0-based) only: cheap for one lookup."""
-    it = result.iterations[position]
-    prev = next((p for p in reversed(result.iterations[:position]) if p.engine == it.engine), None)
-    arrived = arrivals_before(result, it, prev) if len(result.engines) == 1 else []
-    return narrate(it, arrived, queued_ids(result, it), getattr(result.config, "max_batch", None),
-                   getattr(result.config, "policy", "continuous"))
-
-
-def iteration_table(result, limit: int | None = None) -> list[dict]:
-    """The iteration log: one row per forward pass, times in ms, KV use as a percentage of capacity."""
-    rows = []
-    multi = len(result.engines) > 1
-    for it in result.iterations[:limit]:
-        row = {"iteration": it.index}
-        if multi:
-            row["engine"] = it.engine
-        row.update({
-            "start (ms)": round(it.start_s * 1e3, 3),
-            "duration (ms)": round(it.duration_s * 1e3, 3),
-            "prefilled (id:tokens)": ", ".join(f"{rid}:{n}" for rid, n in it.prefill),
-            "decoded": ", ".join(it.decode),
-            "stalled": ", ".join(it.stalled),
-            "joined": ", ".join(it.joined),
-            "preempted": ", ".join(it.preempted),
-            "finished": ", ".join(it.finished),
-            "queue": it.waiting,
-            "KV %": round(100.0 * it.kv_held / it.kv_capacity, 2) if it.kv_capacity else 0.0,
-        })
-        rows.append(row)
-    return rows
-
-
-__all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_assignment",
-           "slot_grid", "coarsen", "batch_composition", "kv_and_queue", "queued_ids", "arrivals_before", "narrate",
-           "narrations", "narrate_at", "iteration_table"]
+__all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_grid", "coarsen",
+           "batch_composition", "kv_and_queue"]
