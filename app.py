@@ -38,13 +38,25 @@ with st.sidebar:
             "- **Self-assessors:** *Check yourself* holds the quiz and the strategy exercise.\n"
             "- Times are in **ms**; every chart has a *What you are looking at* note.")
 
+# Labels wrap instead of ending in "...": navigation entries, metric cards and button labels are short
+# sentences a learner must read whole (a test compares every text element's scroll and client width).
+st.markdown("""<style>
+[data-testid="stSidebarNavLink"] span, [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *,
+[data-testid="stMetricDelta"] *, [data-testid^="stBaseButton"] *, [data-testid="stFileUploaderDropzone"] span {
+    white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
+[data-testid="stMetricDelta"] { flex-wrap: wrap; } [data-testid="stMetricDelta"] * { min-width: max-content; }
+[data-testid="stMetricValue"] { overflow-wrap: anywhere; }
+</style>""", unsafe_allow_html=True)
+
 if st.session_state["present"]:
     st.query_params["present"] = "1"
     st.markdown("""<style>
-    html { font-size: 21px; }
-    .stMarkdown p, .stMarkdown li, .stCaption, label, .stAlert p { font-size: 1.15rem !important; }
-    h1 { font-size: 2.6rem !important; } h2 { font-size: 2.0rem !important; } h3 { font-size: 1.6rem !important; }
-    [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
+    html { font-size: 20px; }
+    .stMarkdown p, .stMarkdown li, .stCaption, label, .stAlert p { font-size: 1.1rem !important; }
+    h1 { font-size: 2.0rem !important; padding-top: 0 !important; } h2 { font-size: 1.7rem !important; }
+    h3 { font-size: 1.4rem !important; }
+    [data-testid="stMetricValue"] { font-size: 1.8rem !important; }
+    [data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
     </style>""", unsafe_allow_html=True)
 elif "present" in st.query_params:
     del st.query_params["present"]

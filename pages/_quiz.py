@@ -35,6 +35,10 @@ except BankError as e:  # a broken bank file is named, never a traceback
 labels = [ALL] + [f"{c}: {CONCEPT_NAMES[c]}" for c in CONCEPTS]
 with st.sidebar:
     st.subheader("Quiz")
+    # Streamlit forgets a widget's value when another page is shown; the choice is kept under a key of its
+    # own and handed back to the widget on return, so the filter and the session's progress survive.
+    if "quiz_concept" not in st.session_state and st.session_state.get("quiz_for") in labels:
+        st.session_state["quiz_concept"] = st.session_state["quiz_for"]
     pick = st.selectbox("Concept", labels, key="quiz_concept",
                         help="Practise one concept, or all twelve in a shuffled order.")
     restart = st.button("Start over", key="quiz_restart", help="A new shuffled set; your score starts at 0.")

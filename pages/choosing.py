@@ -8,6 +8,7 @@ from pages import common
 from sim import scenario
 from sim.workload import PRESETS
 from viz import compare as vc
+from viz import narration as nr
 
 EXPERIMENTS = ["legal-archive", "hybrid-service"]
 
@@ -69,7 +70,8 @@ if exp == "legal-archive":
     st.markdown(
         "An AI company summarizes vast archives of legal documents. The primary goal is to **maximize the "
         "number of documents summarized each day**; nobody waits on a screen for any one summary. "
-        f"The simulated workload: {preset.description}")
+        "The simulated workload: "
+        + nr.workload_text(preset, n_requests=scenario("legal-archive").workload.n_requests))
     pick, locked = _predict("legal", LEGAL_OPTIONS, "Which scheduling approach gets the most documents done?")
     if locked and pick is not None:
         results = {}
@@ -92,7 +94,9 @@ if exp == "legal-archive":
             cols = st.columns(len(results))
             for c, (p, r) in zip(cols, results.items()):
                 c.metric(f"{p}: documents/h", f"{per_hour[p]:,.0f}",
-                         f"makespan {r.metrics['makespan_s']:,.0f} s", delta_color="off")
+                         None if p == "static" else f"{per_hour[p] / per_hour['static'] - 1:+.0%} vs static",
+                         help=f"Makespan {r.metrics['makespan_s']:,.0f} s for {len(r.requests)} documents.",
+                         **common.change(per_hour[p], per_hour["static"], higher_is_better=True))
             best = max(per_hour, key=per_hour.get)
             vs_static = {p: per_hour[p] / per_hour["static"] - 1 for p in per_hour}
             if pick == best:
@@ -110,7 +114,8 @@ if exp == "legal-archive":
                         "the hardware's ridge point. See the budget curve below.")
             elif pick == "static":
                 st.error(f"**Not this time.** Standard batching finished {per_hour['static']:,.0f} documents per "
-                         f"hour, {1 - per_hour['static'] / per_hour[best]:.0%} fewer than {best}. It waits for "
+                         f"hour, {1 - per_hour['static'] / per_hour[best]:.0%} fewer than {best} "
+                         f"({per_hour[best]:,.0f}). It waits for "
                          "the longest summary of each batch while finished slots idle (padding).")
             else:
                 st.error(f"**It does make a difference:** from {min(per_hour.values()):,.0f} to "
@@ -163,7 +168,7 @@ else:
     st.markdown(
         "One engine serves two kinds of traffic: **interactive** chat users (first token within 0.5 s, no "
         "gap between tokens over 50 ms) and **batch** jobs with loose goals (60 s and 1 s). "
-        f"The simulated workload: {preset.description}")
+        "The simulated workload: " + nr.workload_text(preset, scenario("hybrid-service").workload.rate_per_s))
     pick, locked = _predict("hybrid", HYBRID_OPTIONS,
                             "Which queue order keeps the most interactive users inside their goals?")
     if locked and pick is not None:

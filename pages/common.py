@@ -105,6 +105,16 @@ def markdown_plain(text: str) -> str:
 _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]<>$~|:&")
 
 
+def plain(text: str) -> str:
+    """``text`` shown literally in Markdown (``markdown_plain``)."""
+    return markdown_plain(text)
+
+
+def show_error(e: ConfigError, then: str = "") -> None:
+    """The message for a refused input, in an error box, with ``then`` (Markdown) after it."""
+    st.error(error_text(e) + (f"  \n{then}" if then else ""))
+
+
 def trace_workload_from_upload(file_name: str, data: bytes):
     """An uploaded CSV / JSON-lines trace as a scripted workload; bad input raises ConfigError naming the
     column and row (the same checks and limits as a trace file: sim.trace_files.parse_trace_upload)."""
@@ -190,41 +200,58 @@ def url_int(key: str, lo: int, hi: int, default: int) -> int:
         return default
 
 
-def url_select(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
+def _wkey(key: str, scope: str) -> str:
+    """The widget's session-state key. A widget keeps the value the browser shows whatever default the
+    script passes later, so a control whose default depends on other settings (a scenario's engine, the
+    memory page's refusal) takes those settings as ``scope``: new settings, a new widget at its default
+    (the URL's value, which belonged to the old settings, is dropped then)."""
+    if not scope:
+        return f"w_{key}"
+    seen = st.session_state.get(f"scope_{key}")
+    if seen is not None and seen != scope and key in st.query_params:
+        del st.query_params[key]
+    st.session_state[f"scope_{key}"] = scope
+    return f"w_{key}@{scope}"
+
+
+def url_select(label: str, options: list, key: str, default=None, help: str | None = None, scope: str = "", **kw):
     """A selectbox whose choice is mirrored in the URL as ``?key=value``."""
-    options = list(options)
-    value = st.selectbox(label, options, index=_url_index(options, key, default), key=f"w_{key}", help=help, **kw)
+    options, wkey = list(options), _wkey(key, scope)
+    value = st.selectbox(label, options, index=_url_index(options, key, default), key=wkey, help=help, **kw)
     st.query_params[key] = str(value)
     return value
 
 
-def url_radio(label: str, options: list, key: str, default=None, help: str | None = None, **kw):
-    options = list(options)
-    value = st.radio(label, options, index=_url_index(options, key, default), key=f"w_{key}", help=help, **kw)
+def url_radio(label: str, options: list, key: str, default=None, help: str | None = None, scope: str = "", **kw):
+    options, wkey = list(options), _wkey(key, scope)
+    value = st.radio(label, options, index=_url_index(options, key, default), key=wkey, help=help, **kw)
     st.query_params[key] = str(value)
     return value
 
 
-def url_slider(label: str, lo, hi, key: str, default, step=None, help: str | None = None, **kw):
+def url_slider(label: str, lo, hi, key: str, default, step=None, help: str | None = None, scope: str = "", **kw):
     """A slider mirrored in the URL; a malformed or out-of-range URL value falls back to the default."""
-    out = st.slider(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=f"w_{key}", help=help, **kw)
+    wkey = _wkey(key, scope)
+    out = st.slider(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=wkey, help=help, **kw)
     st.query_params[key] = str(out)
     return out
 
 
-def url_number(label: str, lo, hi, key: str, default, step=None, help: str | None = None, **kw):
-    out = st.number_input(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=f"w_{key}", help=help,
-                          **kw)
+def url_number(label: str, lo, hi, key: str, default, step=None, help: str | None = None, scope: str = "", **kw):
+    wkey = _wkey(key, scope)
+    out = st.number_input(label, lo, hi, _url_number(key, lo, hi, default), step=step, key=wkey, help=help, **kw)
     st.query_params[key] = str(out)
     return out
 
 
-def url_text(label: str, key: str, default: str = "", help: str | None = None, max_chars: int = 200, **kw) -> str:
+def url_text(label: str, key: str, default: str = "", help: str | None = None, max_chars: int = 200, scope: str = "",
+             **kw) -> str:
+    wkey = _wkey(key, scope)
     raw = st.query_params.get(key)
     if raw is not None and len(raw) > max_chars:
         _url_refused(key, raw, f"longer than {max_chars} characters; cut to its first {max_chars}")
     value = raw if raw is not None else default
-    out = st.text_input(label, value[:max_chars], key=f"w_{key}", help=help, max_chars=max_chars, **kw)
+    out = st.text_input(label, value[:max_chars], key=wkey, help=help, max_chars=max_chars, **kw)
     st.query_params[key] = out
     return out
 
@@ -237,6 +264,19 @@ def url_toggle(label: str, key: str, default: bool = False, help: str | None = N
     out = st.toggle(label, value, key=f"w_{key}", help=help)
     st.query_params[key] = "1" if out else "0"
     return out
+
+
+# ---- metric deltas ------------------------------------------------------------------------------------
+
+def change(new: float | None, old: float | None, higher_is_better: bool) -> dict:
+    """st.metric keywords for a change from ``old`` to ``new``: the arrow follows the direction of the
+    change (whatever the delta's text says), the colour whether that direction is good, and the words
+    "better" / "worse" say it without colour."""
+    if new is None or old is None or abs(new - old) <= 1e-12 * max(abs(new), abs(old), 1.0):
+        return dict(delta_arrow="off", delta_color="gray", delta_description="no change")
+    good = (new > old) == higher_is_better
+    return dict(delta_arrow="up" if new > old else "down", delta_color="green" if good else "red",
+                delta_description="better" if good else "worse")
 
 
 # ---- teaching frame ----------------------------------------------------------------------------------

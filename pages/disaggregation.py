@@ -10,6 +10,7 @@ from sim.cost_model import MODELS
 from sim.workload import PRESETS
 from viz import compare as vc
 from viz import disagg as vd
+from viz import narration as nr
 from viz.timeline import request_lanes
 
 SCENARIOS = ["summarization", "chat"]
@@ -41,7 +42,7 @@ with c2:
 with c3:
     n_dec = common.url_slider("Decode engines", 1, 4, "decode", 1)
 preset = PRESETS[scen]
-st.info(f"**Scenario `{scen}`.** {preset.description}")
+st.info(f"**Scenario `{scen}`.** {nr.workload_text(preset, float(rate), int(requests))}")
 
 wl = resolve_workload(scen, int(requests), float(rate))
 dis = common.run_or_error(lambda: scenario(scen, workload=wl, policy="disaggregated", link_gb_per_s=float(link),

@@ -5,7 +5,7 @@ memory would hold it (found in the trace, not written here)."""
 import streamlit as st
 
 from pages import common
-from sim import scenario
+from sim import ConfigError, scenario
 from sim.config import resolve_workload
 from sim.workload import PRESETS
 from viz import memory as vm
@@ -44,8 +44,8 @@ def _configs():
 
 try:
     cfg_c, cfg_p = _configs()
-except Exception as e:  # a ConfigError names the field
-    st.error(f"**{getattr(e, 'field', 'settings')}**: {getattr(e, 'reason', e)}")
+except ConfigError as e:
+    common.show_error(e)
     st.stop()
 contig = common.run(cfg_c)
 paged = common.run(cfg_p)
@@ -65,12 +65,14 @@ else:
 
 # ---- block maps synced to one slider ----------------------------------------------------------------
 n_it = len(contig.iterations)
-default_it = max(1, moment.iteration - 1) if moment is not None else min(50, n_it)
+default_it = moment.state_iteration if moment is not None else min(50, n_it)
+# Scoped by the settings: after a change the slider starts again at the new run's refusal.
 it_c = common.url_slider("Inspect iteration (contiguous run)", 1, n_it, "it", default_it,
-                         help="The paged map shows the paged run at the same moment in time.")
+                         help="The paged map shows the paged run at the same moment in time.",
+                         scope=f"{requests}-{kv}-{block}-{seed}")
 t_now = contig.iterations[it_c - 1].end_s
 it_p = vm.iteration_at(paged, t_now)
-show_hl = moment if moment is not None and it_c == moment.iteration - 1 else None
+show_hl = moment if moment is not None and it_c == moment.state_iteration else None
 left, right = st.columns(2)
 with left:
     common.plot(vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
@@ -86,7 +88,7 @@ common.explain(
     "red cells are free but outside the largest hole (external waste; light grey cells are the largest hole). "
     "Hover a cell for its owner. "
     "The slider moves the contiguous run; the paged run is shown at the same moment in time."
-    + (f" Iteration {moment.iteration - 1} is the state just before the refusal." if moment else ""))
+    + (f" Iteration {moment.state_iteration} is the state just before the refusal." if moment else ""))
 
 # ---- waste over time --------------------------------------------------------------------------------
 st.subheader("Where the memory goes over time")
@@ -98,10 +100,12 @@ common.explain(
 wc, wp = vm.waste_summary(contig), vm.waste_summary(paged)
 cols = st.columns(4)
 labels = {"reserved": "Reserved", "internal": "Internal waste", "external": "External waste"}
+# Each card: the contiguous run's value; below it the paged run's, its arrow pointing from contiguous to paged.
 for col, key in zip(cols, labels):
-    col.metric(f"{labels[key]} (time-weighted)", f"{wc[key]:.1%}", f"paged {wp[key]:.1%}", delta_color="off")
-cols[3].metric("Makespan", common.ms(contig.metrics["makespan_s"]),
-               f"paged {common.ms(paged.metrics['makespan_s'])}", delta_color="off")
+    col.metric(f"{labels[key]} (time-weighted)", f"{wc[key]:.1%}", f"paged {wp[key]:.1%}",
+               **common.change(wp[key], wc[key], higher_is_better=False))
+cols[3].metric("Makespan", common.ms(contig.metrics["makespan_s"]), f"paged {common.ms(paged.metrics['makespan_s'])}",
+               **common.change(paged.metrics["makespan_s"], contig.metrics["makespan_s"], higher_is_better=False))
 st.caption(f"Contiguous: peak {contig.metrics['max_concurrent']} sequences at once, mean queueing delay p50 "
            f"{common.ms(contig.metrics['queue_p50_s'])}. Paged: peak {paged.metrics['max_concurrent']}, "
            f"p50 {common.ms(paged.metrics['queue_p50_s'])}. Shares are of a {kv:,}-slot cache, "

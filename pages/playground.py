@@ -19,9 +19,11 @@ from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
 from sim.trace import requests_csv
 from sim.workload import PRESETS
+from viz import narration as nr
 from viz import timeline as tl
 
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
+DEFAULT_EXPR = "priority * 10 + prompt_tokens / 1000"
 
 
 
@@ -41,10 +43,10 @@ with st.sidebar:
     st.subheader("Workload")
     name = common.url_select("Scenario preset", list(SCENARIOS), "scenario", "chat",
                              help="Each preset makes one lesson visible; its description is shown on the page.")
-    # A new scenario brings its own engine settings: forget the previous scenario's policy widgets.
+    # A new scenario brings its own engine settings: its policy widgets are new widgets (scope=name) that
+    # start at the scenario's values, and the previous scenario's values leave the URL.
     if st.session_state.get("pg_scenario") not in (None, name):
         for k in POLICY_KEYS:
-            st.session_state.pop(f"w_{k}", None)
             if k in st.query_params:
                 del st.query_params[k]
     st.session_state["pg_scenario"] = name
@@ -57,39 +59,40 @@ with st.sidebar:
     rate = None
     if upload is None and preset.arrival in ("poisson", "gamma"):
         rate = common.url_number("Arrival rate (requests/s)", 0.1, 1000.0, "rate", float(preset.rate_per_s),
-                                 step=0.5, help="Mean arrivals per second of the Poisson (or bursty) stream.")
+                                 step=0.5, scope=name,
+                                 help="Mean arrivals per second of the Poisson (or bursty) stream.")
     n_requests = None
     if generated:
         n_requests = common.url_slider("Number of requests", 1, 500, "requests",
-                                       min(DEFAULT_REQUESTS, preset.n_requests), step=1,
+                                       min(DEFAULT_REQUESTS, preset.n_requests), step=1, scope=name,
                                        help=f"The preset has {preset.n_requests}; fewer redraw faster.")
 
     st.subheader("Policy")
-    policy = common.url_select("Batching strategy", list(STRATEGIES), "policy", base.policy,
+    policy = common.url_select("Batching strategy", list(STRATEGIES), "policy", base.policy, scope=name,
                                help=_summaries(STRATEGIES))
-    order = common.url_select("Queue order (who is admitted next)", list(ORDERS), "order", base.order,
+    order = common.url_select("Queue order (who is admitted next)", list(ORDERS), "order", base.order, scope=name,
                               help=_summaries(ORDERS))
     expr = ""
     if "expr" in ORDERS[order].knobs:
         expr = common.url_text("Custom priority expression (smaller = more urgent)", "expr",
-                               "priority * 10 + prompt_tokens / 1000",
+                               DEFAULT_EXPR, scope=name,
                                help="Fields: " + "; ".join(f"{k}: {v}" for k, v in EXPR_FIELDS.items())
                                     + ". Functions: min, max, abs, log, sqrt.")
-    preempt = common.url_select("Preemption", list(PREEMPT_MODES), "preempt", base.preempt,
+    preempt = common.url_select("Preemption", list(PREEMPT_MODES), "preempt", base.preempt, scope=name,
                                 help=_summaries(PREEMPT_MODES))
-    memory = common.url_select("KV memory manager", list(KV_MANAGERS), "memory", base.memory,
+    memory = common.url_select("KV memory manager", list(KV_MANAGERS), "memory", base.memory, scope=name,
                                help=_summaries(KV_MANAGERS))
     budget = base.token_budget
     if "token_budget" in STRATEGIES[policy].knobs:
         budget = common.url_number("Token budget per iteration", 16, 16384, "budget", int(base.token_budget),
-                                   step=16, help="chunked: tokens per forward pass (decodes first, then prompt "
+                                   step=16, scope=name, help="chunked: tokens per forward pass (decodes first, then prompt "
                                                  "chunks; about 512 fills a pass up to the ridge point, tiny "
                                                  "budgets lose throughput); disaggregated: prompt tokens per "
                                                  "prefill pass")
     max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch", int(base.max_batch),
-                                  step=1)
+                                  step=1, scope=name)
     kv = common.url_number("KV capacity (token slots, 0 = what fits on the hardware)", 0, 5_000_000, "kv",
-                           int(base.kv_capacity_tokens or 0), step=1000)
+                           int(base.kv_capacity_tokens or 0), step=1000, scope=name)
     seed = common.url_number("Seed", 0, 1_000_000, "seed", int(base.seed), step=1,
                              help="Same settings and seed give the identical run.")
 
@@ -98,7 +101,19 @@ if upload is not None:
     st.info(f"**Uploaded trace `{upload.name}`.** Arrival times and lengths come from the file; the preset "
             f"`{name}` only supplies the engine settings.")
 else:
-    st.info(f"**Scenario `{name}`.** {preset.description}  \n**What to look for:** {preset.look_for}")
+    st.info(f"**Scenario `{name}`.** {nr.workload_text(preset, rate, n_requests)}  \n"
+            f"**What to look for:** {preset.look_for}")
+
+# A bad custom expression is named where it was typed, and the page goes on with the default expression
+# (said so), so the learner keeps the charts they are comparing against.
+run_expr = expr
+if "expr" in ORDERS[order].knobs:
+    try:
+        CustomExpression(expr)
+    except ConfigError as e:
+        common.show_error(e, f"The run below uses the default expression `{DEFAULT_EXPR}` until yours is "
+                             "accepted.")
+        run_expr = DEFAULT_EXPR
 
 
 def _config():
@@ -106,9 +121,7 @@ def _config():
         workload = common.trace_workload_from_upload(upload.name, upload.getvalue())
     else:
         workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
-    if "expr" in ORDERS[order].knobs:
-        CustomExpression(expr)  # validate before running, so the message names the expression
-    return scenario(name, workload=workload, policy=policy, order=order, expr=expr, preempt=preempt,
+    return scenario(name, workload=workload, policy=policy, order=order, expr=run_expr, preempt=preempt,
                     memory=memory, token_budget=int(budget), max_batch=int(max_batch),
                     kv_capacity_tokens=int(kv) or None, seed=int(seed))
 
@@ -116,7 +129,7 @@ def _config():
 try:
     cfg = _config()
 except ConfigError as e:
-    st.error(common.error_text(e))
+    common.show_error(e)
     st.stop()
 
 
@@ -144,7 +157,7 @@ class _Views:
 
     @functools.cached_property
     def table(self):
-        return tl.iteration_table(self.result)
+        return nr.iteration_table(self.result)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -158,7 +171,7 @@ with st.spinner("Simulating..."):
     try:
         views = _views(cfg)
     except ConfigError as e:  # e.g. a custom expression that fails on a real request mid-run
-        st.error(common.error_text(e))
+        common.show_error(e)
         st.stop()
 result = views.result
 m = result.metrics
@@ -198,6 +211,23 @@ if rejected:
 st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps, {len(result.iterations):,} "
            f"iterations on {len(result.engines)} engine(s). Percentiles over few samples are rough.")
 
+
+def _ran_with(c) -> str:
+    """The settings this run used, named as the controls name them (a test compares the two)."""
+    w = c.workload
+    parts = [f"Batching strategy: {c.policy}", f"Queue order: {c.order}", f"Preemption: {c.preempt}",
+             f"KV memory manager: {c.memory}", f"Max batch: {c.max_batch}",
+             f"KV capacity: {result.kv_capacity_tokens:,} token slots", f"Seed: {c.seed}",
+             f"Requests: {len(result.requests)}"]
+    if "token_budget" in STRATEGIES[c.policy].knobs:
+        parts.insert(4, f"Token budget: {c.token_budget}")
+    if w.arrival in ("poisson", "gamma"):
+        parts.append(f"Arrival rate: {w.rate_per_s:g} req/s")
+    return "; ".join(parts)
+
+
+st.caption("**This run:** " + common.plain(_ran_with(cfg)))
+
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
 common.plot(views.lanes, key="pg_lanes")
@@ -209,7 +239,7 @@ common.explain("One lane per request, in arrival order; time runs right in ms. G
 if result.iterations:
     pick = common.url_slider("Inspect iteration", 1, len(result.iterations), "inspect", 1,
                              help="Read one iteration of the log in words.")
-    st.markdown(f"> {tl.narrate_at(result, int(pick) - 1)}")
+    st.markdown(f"> {nr.narrate_at(result, int(pick) - 1)}")
 
 c1, c2 = st.columns(2)
 with c1:

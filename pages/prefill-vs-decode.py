@@ -9,6 +9,7 @@ from sim.batching import STRATEGIES
 from sim.config import resolve_workload
 from sim.workload import PRESETS
 from viz import compare as vc
+from viz import narration as nr
 from viz import sweep as vs
 from viz.timeline import request_lanes
 
@@ -52,7 +53,8 @@ with c1:
 with c2:
     pol_b = common.url_select("Policy B", POLICIES, "b", "continuous")
 preset = PRESETS[scen]
-st.info(f"**Scenario `{scen}`.** {preset.description}  \n**Look for:** {preset.look_for}")
+st.info(f"**Scenario `{scen}`.** {nr.workload_text(preset, float(rate), int(requests))}  \n"
+        f"**Look for:** {preset.look_for}")
 
 
 def _cfg(policy: str, r: float, n: int, s: int, record: bool = True):

@@ -11,6 +11,7 @@ from sim.config import resolve_workload
 from sim.queue_order import EXPR_FIELDS, EXPR_FUNCTIONS, ORDERS as ORDER_CLASSES, CustomExpression
 from sim.workload import PRESETS
 from viz import classes as vc
+from viz import narration as nr
 
 # Every registered queue order; one that reads the learner's expression runs only once it is accepted.
 ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" not in cls.knobs]
@@ -27,9 +28,6 @@ st.markdown(
     "grows with the stream (below: how long on this one); **aging** (priority that improves while a request "
     "waits) bounds that wait.")
 preset = PRESETS["hybrid-service"]
-st.info(f"**Scenario `hybrid-service`** (chunked prefill, 256 tokens per pass). {preset.description} "
-        "This page starts at 10 req/s with 85% interactive traffic, so the urgent queue stays busy.  \n"
-        f"**Look for:** {preset.look_for}")
 
 with st.sidebar:
     st.subheader("Workload and engine")
@@ -46,6 +44,11 @@ with st.sidebar:
                                    "seconds it waits.")
     seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
 
+st.info(f"**Scenario `hybrid-service`** (chunked prefill, 256 tokens per pass). "
+        f"{nr.workload_text(preset, float(rate), shares={'interactive': share, 'batch': 1 - share})} "
+        "The page starts with more interactive traffic than the preset (85%, not 70%), so the urgent queue "
+        f"stays busy.  \n**Look for:** {preset.look_for}")
+
 st.subheader("Your custom order")
 expr = common.url_text("Priority expression (smaller = more urgent)", "expr",
                        "priority * 20 - waiting_s + predicted_output_tokens / 500",
@@ -60,7 +63,7 @@ try:
     st.caption(f"Expression accepted: `{expr}`")
 except ConfigError as e:
     expr_ok = False
-    st.error(common.error_text(e))
+    common.show_error(e)
 
 wl = resolve_workload("hybrid-service", int(requests), float(rate))
 inter_cls, batch_cls = wl.classes

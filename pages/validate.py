@@ -126,7 +126,7 @@ with cpu_tab:
                                    rate_per_s=rate, progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
             st.session_state["validation"] = (key, v)
         except ConfigError as e:
-            st.error(f"**{e.field}**: {e.reason}")
+            common.show_error(e)
         bar.empty()
 
     stored = st.session_state.get("validation")

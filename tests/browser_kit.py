@@ -76,13 +76,26 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished the script run (no 'running' status widget, app rendered)."""
+_SETTLED = """() => { const busy = document.querySelector('[data-testid="stStatusWidget"]') ||
+    document.querySelector('[data-stale="true"]');
+    const m = document.querySelector('[data-testid="stMain"]');
+    return busy ? null : (m ? m.innerText : ''); }"""
+
+
+def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 600) -> None:
+    """Wait until Streamlit has finished the script run: app rendered, no 'running' status widget, no
+    stale elements, and the page's text unchanged for ``quiet_ms`` (a rerun may start a moment after
+    the click that caused it)."""
     page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=timeout_ms)
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
-    page.wait_for_timeout(200)
+    deadline = time.time() + timeout_ms / 1e3
+    last = None
+    while time.time() < deadline:
+        page.wait_for_timeout(quiet_ms // 2)
+        now = page.evaluate(_SETTLED)
+        if now is not None and now == last:
+            return
+        last = now
+    raise TimeoutError("the page did not settle")
 
 
 def open_page(page, url: str, timeout_ms: int = 90_000) -> None:
@@ -117,3 +130,22 @@ def main_text(page) -> str:
     """The page's visible text outside the sidebar and the charts."""
     return page.evaluate("""() => { const m = document.querySelector('[data-testid="stMain"]');
         return m ? m.innerText : document.body.innerText; }""")
+
+
+# Text cut off by its box: an element holding text (or set to end in "...") whose content is wider than
+# the box shows (scrollWidth > clientWidth). Charts, tables and code scroll or clip on purpose: skipped.
+OVERFLOWING_TEXT = """() => {
+    const out = [];
+    const skip = '[data-testid="stDataFrame"], .js-plotly-plot, pre, code, [data-testid="stCode"], ' +
+                 '[role="tooltip"], [data-testid="stTooltipContent"], textarea, input';
+    for (const el of document.querySelectorAll('[data-testid="stApp"] *')) {
+        const cs = getComputedStyle(el);
+        const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+        if (!own && cs.textOverflow !== 'ellipsis') continue;
+        if (el.clientWidth < 2 || cs.visibility === 'hidden' || el.closest(skip)) continue;
+        if (el.scrollWidth > el.clientWidth + 1)
+            out.push(`${el.tagName.toLowerCase()} "${el.innerText.trim().slice(0, 60)}" ` +
+                     `(${el.scrollWidth} px in ${el.clientWidth} px)`);
+    }
+    return out;
+}"""

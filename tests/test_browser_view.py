@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from browser_kit import (BAR_PATHS, CHROMIUM, CHROMIUM_ARGS, bar_paths, chart_index, free_port, main_text,
+from browser_kit import (CHROMIUM, CHROMIUM_ARGS, bar_paths, chart_index, free_port, main_text,
                          no_exception, open_page, require_browser, start_server, stop_server, wait_idle)
 
 
@@ -122,3 +122,179 @@ def test_no_request_leaves_the_machine(server, browser):
     finally:
         page.close()
     assert not outside, f"requests to other hosts: {sorted(set(outside))[:5]}"
+
+
+# ---- issue 11, broken 2: after a scenario change every control shows what the run used ------------------
+
+def _pick(page, label: str, value: str) -> None:
+    box = page.get_by_role("combobox", name=label)
+    box.click()
+    box.fill(value)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
+def _ran_with(page) -> dict[str, str]:
+    """The playground's "This run:" line as {control label: value}."""
+    line = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="This run:").first.inner_text()
+    parts = line.split("This run:", 1)[1].split(";")
+    return {k.strip(): v.strip() for k, v in (p.split(":", 1) for p in parts)}
+
+
+def _control(page, label: str) -> str:
+    """What a sidebar control shows: a number input's value or a selectbox's chosen option."""
+    side = page.locator('[data-testid="stSidebar"]')
+    num = side.locator(f'input[type="number"][aria-label="{label}"]')
+    if num.count():
+        return num.first.input_value()
+    return side.locator(f'input[role="combobox"][aria-label="{label}"]').first.input_value()
+
+
+CONTROLS = {"Batching strategy": "Batching strategy", "Queue order": "Queue order (who is admitted next)",
+            "Preemption": "Preemption", "KV memory manager": "KV memory manager",
+            "Max batch": "Max batch (sequences per engine)", "Seed": "Seed"}
+
+
+def _controls_match_the_run(page) -> dict[str, str]:
+    ran = _ran_with(page)
+    shown = {k: _control(page, label) for k, label in CONTROLS.items()}
+    assert {k: ran[k] for k in CONTROLS} == shown, f"run {ran} vs controls {shown}"
+    return ran
+
+
+def test_playground_controls_show_what_the_run_used(server, page):
+    open_page(page, f"{server}/playground")
+    _controls_match_the_run(page)
+    _pick(page, "Scenario preset", "three-long-one-short")
+    ran = _controls_match_the_run(page)
+    assert ran["Max batch"] == "4", ran
+    _pick(page, "Batching strategy", "static")
+    ran = _controls_match_the_run(page)
+    assert ran["Batching strategy"] == "static" and ran["Max batch"] == "4", "the preset's 4-slot engine was lost"
+    _pick(page, "Scenario preset", "chat")
+    ran = _controls_match_the_run(page)
+    assert ran["Batching strategy"] == "continuous"
+    seed = page.locator('[data-testid="stSidebar"] input[aria-label="Seed"]')
+    seed.fill("3")
+    seed.press("Enter")
+    wait_idle(page)
+    ran = _controls_match_the_run(page)
+    assert ran["Seed"] == "3" and ran["Batching strategy"] == "continuous"
+    no_exception(page)
+
+
+# ---- issue 11, broken 3: quiz progress survives navigation with a concept filter ------------------------
+
+def _answer_current_question(page) -> None:
+    main = page.locator('[data-testid="stMain"]')
+    radio = main.locator('[data-testid="stRadio"] label')
+    boxes = main.locator('[data-testid="stCheckbox"] label')
+    text = main.locator('[data-testid="stTextInput"] input')
+    if radio.count():
+        radio.first.click()
+    elif boxes.count():
+        boxes.first.click()
+    elif text.count():
+        text.first.fill("1")
+        text.first.press("Enter")
+    wait_idle(page)
+    main.get_by_role("button", name="Check my answer").click()
+    wait_idle(page)
+
+
+def _metric(page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def test_quiz_progress_survives_navigation_with_a_filter(server, page):
+    open_page(page, f"{server}/quiz")
+    _pick(page, "Concept", "C5")
+    total = _metric(page, "Question").split(" of ")[1]
+    for _ in range(3):  # an entry the page could not read is not graded: answer again
+        _answer_current_question(page)
+        if _metric(page, "Answered") == "1":
+            break
+    assert _metric(page, "Answered") == "1"
+    page.locator('a[data-testid="stSidebarNavLink"]').filter(has_text="Scheduling playground").click()
+    wait_idle(page)
+    page.locator('a[data-testid="stSidebarNavLink"]').filter(has_text="Quiz").click()
+    wait_idle(page)
+    assert _metric(page, "Answered") == "1"
+    assert _metric(page, "Question").endswith(f" of {total}")
+    assert "C5" in _control(page, "Concept")
+
+
+# ---- issue 11, broken 4: the other replay opens at its beginning ---------------------------------------
+
+def test_step_by_step_standard_replay_opens_at_the_start(server, page):
+    open_page(page, f"{server}/step-by-step?it=11")
+    assert "iteration 11 of" in main_text(page)
+    page.locator('[data-testid="stMain"]').get_by_text("Show standard batching instead").click()
+    wait_idle(page)
+    text = main_text(page)
+    assert "standard (static, request-level): iteration 0 of" in text and "Before iteration 1" in text
+
+
+# ---- issue 11, broken 6: the memory page's inspected iteration follows the refusal ----------------------
+
+def _slider_value(page, label: str) -> int:
+    s = page.locator('[data-testid="stSlider"]').filter(has_text=label).first
+    return int(float(s.locator('input[type="range"]').first.input_value()))
+
+
+def test_memory_inspected_iteration_follows_the_refusal(server, page):
+    open_page(page, f"{server}/memory")
+    for kv in ("16000", "8000"):
+        _pick(page, "KV cache size (token slots)", kv)
+        note = re.search(r"Iteration (\d+) is the state just before the refusal", main_text(page))
+        assert note, f"no refusal named at kv={kv}"
+        assert _slider_value(page, "Inspect iteration") == int(note.group(1))
+
+
+# ---- issue 11, broken 7: errors as plain text, and a bad expression keeps the page --------------------
+
+def test_bad_expression_shown_as_typed_and_the_page_stays(server, page):
+    open_page(page, f"{server}/playground?requests=20&order=custom&expr=__import__('os')")
+    err = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+    assert "__import__" in err, err
+    assert page.locator('[data-testid="stAlertContentError"] strong').first.inner_text() == "expr"
+    nth = chart_index(page, "Batch timeline")
+    assert bar_paths(page, nth) > 10, "the playground below the error is blank"
+
+
+# ---- issue 11, broken 5: the numbers in sentences are the numbers of the run ---------------------------
+
+def test_info_boxes_quote_the_rate_of_the_run(server, page):
+    for path, rate in (("/playground?rate=12", "12"), ("/prefill-vs-decode?rate=8", "8"),
+                       ("/disaggregation?rate=4", "4")):
+        open_page(page, server + path)
+        info = page.locator('[data-testid="stAlertContentInfo"]').first.inner_text()
+        rates = re.findall(r"([\d.]+) req/s", info)
+        assert rates == [rate], f"{path}: {info}"
+
+
+def _delta_direction(metric) -> str:
+    """'up', 'down' or 'none' from the arrow icon Streamlit draws beside a metric's delta."""
+    return metric.evaluate("""m => { const d = m.querySelector('[data-testid="stMetricDelta"]');
+        if (!d) return 'none'; const svg = d.querySelector('svg, [data-testid="stMetricDeltaIcon-Up"], '
+            + '[data-testid="stMetricDeltaIcon-Down"]');
+        const html = d.innerHTML; if (/Icon-Up/.test(html)) return 'up'; if (/Icon-Down/.test(html)) return 'down';
+        return svg ? 'svg' : 'none'; }""")
+
+
+def test_memory_deltas_point_the_way_the_numbers_go(server, page):
+    open_page(page, f"{server}/memory")
+    cards = page.locator('[data-testid="stMetric"]')
+    seen = 0
+    for i in range(cards.count()):
+        card = cards.nth(i)
+        text = card.inner_text()
+        nums = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|s|ms)", text.replace(",", ""))]
+        if len(nums) < 2 or "paged" not in text:
+            continue
+        contiguous, paged = nums[0], nums[1]
+        want = "up" if paged > contiguous else "down" if paged < contiguous else "none"
+        assert _delta_direction(card) == want, f"{text!r}: arrow {_delta_direction(card)}, want {want}"
+        seen += 1
+    assert seen >= 3

@@ -84,11 +84,18 @@ def test_memory_names_the_refusal_and_slider_moves_the_map():
     at = page("memory")
     assert at.warning and "refused" in at.warning[0].value and "largest hole" in at.warning[0].value
     first = specs(at)[0]
-    it = at.slider(key="w_it").value
-    at.slider(key="w_it").set_value(max(1, it - 40)).run()
+    inspect = lambda: next(s for s in at.slider if s.label.startswith("Inspect iteration"))  # noqa: E731
+    it = inspect().value
+    inspect().set_value(max(1, it - 40)).run()
     assert not at.exception
     assert specs(at)[0]["data"][0]["z"] != first["data"][0]["z"]
     assert at.query_params["it"] == str(max(1, it - 40))
+    # A new KV size has a refusal of its own: the slider follows it (issue 11: it stayed where it was).
+    at.selectbox(key="w_kv").set_value(16_000).run()
+    assert not at.exception
+    note = next(c.value for c in at.caption if "the state just before the refusal" in c.value)
+    state = int(note.split("Iteration ")[-1].split(" is the state")[0])
+    assert inspect().value == state
 
 
 def test_reorganization_hides_the_result_until_a_prediction_then_shows_the_simulators():

@@ -90,6 +90,10 @@ def test_step_by_step_standard_batching_toggle():
     assert "x3 arrives; its prompt is prefilled" in at.info[0].value
     at.toggle(key="w_standard").set_value(True).run()
     assert not at.exception
+    # The other replay starts at its beginning, not at the position the URL kept from this one (issue 11).
+    assert at.info[0].value.startswith("Before iteration 1")
+    for _ in range(4):
+        next(b for b in at.button if b.label == "Step").click().run()
     assert "x3 waits in the queue" in at.info[0].value and "standard" in at.info[0].value
 
 
@@ -103,7 +107,7 @@ def test_playground_strategy_changes_timeline_and_metrics():
     assert lanes["layout"]["xaxis"]["title"]["text"] == "time (ms)"
     assert len(lanes["frames"]) <= 300
     before = _metrics(at)
-    at.selectbox(key="w_policy").set_value("static").run()
+    at.selectbox(key="w_policy@chat").set_value("static").run()
     assert not at.exception
     assert _lanes(at)["data"] != lanes["data"]
     assert _metrics(at)["TTFT p50 / p99"] != before["TTFT p50 / p99"]
@@ -112,7 +116,7 @@ def test_playground_strategy_changes_timeline_and_metrics():
 
 def test_playground_reads_the_url():
     at = _run("pages/playground.py", scenario="book-example", policy="static", max_batch="3")
-    assert at.selectbox(key="w_policy").value == "static"
+    assert at.selectbox(key="w_policy@book-example").value == "static"
     assert _metrics(at)["Completed / rejected"] == "5 / 0"
     n = len(simulate(scenario("book-example", policy="static")).iterations)  # 14 since the book's retiming
     assert any(f"{n} iterations" in c.value for c in at.caption)
@@ -123,7 +127,7 @@ def test_playground_bad_expression_names_the_field():
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("**expr**")
-    at.text_input(key="w_expr").input("priority * 10 + prompt_tokens / 1000").run()
+    at.text_input(key="w_expr@chat").input("priority * 10 + prompt_tokens / 1000").run()
     assert not at.exception and not at.error
     assert _lanes(at)
 
@@ -146,7 +150,7 @@ def test_uploaded_trace_errors_name_field_and_row():
 def test_playground_rate_changes_the_run():
     at = _run("pages/playground.py", requests="30", rate="2")
     a = _metrics(at)["TTFT p50 / p99"]
-    at.number_input(key="w_rate").set_value(20.0).run()
+    at.number_input(key="w_rate@chat").set_value(20.0).run()
     assert not at.exception
     assert _metrics(at)["TTFT p50 / p99"] != a
 
