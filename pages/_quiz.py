@@ -19,7 +19,7 @@ ALL = "All concepts"
 DIFFICULTY = {1: "easy", 2: "medium", 3: "hard"}
 
 st.title("Quiz")
-st.markdown(
+common.intro(
     "Check yourself on the twelve ideas of the course. Each answer gets feedback at once, and every "
     "option explains *why* it is right or wrong. Questions marked **computed by the simulator** draw "
     "fresh numbers each time; their answers come from running the same simulator as the other pages, "

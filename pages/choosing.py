@@ -31,7 +31,7 @@ HYBRID_OPTIONS = {
 HYBRID_ORDERS = ["fcfs", "priority"]
 
 st.title("Choosing a strategy")
-st.markdown(
+common.intro(
     "No scheduling policy is best for every service: the **business goal** decides. *Throughput* (documents "
     "per hour) rewards keeping the engine full, which favours **prefilling-prioritized** continuous batching. "
     "*Token latency* for people watching a screen rewards **decode-prioritized** scheduling and **priority** "

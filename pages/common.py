@@ -281,6 +281,16 @@ def change(new: float | None, old: float | None, higher_is_better: bool) -> dict
 
 # ---- teaching frame ----------------------------------------------------------------------------------
 
+def intro(text: str) -> None:
+    """The page's opening paragraph. In presentation mode it folds into an expander, so the first screen a
+    projector shows (1280x720) holds the page's first chart or controls, not a wall of prose."""
+    if st.session_state.get("present"):
+        with st.expander("About this page", expanded=False):
+            st.markdown(text)
+    else:
+        st.markdown(text)
+
+
 def explain(text: str) -> None:
     """The short 'what you are looking at' note that sits next to every chart."""
     st.caption(f"**What you are looking at.** {text}")

@@ -16,7 +16,7 @@ from viz.timeline import request_lanes
 SCENARIOS = ["summarization", "chat"]
 
 st.title("Disaggregation")
-st.markdown(
+common.intro(
     "In a colocated engine, prefills and decodes share every forward pass, so a long prompt stalls the "
     "tokens of everyone decoding beside it. **Disaggregation with pipelined engines** splits the work: a "
     "**prefill engine** processes prompts (and produces each first token), then hands the request's **KV "
@@ -58,21 +58,22 @@ span = vc.time_span_ms([dis, col])
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int):
+def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int | None):
     """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
     fig = request_lanes(common.run(cfg), animate=animate, title=title, height=height)
     return vc.align_time_axes([fig], span_ms)[0]
 
 
-fig_d = _lanes(dis.config, span, True, f"Disaggregated: {n_pre} prefill + {n_dec} decode engine(s)", 520)
-fig_c = _lanes(col.config, span, False, f"Colocated: one engine, {colo}", 440)
+# Heights from the lane count (about 16 px a lane), so every engine and request lane has a readable label.
+fig_d = _lanes(dis.config, span, True, f"Disaggregated: {n_pre} prefill + {n_dec} decode engine(s)", None)
+fig_c = _lanes(col.config, span, False, f"Colocated: one engine, {colo}", None)
 common.plot(fig_d, key="lanes_dis")
 common.plot(fig_c, key="lanes_col")
 common.explain(
     "Same arrivals, same time axis, one chart above the other. In the upper chart the top lanes are the "
     "engines (orange: a prefill pass, blue: a decode pass) and below them one lane per request: orange "
     "prefill on a prefill engine, yellow the KV transfer to a decode engine, blue decode steps there. In the "
-    "lower chart one engine does both, and red marks decode steps stalled by a prefill in the same pass. "
+    "lower chart one engine does both, and cross-hatched vermillion marks decode steps stalled by a prefill in the same pass. "
     "Press Play to watch the upper one run.")
 
 # ---- transfer cost with the numbers -------------------------------------------------------------------

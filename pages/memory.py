@@ -11,7 +11,7 @@ from sim.workload import PRESETS
 from viz import memory as vm
 
 st.title("Memory and fragmentation")
-st.markdown(
+common.intro(
     "Every running sequence keeps its **KV cache** (the keys and values of every token it has seen) in "
     "accelerator memory. How that memory is handed out decides how many sequences fit. **Contiguous "
     "allocation** gives each request one region sized for its prompt plus the most tokens it may ever "

@@ -24,6 +24,9 @@ from viz import timeline as tl
 
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
 DEFAULT_EXPR = "priority * 10 + prompt_tokens / 1000"
+# The page's own starting point for a preset whose defaults never queue at 60 requests (chat: 2 req/s on 64
+# slots): a rate and a batch size at which requests wait, so the first view shows the queue the page is about.
+PAGE_DEFAULTS = {"chat": {"rate": 8.0, "max_batch": 16}}
 
 
 
@@ -35,7 +38,7 @@ def _summaries(registry: dict) -> str:
 POLICY_KEYS = ("policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget", "kv", "expr")
 
 st.title("Scheduling playground")
-st.markdown("Pick a workload and a scheduling policy, then watch the batch form iteration by iteration. Each "
+common.intro("Pick a workload and a scheduling policy, then watch the batch form iteration by iteration. Each "
             "**iteration** is one forward pass; **prefill** processes a prompt, **decode** produces one token.")
 
 # ---- workload -------------------------------------------------------------------------------------------
@@ -52,13 +55,15 @@ with st.sidebar:
     st.session_state["pg_scenario"] = name
     base = scenario(name)
     preset = PRESETS[name]
+    page_default = PAGE_DEFAULTS.get(name, {})
     upload = st.file_uploader("...or upload a trace (CSV or JSON lines)", type=["csv", "jsonl", "ndjson"],
                               help="Columns arrival_s, prompt_tokens, output_tokens; optional id, priority, "
                                    "class, deadline_s, max_new_tokens.")
     generated = upload is None and preset.arrival in ("poisson", "gamma", "backlog")
     rate = None
     if upload is None and preset.arrival in ("poisson", "gamma"):
-        rate = common.url_number("Arrival rate (requests/s)", 0.1, 1000.0, "rate", float(preset.rate_per_s),
+        rate = common.url_number("Arrival rate (requests/s)", 0.1, 1000.0, "rate",
+                                 float(page_default.get("rate", preset.rate_per_s)),
                                  step=0.5, scope=name,
                                  help="Mean arrivals per second of the Poisson (or bursty) stream.")
     n_requests = None
@@ -85,11 +90,12 @@ with st.sidebar:
     budget = base.token_budget
     if "token_budget" in STRATEGIES[policy].knobs:
         budget = common.url_number("Token budget per iteration", 16, 16384, "budget", int(base.token_budget),
-                                   step=16, scope=name, help="chunked: tokens per forward pass (decodes first, then prompt "
-                                                 "chunks; about 512 fills a pass up to the ridge point, tiny "
-                                                 "budgets lose throughput); disaggregated: prompt tokens per "
-                                                 "prefill pass")
-    max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch", int(base.max_batch),
+                                   step=16, scope=name,
+                                   help="chunked: tokens per forward pass (decodes first, then prompt chunks; about "
+                                        "512 fills a pass up to the ridge point, tiny budgets lose throughput); "
+                                        "disaggregated: prompt tokens per prefill pass")
+    max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch",
+                                  int(page_default.get("max_batch", base.max_batch)),
                                   step=1, scope=name)
     kv = common.url_number("KV capacity (token slots, 0 = what fits on the hardware)", 0, 5_000_000, "kv",
                            int(base.kv_capacity_tokens or 0), step=1000, scope=name)
@@ -101,7 +107,9 @@ if upload is not None:
     st.info(f"**Uploaded trace `{upload.name}`.** Arrival times and lengths come from the file; the preset "
             f"`{name}` only supplies the engine settings.")
 else:
-    st.info(f"**Scenario `{name}`.** {nr.workload_text(preset, rate, n_requests)}  \n"
+    busier = (f" This page starts with {page_default['max_batch']} batch slots and a higher rate than the preset, "
+              "so that requests queue." if page_default else "")
+    st.info(f"**Scenario `{name}`.** {nr.workload_text(preset, rate, n_requests)}{busier}  \n"
             f"**What to look for:** {preset.look_for}")
 
 # A bad custom expression is named where it was typed, and the page goes on with the default expression
@@ -232,13 +240,15 @@ st.caption("**This run:** " + common.plain(_ran_with(cfg)))
 st.subheader("Batch timeline")
 common.plot(views.lanes, key="pg_lanes")
 common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
-               "blue = decode, vermillion = stalled (its token delayed by a prefill), purple = preempted, yellow = "
+               "blue = decode, cross-hatched vermillion = stalled (its token delayed by a prefill), striped purple = preempted, yellow = "
                "KV transfer, green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
                "Long runs merge short neighbouring stretches (hover says so).")
 
 if result.iterations:
-    pick = common.url_slider("Inspect iteration", 1, len(result.iterations), "inspect", 1,
-                             help="Read one iteration of the log in words.")
+    # A number box, not a slider: over thousands of iterations a slider cannot be aimed at one of them.
+    pick = common.url_number(f"Inspect iteration (1 to {len(result.iterations):,})", 1, len(result.iterations),
+                             "inspect", 1, step=1, help="Read one iteration of the log in words; type a number "
+                                                       "or step with - and +.")
     st.markdown(f"> {nr.narrate_at(result, int(pick) - 1)}")
 
 c1, c2 = st.columns(2)

@@ -20,7 +20,7 @@ SWEEP_RATES = {"chat": [1.0, 2.0, 4.0, 8.0, 16.0], "summarization": [0.5, 1.0, 2
 SWEEP_SEEDS = 3
 
 st.title("Prefill vs decode priority")
-st.markdown(
+common.intro(
     "Each forward pass can spend its time on two kinds of work: **prefilling** newcomers' prompts (which "
     "produces their first token) and **decoding** one more token for running sequences. A scheduler that "
     "gives **prefilling priority** admits new requests as soon as resources allow, which is the book's "
@@ -79,7 +79,7 @@ span = vc.time_span_ms([res_a, res_b])
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _lanes(cfg, span_ms: float, title: str):
     """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
-    fig = request_lanes(common.run(cfg), animate=False, title=title, height=400)
+    fig = request_lanes(common.run(cfg), animate=False, title=title)  # height from the lane count
     return vc.align_time_axes([fig], span_ms)[0]
 
 
@@ -92,7 +92,7 @@ common.plot(fig_b, key="lanes_b")
 common.explain(
     "One lane per request in arrival order, time to the right; A above B on the same time axis. Grey: "
     "waiting in the queue; orange: prefill (the prompt is processed, the first token comes out); blue: "
-    "decode steps; red: a decode step stalled by a prefill in the same pass; green tick: done. The run "
+    "decode steps; cross-hatched vermillion: a decode step stalled by a prefill in the same pass; green tick: done. The run "
     "that ends further left served the same requests sooner.")
 
 # ---- metric deltas ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" not in cls.knobs
 EXPR_ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" in cls.knobs]
 
 st.title("Priorities and custom policies")
-st.markdown(
+common.intro(
     "**Priority-based scheduling** allocates the engine's slots and memory by the importance of requests "
     "(or of steps: decode-priority for token latency, prefill-priority for throughput). Here two classes "
     "share one engine: `interactive` users (priority 0) and `batch` jobs (priority 1). The **queue order** "

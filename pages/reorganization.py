@@ -14,7 +14,7 @@ from viz import sweep as vs
 SIZES = (2, 4, 8, 16, 32, 64)  # mean output tokens per request; outputs are uniform 1 .. 2 x mean - 1
 
 st.title("Batch reorganization overhead")
-st.markdown(
+common.intro(
     "Continuous batching (iteration-level scheduling, *in-flight batching*) changes the batch at every "
     "iteration: finished sequences leave and queued ones join. The book warns that this **dynamic batch "
     "reorganization** is not free: each join or leave rebuilds the batch's bookkeeping (block tables, "

@@ -18,7 +18,7 @@ from viz import narration as nr
 from viz import timeline as tl
 
 st.title("Continuous batching, step by step")
-st.markdown(
+common.intro(
     "An LLM writes its answer one token at a time. Each **iteration** is one **forward pass** of the model "
     "over the whole batch. In that pass every sequence in the batch gets one piece of work: a newcomer gets "
     "its **prefill** (prefilling, also called prompt processing: the whole prompt is read at once, and the "

@@ -187,7 +187,7 @@ def test_playground_controls_show_what_the_run_used(server, page):
 
 def _answer_current_question(page) -> None:
     main = page.locator('[data-testid="stMain"]')
-    radio = main.locator('[data-testid="stRadio"] label')
+    radio = main.locator('[data-testid="stRadio"] [role="radiogroup"] label')
     boxes = main.locator('[data-testid="stCheckbox"] label')
     text = main.locator('[data-testid="stTextInput"] input')
     if radio.count():
@@ -228,12 +228,12 @@ def test_quiz_progress_survives_navigation_with_a_filter(server, page):
 # ---- issue 11, broken 4: the other replay opens at its beginning ---------------------------------------
 
 def test_step_by_step_standard_replay_opens_at_the_start(server, page):
-    open_page(page, f"{server}/step-by-step?it=11")
-    assert "iteration 11 of" in main_text(page)
+    open_page(page, f"{server}/step-by-step?it=8")
+    assert "Narration log (8 of" in main_text(page)
     page.locator('[data-testid="stMain"]').get_by_text("Show standard batching instead").click()
     wait_idle(page)
     text = main_text(page)
-    assert "standard (static, request-level): iteration 0 of" in text and "Before iteration 1" in text
+    assert "Narration log (0 of" in text and "Before iteration 1" in text, text[-400:]
 
 
 # ---- issue 11, broken 6: the memory page's inspected iteration follows the refusal ----------------------

@@ -130,7 +130,14 @@ def _phase_bars(phase: str, ps: list, pos: dict) -> go.Bar:
                 + "<extra></extra>")
     return go.Bar(name=PHASE_LABELS[phase], orientation="h", y=np.array([pos[s.lane] for s in ps]), x=lengths,
                   base=starts, customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase,
-                  marker=dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white")))
+                  marker=dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white"),
+                              pattern=_PATTERNS.get(phase)))
+
+
+# Colour is not the only cue: stalled bars (vermillion, close to prefill's orange for some eyes) are
+# cross-hatched, preempted ones striped.
+_PATTERNS = {"stalled": dict(shape="x", fgcolor="black", size=6, solidity=0.25),
+             "preempted": dict(shape="/", fgcolor="white", size=6, solidity=0.3)}
 
 
 # ---- the animated request-lane timeline ----------------------------------------------------------------
@@ -289,7 +296,7 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
                                    args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate",
                                                       transition=dict(duration=0))])])],
         sliders=[dict(active=len(steps) - 1, steps=steps, x=0.12, len=0.88, y=-0.06, yanchor="top",
-                      pad=dict(t=30), currentvalue=dict(prefix="after iteration ", visible=True),
+                      pad=dict(t=30), currentvalue=dict(prefix="after iteration ", visible=True, xanchor="right"),
                       transition=dict(duration=0))],
     )
     return out
