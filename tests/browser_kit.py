@@ -82,7 +82,7 @@ _SETTLED = """() => { const busy = document.querySelector('[data-testid="stStatu
     return busy ? null : (m ? m.innerText : ''); }"""
 
 
-def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 600) -> None:
+def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 1000) -> None:
     """Wait until Streamlit has finished the script run: app rendered, no 'running' status widget, no
     stale elements, and the page's text unchanged for ``quiet_ms`` (a rerun may start a moment after
     the click that caused it)."""
@@ -149,3 +149,10 @@ OVERFLOWING_TEXT = """() => {
     }
     return out;
 }"""
+
+
+def wait_text(page, text: str, timeout_ms: int = 30_000) -> str:
+    """The main area's text once it contains ``text`` (parts of a page can arrive a moment apart)."""
+    page.wait_for_function("(t) => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                           " return m && m.innerText.includes(t); }", arg=text, timeout=timeout_ms)
+    return main_text(page)

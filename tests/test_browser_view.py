@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from browser_kit import (CHROMIUM, CHROMIUM_ARGS, bar_paths, chart_index, free_port, main_text,
-                         no_exception, open_page, require_browser, start_server, stop_server, wait_idle)
+                         no_exception, open_page, require_browser, start_server, stop_server, wait_idle,
+                         wait_text)
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +70,10 @@ def test_playground_play_and_slider_keep_the_bars(server, page):
     _play(page, nth)
     during = _bars_while_playing(page, nth)
     assert during == [before] * len(during), f"bars while playing: {before} -> {during}"
-    # The animation ends (frames of at most 0.7 s, 12 s in all): the bars are still there.
-    page.wait_for_function("(a) => { const gd = document.querySelectorAll('.js-plotly-plot')[a[0]];"
-                           " return !gd._transitionData._animationRaf && "
-                           "gd.querySelectorAll('.barlayer .point path').length === a[1]; }",
-                           arg=[nth, before], timeout=30_000)
+    # Paused: the bars are still there.
+    page.locator(".js-plotly-plot").nth(nth).locator(".updatemenu-button").filter(has_text="Pause").first.click()
+    page.wait_for_timeout(500)
+    assert bar_paths(page, nth) == before
     # Clicking the slider's rail jumps to an iteration: the bars stay, the "now" line moves there.
     rail = page.locator(".js-plotly-plot").nth(nth).locator(".slider-rail-rect").first
     box = rail.bounding_box()
@@ -229,10 +229,10 @@ def test_quiz_progress_survives_navigation_with_a_filter(server, page):
 
 def test_step_by_step_standard_replay_opens_at_the_start(server, page):
     open_page(page, f"{server}/step-by-step?it=8")
-    assert "Narration log (8 of" in main_text(page)
+    wait_text(page, "Narration log (8 of")
     page.locator('[data-testid="stMain"]').get_by_text("Show standard batching instead").click()
     wait_idle(page)
-    text = main_text(page)
+    text = wait_text(page, "Narration log (")
     assert "Narration log (0 of" in text and "Before iteration 1" in text, text[-400:]
 
 
@@ -285,6 +285,7 @@ def _delta_direction(metric) -> str:
 
 def test_memory_deltas_point_the_way_the_numbers_go(server, page):
     open_page(page, f"{server}/memory")
+    wait_text(page, "Makespan")
     cards = page.locator('[data-testid="stMetric"]')
     seen = 0
     for i in range(cards.count()):
