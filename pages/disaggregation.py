@@ -121,3 +121,5 @@ for c, r in zip(cols, shown):
 st.caption(f"The disaggregated run uses {n_pre + n_dec} engines, the colocated run one: compare per-engine "
            f"throughput too ({dis.metrics['throughput_tokens_per_s'] / (n_pre + n_dec):,.0f} vs "
            f"{col.metrics['throughput_tokens_per_s']:,.0f} tokens/s per engine). {len(dis.requests)} requests.")
+st.markdown("**What the simulator checks** (in CI, on five seeds, with this page's default settings):")
+common.claim_numbers(["disaggregated-no-prefill-stalls"], here="disaggregation")

@@ -71,6 +71,20 @@ lab_a, lab_b = f"{pol_a} (A)", f"{pol_b} (B)"
 if pol_a == pol_b:
     st.warning("A and B are the same policy; pick two different ones to compare.")
 
+# ---- predict, then observe ---------------------------------------------------------------------------
+TBT_PICK = {"a": f"A ({pol_a})", "b": f"B ({pol_b})", "same": "About the same"}
+pick = common.predict("tbt", f"Predict first: on this stream, which policy gives requests that are already "
+                             f"generating the steadier token stream (the lower p99 time between tokens)?", TBT_PICK)
+if pick is None:
+    st.stop()
+tbt_a, tbt_b = res_a.metrics["tbt_p99_s"], res_b.metrics["tbt_p99_s"]
+truth = "a" if tbt_a < tbt_b * 0.95 else "b" if tbt_b < tbt_a * 0.95 else "same"
+common.reveal(pick, truth, f"p99 time between tokens: A ({pol_a}) {common.ms(tbt_a)}, B ({pol_b}) "
+                           f"{common.ms(tbt_b)}.",
+              "A pass that prefills a long prompt delays every decode that shares it (or, under prefill-first, "
+              "gives them no token at all); standard batching never mixes prompts into a running batch, and "
+              "chunked prefill caps the prompt tokens per pass.")
+
 # ---- the two timelines, one time axis ----------------------------------------------------------------
 st.subheader("The same arrivals, two schedulers")
 span = vc.time_span_ms([res_a, res_b])

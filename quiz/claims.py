@@ -100,6 +100,7 @@ DISPLAY = {
     "makespan_s": ("makespan", 1e3, " ms", "{:,.1f}"),
     "e2e_mean_s": ("mean end-to-end latency", 1.0, " s", "{:,.2f}"),
     "ttft_p50_s": ("median TTFT", 1e3, " ms", "{:,.0f}"),
+    "ttft_p99_s": ("p99 TTFT", 1e3, " ms", "{:,.0f}"),
     "tbt_p99_s": ("p99 time between tokens", 1e3, " ms", "{:,.1f}"),
     "kv_waste_fraction": ("KV memory held but not storing a token", 100.0, "%", "{:.1f}"),
     "interactive.slo_attainment": ("interactive requests meeting both goals", 100.0, "%", "{:.0f}"),
@@ -179,6 +180,20 @@ CLAIMS: tuple[Claim, ...] = (
           link=("prefill-vs-decode", _P(scenario="summarization", a="continuous", b="prefill-first",
                                         requests=200, rate=3, seed=0)),
           quiz=("c6-what-it-means",)),
+    # C2 / C11: the card's first question.
+    Claim("short-joins-at-once", "A short request that arrives while three long ones run gets its first token "
+          "far sooner under continuous batching, which admits it at the next iteration, than under standard "
+          "batching, where it waits for the whole batch.", "three-long-one-short", "policy", "continuous",
+          "static", "ttft_p99_s", "lower", 0.5,
+          link=("playground", _P(scenario="three-long-one-short", policy="continuous", seed=0)),
+          pages=("playground",), quiz=("seed-short-request-joins",)),
+    # C10: what disaggregation removes.
+    Claim("disaggregated-no-prefill-stalls", "With long prompts (summarization, 4 req/s), a prefill engine "
+          "and a decode engine joined by a 25 GB/s link give a lower p99 time between tokens than one "
+          "colocated engine under continuous batching: decode passes carry no prefill.", "summarization",
+          "policy", "disaggregated", "continuous", "tbt_p99_s", "lower", 0.3, requests=60, rate=4.0,
+          settings=(("link_gb_per_s", 25.0),), link=("disaggregation", _P(scenario="summarization")),
+          pages=("disaggregation",), quiz=("c10-why",)),
     # C4: the reversal, and its condition.
     Claim("tiny-static-wins-at-2ms", "With many tiny requests and 2 ms per join or leave, standard batching "
           "gives higher throughput than continuous batching.", "many-tiny", "policy", "static", "continuous",

@@ -46,7 +46,7 @@ def metrics(at: AppTest) -> dict:
 
 
 def test_prefill_vs_decode_policy_change_changes_lanes_and_metrics():
-    at = page("prefill-vs-decode")
+    at = page("prefill-vs-decode", p_tbt="a")
     assert len(at.get("plotly_chart")) == 4
     before_spec, before_metrics = specs(at)[1], metrics(at)
     assert at.query_params["a"] == "static" and at.query_params["b"] == "continuous"
@@ -61,7 +61,7 @@ def test_prefill_vs_decode_policy_change_changes_lanes_and_metrics():
 
 
 def test_prefill_vs_decode_metrics_are_the_simulators():
-    at = page("prefill-vs-decode", rate=8.0, requests=30)
+    at = page("prefill-vs-decode", rate=8.0, requests=30, p_tbt="a")
     from sim.config import resolve_workload
     res = simulate(scenario("chat", policy="continuous", workload=resolve_workload("chat", 30, 8.0)))
     shown = metrics(at)["B: TTFT p50 (ms)"]
@@ -69,7 +69,7 @@ def test_prefill_vs_decode_metrics_are_the_simulators():
 
 
 def test_prefill_vs_decode_sweep_draws_tradeoffs():
-    at = page("prefill-vs-decode", requests=10)
+    at = page("prefill-vs-decode", requests=10, p_tbt="a")
     at.button(key="w_sweep").click().run()
     assert not at.exception
     sp = specs(at)
@@ -208,3 +208,15 @@ def test_priorities_hides_starvation_until_a_prediction_then_shows_the_simulator
     assert at.error and "Not this time" in at.error[0].value and "under strict priority" in at.error[0].value
     text = " ".join(m.value for m in at.markdown)
     assert "Measured (hybrid-service, seed 0)" in text and "under aging against" in text
+
+
+def test_prefill_vs_decode_hides_the_comparison_until_a_prediction_then_shows_the_simulators():
+    at = page("prefill-vs-decode", scenario="summarization", a="continuous", b="chunked", rate=3, requests=60)
+    assert not at.get("plotly_chart") and not at.metric and not at.success and not at.error
+    at.radio(key="w_p_tbt").set_value("a").run()
+    assert not at.exception and at.query_params["p_tbt"] == "a"
+    wl = dict(requests=60, rate_per_s=3.0, record_iterations=False)
+    chunked = simulate(scenario("summarization", policy="chunked", **wl)).metrics["tbt_p99_s"]
+    assert at.error and "Not this time" in at.error[0].value  # chunked prefill is the smoother one here
+    assert f"{chunked * 1e3:,.1f} ms" in at.error[0].value
+    assert at.get("plotly_chart") and at.metric  # the comparison appears with the answer
