@@ -220,3 +220,11 @@ def test_prefill_vs_decode_hides_the_comparison_until_a_prediction_then_shows_th
     assert at.error and "Not this time" in at.error[0].value  # chunked prefill is the smoother one here
     assert f"{chunked * 1e3:,.1f} ms" in at.error[0].value
     assert at.get("plotly_chart") and at.metric  # the comparison appears with the answer
+
+
+@pytest.mark.parametrize("name,key", [("prefill-vs-decode", "p_tbt"), ("reorganization", "p_reorg"),
+                                      ("priorities", "p_starve")])
+def test_a_hostile_prediction_in_the_url_counts_as_no_prediction(name, key):
+    at = page(name, requests=100, **{key: "<script>alert(1)</script>"})
+    assert not at.success and not at.error  # nothing revealed, nothing crashed
+    assert at.radio(key=f"w_{key}").value is None
