@@ -5,7 +5,8 @@ import pytest
 
 from quiz import claims as C
 from quiz.bank import load_bank
-from quiz.links import PAGES, check_link, link_configs
+from quiz import catalog
+from quiz.links import check_link, link_configs
 from sim import simulate
 
 BANK = {q.id: q for q in load_bank()}
@@ -34,7 +35,7 @@ def test_claim_is_well_formed(claim):
     for qid in claim.quiz:
         assert qid in BANK, qid
     for page in claim.pages:
-        assert page in PAGES or page == "home", page
+        assert page in catalog.BY_URL or page == "home", page
     if claim.link is not None:
         page, params = claim.link
         assert check_link(page, dict(params)) == []
