@@ -13,7 +13,8 @@ from sim import gpu_passes
 from sim.cost_model import EFFICIENCY, build_cost_model
 from sim.errors import ConfigError
 from sim.real import have_torch
-from sim.real.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, run_validation,
+from sim.real.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET, VALIDATION_POLICIES, repeat_validation,
+                               repeated,
                           workload)
 from viz import validation as vv
 
@@ -106,6 +107,10 @@ with st.sidebar:
                               help="Fit the cost model around the run (about 12-18 s of timing). Off: reuse a fit from the "
                                    "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
                                    "fit makes the comparison look worse than it is.")
+    runs_n = common.url_slider("Runs", 1, 5, "runs", 1, step=1,
+                               help="Run the whole validation this many times (each run after the first calibrates "
+                                    "around itself) and show every error as the median with its range: on a shared "
+                                    "CPU one run's error is one draw. Each run takes 20-25 s for 50 requests.")
 
 with cpu_tab:
     st.info(f"**Workload.** {workload(int(requests), rate).description} Engine: at most {MAX_BATCH} sequences per batch; "
@@ -116,15 +121,16 @@ with cpu_tab:
         st.error("**torch**: this page needs PyTorch, which is not installed (pip install -r requirements.txt).")
         st.stop()
 
-    key = (policy, int(requests), int(seed), clock, arrivals)
+    key = (policy, int(requests), int(seed), clock, arrivals, int(runs_n))
     if st.button("Run validation", type="primary", help="Calibrate (if chosen), simulate, then run the real model"):
         model, lock = _model()
         bar = st.progress(0.0, text="Waiting for the model (another run is being timed)")
         try:
             with lock:
-                v = run_validation(policy, int(requests), int(seed), recalibrate=recal, model=model, clock=clock,
-                                   rate_per_s=rate, progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
-            st.session_state["validation"] = (key, v)
+                runs = repeat_validation(policy, int(requests), int(seed), int(runs_n), recalibrate=recal, model=model,
+                                         clock=clock, rate_per_s=rate,
+                                         progress=lambda f, text: bar.progress(min(max(f, 0.0), 1.0), text=text))
+            st.session_state["validation"] = (key, runs)
         except ConfigError as e:
             common.show_error(e)
         bar.empty()
@@ -134,10 +140,13 @@ with cpu_tab:
         st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes 20-25 seconds "
                     "on a laptop CPU, calibration included.")
         st.stop()
-    run_key, v = stored
+    run_key, runs = stored
+    v = runs[-1]  # the figures and tables below show the last run; the errors, every run's median and range
+    spreads = repeated(runs)
     if run_key != key:
         st.warning(f"Showing the last run ({run_key[0]}, {run_key[1]} requests, {run_key[4]}, seed "
-                   f"{run_key[2]}, {run_key[3]} clock); press **Run validation** for the settings in the sidebar.")
+                   f"{run_key[2]}, {run_key[3]} clock, {run_key[5]} run(s)); press **Run validation** for the "
+                   "settings in the sidebar.")
 
     sim_res, real_res, e = v.simulated, v.measured, v.errors
     st.subheader("How close")
@@ -145,7 +154,10 @@ with cpu_tab:
              f"each timed {v.pass_repeats} times, as the run went and in {v.pass_repeats - 1} replays of the whole run, "
              "and the median kept (calibration, too, keeps each shape's median)")
     st.markdown(f"Measured on **{v.device}** ({v.clock} clock); {len(real_res.iterations)} forward passes, {timed}; "
-                f"{v.seconds:.1f} s including calibration.")
+                f"{v.seconds:.1f} s including calibration."
+                + (f" **{len(runs)} runs** ({sum(r.seconds for r in runs):.0f} s in all): each error below is the "
+                   "median over the runs, its range (smallest-largest) beneath it; the figures show the last run."
+                   if len(runs) > 1 else ""))
     TARGETS = {"iteration_mape_pct": ("per pass", "time of each forward pass, mean over passes", 10),
                "makespan_abs_pct": ("makespan", "first arrival to last token", 5),
                "e2e_median_abs_pct": ("end-to-end", "per request, median over requests", 15),
@@ -154,9 +166,12 @@ with cpu_tab:
     st.markdown("**Error of the simulation**, |simulated - measured| / measured:")
     cols = st.columns(len(TARGETS))
     for col, (k, (label, what, target)) in zip(cols, TARGETS.items()):
-        val = e.get(k)
+        sp = spreads[k]
+        val = sp["median"]
         col.metric(label, "-" if val is None else f"{val:.1f}%",
                    help=f"{what}" + (f"; target {target}% or less" if target else ""))
+        if len(runs) > 1 and val is not None:
+            col.caption(f"range {sp['min']:.1f}-{sp['max']:.1f}% over {sp['runs']} runs")
 
     rows = []
     for k, label in SHOW:
@@ -201,10 +216,11 @@ with cpu_tab:
                  hide_index=True, width="stretch")
 
     st.subheader("What the error means for the other pages")
-    ok = (e.get("iteration_mape_pct") or 99) <= 10 and (e.get("makespan_abs_pct") or 99) <= 5
+    ok = (spreads["iteration_mape_pct"]["median"] or 99) <= 10 and (spreads["makespan_abs_pct"]["median"] or 99) <= 5
+    which = "This run is" if len(runs) == 1 else f"The median of these {len(runs)} runs is"
     st.markdown(
-        ("**This run is inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
-         if ok else "**This run is outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
+        (f"**{which} inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
+         if ok else f"**{which} outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
          "On a shared or busy CPU, timings drift by 20-30% within minutes; try the CPU clock, recalibrate, or run "
          "again when the machine is quiet. On a small machine the browser drawing this page competes with the timed "
          "model too; `python -m sim validate` on the command line measures without it. ")

@@ -347,6 +347,10 @@ def parser() -> argparse.ArgumentParser:
                    help="time each real pass N times, once as the run goes and in N-1 replays of the whole run, "
                         "and keep the median (1-9; default 3, as calibration keeps each shape's median). With "
                         "--rate, passes are timed once: plans there depend on time, so a replay's clock would differ")
+    v.add_argument("--repeat", type=_whole_number, default=1, metavar="N",
+                   help="run the whole validation N times (1-20; each after the first calibrates around itself) and "
+                        "report every error's median and range; --json: 'error' holds the medians, "
+                        "'error_spread' median/min/max per key, 'runs' each run's errors")
     v.set_defaults(func=cmd_validate)
     return p
 

@@ -19,11 +19,14 @@ needs it. Import this module lazily.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sim.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,35 @@ class TinyConfig:
         return self.d_model // self.heads
 
 
+DEVICE_ENV = "BATCH_LAB_DEVICE"  # cpu, cuda or auto (the default): where the tiny model runs
+
+
+def choose_device(requested: str | None, cuda_available: bool) -> str:
+    """The device type the tiny model runs on: CUDA when there is a GPU, the CPU otherwise, unless
+    ``requested`` (the BATCH_LAB_DEVICE setting) says otherwise. Pure, so the choice is tested without a GPU."""
+    choice = (requested or "auto").strip().lower()
+    if choice == "auto":
+        return "cuda" if cuda_available else "cpu"
+    if choice == "cpu":
+        return "cpu"
+    if choice == "cuda":
+        if not cuda_available:
+            raise ConfigError("device", f"{DEVICE_ENV}=cuda, but torch finds no CUDA GPU (a CPU build of torch, "
+                                        "or no driver); unset it to run on the CPU")
+        return "cuda"
+    raise ConfigError("device", f"{DEVICE_ENV} must be cpu, cuda or auto, got {requested!r}")
+
+
 def pick_device() -> torch.device:
-    """CUDA when there is a GPU, the CPU otherwise.
+    """CUDA when there is a GPU, the CPU otherwise (``choose_device``; BATCH_LAB_DEVICE overrides).
 
     On the CPU we pin torch to one thread: on a small shared machine (this one has 2 cores) two threads
     contend with each other and with anything else running, and the measured pass times jump by 20-30%;
-    one thread is slower but much steadier, and steadiness is what a calibration needs.
+    one thread is slower but much steadier, and steadiness is what a calibration needs. On a GPU every
+    timed pass is bracketed by ``synchronize`` (``timed_pass`` in the executor), so the clock covers the
+    kernels and not just their launch.
     """
-    if torch.cuda.is_available():
+    if choose_device(os.environ.get(DEVICE_ENV), torch.cuda.is_available()) == "cuda":
         return torch.device("cuda")
     torch.set_num_threads(1)
     return torch.device("cpu")

@@ -1,6 +1,6 @@
 """Validation: one workload through the simulator and through the real tiny model; how far apart they are.
 
-``python -m sim validate [--policy P] [--requests N] [--seed S] [--rate R] [--recalibrate] [--json]``
+``python -m sim validate [--policy P] [--requests N] [--seed S] [--rate R] [--recalibrate] [--repeat N] [--json]``
 (DESIGN.md section 6). Steps: run the workload with the simulator's scheduler on the real model
 (``sim.real.executor``; each pass's time is the median of its timing in the run and in replays of the
 whole run, see PASS_REPEATS), fit the ``tiny-cpu`` cost model to this machine with timings right before,
@@ -16,6 +16,10 @@ Errors, all in percent of the measured value:
 * ``iteration_mape_pct``: the cost model applied to the measured run's exact batch shapes against the
   measured pass times (mean absolute % error). These passes were never part of the calibration, so this
   is a held-out test of the cost model alone, free of the way errors compound along a schedule.
+
+``--repeat N`` runs the whole validation N times (each calibrated around itself) and reports every
+error cell's median and range (smallest to largest): on a shared CPU one run's error is one draw, and
+the range says how far to trust it.
 
 Next to them, ``amplification`` says how much of a per-request error the workload itself can produce
 from a small uniform timing error (queueing near saturation, static batch boundaries).
@@ -261,13 +265,56 @@ def ratios(runs: dict) -> dict:
     return out
 
 
+
+MAX_REPEAT = 20  # --repeat: whole validations (each about 20-25 s for 50 requests on a small CPU)
+
+
+def spread(values: list) -> dict:
+    """Median and range of one error cell over repeated runs (None values, where a run had no such
+    number, are left out): {"median", "min", "max", "runs"}."""
+    vals = [float(v) for v in values if v is not None]
+    if not vals:
+        return {"median": None, "min": None, "max": None, "runs": 0}
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "runs": len(vals)}
+
+
+def repeated(runs: list) -> dict:
+    """Every error key's spread over ``runs`` (a list of Validation of the same policy and workload)."""
+    return {k: spread([v.errors[k] for v in runs]) for k in ERROR_KEYS}
+
+
+def fmt_spread(sp: dict, unit: str = "%") -> str:
+    if sp["median"] is None:
+        return "-"
+    if sp["runs"] == 1:
+        return f"{sp['median']:.1f}{unit}"
+    return f"{sp['median']:.1f}{unit} ({sp['min']:.1f}-{sp['max']:.1f})"
+
+
+def repeat_validation(policy: str, n_requests: int, seed: int, repeat: int, recalibrate: bool = False,
+                      progress=None, **kw) -> list:
+    """``repeat`` whole validations of one policy, one after another. Every run after the first
+    calibrates around itself (a shared CPU drifts over the minutes the runs take, so a reused fit would
+    widen the range with drift rather than with the run's own noise)."""
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
+        raise ConfigError("repeat", f"must be a whole number from 1 to {MAX_REPEAT}, got {repeat!r}")
+    say = progress or (lambda frac, text: None)
+    runs = []
+    for i in range(repeat):
+        def part(frac, text, i=i):
+            say((i + frac) / repeat, f"run {i + 1} of {repeat}: {text}" if repeat > 1 else text)
+        runs.append(run_validation(policy, n_requests, seed, recalibrate=recalibrate or i > 0, progress=part, **kw))
+    return runs
+
 SHOW = (("makespan_s", "makespan"), ("throughput_tokens_per_s", "throughput (tokens/s)"),
         ("ttft_p50_s", "TTFT p50"), ("ttft_p99_s", "TTFT p99"), ("tbt_p50_s", "TBT p50"), ("tbt_p99_s", "TBT p99"),
         ("e2e_p50_s", "end-to-end p50"), ("e2e_p99_s", "end-to-end p99"), ("queue_p50_s", "queueing p50"),
         ("stalls", "generation stalls"), ("completed", "completed"))
 
 
-def report(v: Validation) -> str:
+def report(v: Validation, runs: list | None = None) -> str:
+    """The run's table; with ``runs`` (repeated validations, ``v`` the last), each error cell's median and
+    range over them too."""
     def fmt(key, x):
         if x is None:
             return "-"
@@ -292,6 +339,12 @@ def report(v: Validation) -> str:
     if v.amplification:
         moved = ", ".join(f"{k.replace('_abs_pct', '')} {v.amplification[k]:.1f}%" for k in AMPLIFIED_KEYS)
         lines.append(f"\nOn this workload a uniform {AMPLIFICATION_PCT:g}% error in every pass would alone give: {moved}")
+    if runs and len(runs) > 1:
+        lines += ["", f"over {len(runs)} runs (each calibrated around itself): median (smallest-largest)"]
+        for k, sp in repeated(runs).items():
+            lines.append(f"{k:<24}{fmt_spread(sp):>26}")
+        lines.append(f"\n({sum(r.seconds for r in runs):.1f} s for {len(runs)} runs, calibration included)")
+        return "\n".join(lines)
     lines.append(f"\n({v.seconds:.1f} s including calibration)")
     return "\n".join(lines)
 
@@ -302,13 +355,22 @@ def main(args) -> int:
     if importlib.util.find_spec("torch") is None:  # a clear message when it is missing, without importing it
         raise ConfigError("validate", "needs torch (pip install -r requirements.txt)")
     repeats, rate = getattr(args, "pass_repeats", None), getattr(args, "rate", None)
-    v = run_validation(args.policy, args.requests, args.seed, args.recalibrate, clock=getattr(args, "clock", "wall"),
-                       repeats=PASS_REPEATS if repeats is None else repeats,
-                       rate_per_s=rate)
+    runs = repeat_validation(args.policy, args.requests, args.seed, getattr(args, "repeat", 1), args.recalibrate,
+                             clock=getattr(args, "clock", "wall"), repeats=PASS_REPEATS if repeats is None else repeats,
+                             rate_per_s=rate)
+    v = runs[-1]
     if args.json:
-        print(json.dumps(v.to_json()))
+        out = v.to_json()
+        if len(runs) > 1:
+            # "error" holds each cell's median over the runs (the contract's keys); the spread beside it.
+            spreads = repeated(runs)
+            out["error"] = {k: sp["median"] for k, sp in spreads.items()}
+            out["error_spread"] = spreads
+            out["runs"] = [r.errors for r in runs]
+        out["repeat"] = len(runs)
+        print(json.dumps(out))
     else:
-        print(report(v))
+        print(report(v, runs))
     return 0
 
 
@@ -334,19 +396,21 @@ def accuracy_table(n_requests: int = 50, seed: int = 0, clock: str = "wall", rep
             lines.append(f"device {runs['continuous'].device}, {clock} clock, {n_requests} requests "
                          f"{arrivals(rate_per_s)}, seed {seed}; "
                          "errors in % of measured")
-    for i, (rows, rat) in enumerate(tables + ([_median_table(tables)] if repeat > 1 else [])):
-        lines += ["", (f"repeat {i + 1} of {repeat}" if i < repeat else f"median of {repeat} repeats"), head]
+    for i, (rows, rat) in enumerate(tables):
+        lines += ["", f"repeat {i + 1} of {repeat}", head]
         for p, r in rows.items():
             lines.append(f"{p:<15}{r[0]:>8.3f}{r[1]:>8.1f}%" + "".join(f"{x:>15.1f}%" for x in r[2:]))
         for name, (sim_r, real_r, err) in rat.items():
             lines.append(f"{name:<32} simulated {sim_r:.3f}  measured {real_r:.3f}  error {err:.1f}%")
+    if repeat > 1:
+        lines += ["", f"median (smallest-largest) over {repeat} repeats",
+                  f"{'policy':<15}" + "".join(f"{k.replace('_abs_pct', '').replace('_pct', ''):>22}" for k in ERROR_KEYS)]
+        for p in tables[0][0]:
+            cells = [fmt_spread(spread([t[0][p][2 + j] for t in tables])) for j in range(len(ERROR_KEYS))]
+            lines.append(f"{p:<15}" + "".join(f"{c:>22}" for c in cells))
+        for name in tables[0][1]:
+            lines.append(f"{name:<32} error {fmt_spread(spread([t[1][name][2] for t in tables]))}")
     return "\n".join(lines)
-
-
-def _median_table(tables: list) -> tuple[dict, dict]:
-    rows = {p: list(np.median([t[0][p] for t in tables], axis=0)) for p in tables[0][0]}
-    rat = {name: list(np.median([t[1][name] for t in tables], axis=0)) for name in tables[0][1]}
-    return rows, rat
 
 
 if __name__ == "__main__":
