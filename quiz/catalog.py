@@ -120,7 +120,7 @@ PAGES: tuple[Page, ...] = (
          "The same scheduler runs a tiny real model; compare measured and simulated times.",
          path_label="Compare the simulator with a small real model",
          params={"policy": CHOICE, "requests": Int(8, 200), "seed": SEED, "arrivals": CHOICE, "clock": CHOICE,
-                 "recal": FLAG}),
+                 "recal": FLAG, "runs": Int(1, 5)}),
     Page("quiz", "pages/_quiz.py", "Quiz", ":material/quiz:", "Check yourself",
          "Scenario questions whose answers the simulator can demonstrate.", concepts=CONCEPTS,
          path_label="Quiz: scenario questions the simulator can demonstrate"),

@@ -1,7 +1,7 @@
 """Fit the GPU presets' efficiency factors to the measured passes and print the fit and its errors.
 
     python scripts/fit_costs.py            # fit on the rows marked split=main, report on the held-out rows
-    python scripts/fit_costs.py --check    # also fail (exit 1) if sim/cost_model.py's numbers differ from the fit
+    python scripts/fit_costs.py --check    # also fail (exit 1) if sim/presets.py's numbers differ from the fit
 
 What is fitted are physical factors of a card type (``sim.cost_model.Efficiency``) and of the serving
 stack's CPU work (``CpuOverhead``), never a correction per shape; each part of the pass is fitted to its
@@ -166,7 +166,7 @@ def rounded(v: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true",
-                    help="exit 1 if the factors in sim/cost_model.py are not this fit's (to 3 significant digits)")
+                    help="exit 1 if the factors in sim/presets.py are not this fit's (to 3 significant digits)")
     args = ap.parse_args(argv)
     rows = gp.load()
     effs, cpu = fit(rows)
@@ -199,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         fitted = {k: replace(e, source="") for k, e in effs.items()}
         same_cpu = (CPU_OVERHEAD.fixed_s, CPU_OVERHEAD.per_seq_s) == (cpu.fixed_s, cpu.per_seq_s)
         if code != fitted or not same_cpu:
-            print("\nsim/cost_model.py's EFFICIENCY / CpuOverhead differ from this fit: paste the numbers above")
+            print("\nsim/presets.py's EFFICIENCY / CpuOverhead differ from this fit: paste the numbers above")
             return 1
-        print("\nsim/cost_model.py holds these numbers.")
+        print("\nsim/presets.py holds these numbers.")
     return 0 if ok else 1
 
 

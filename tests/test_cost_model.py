@@ -118,7 +118,7 @@ def test_full_roofline_at_peak_is_far_too_fast():
 def test_fit_script_reproduces_the_presets():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "fit_costs.py"), "--check"],
                          capture_output=True, text=True, timeout=120)
-    assert "Held-out rows" in out.stdout and "sim/cost_model.py holds these numbers." in out.stdout, out.stdout
+    assert "Held-out rows" in out.stdout and "sim/presets.py holds these numbers." in out.stdout, out.stdout
     assert "a100: MFU" in out.stdout and "CPU overhead:" in out.stdout
 
 

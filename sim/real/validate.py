@@ -181,6 +181,21 @@ def amplification(policy: str, n_requests: int, seed: int, cost, rate_per_s: flo
     return out
 
 
+def _median_of_replays(cfg, model, real_run, repeats: int, clock: str, between, say):
+    """Replay the measured run ``repeats - 1`` times (every pass again on its caches as they were) and lay
+    the same plans on each pass's median timing (see PASS_REPEATS)."""
+    from sim.real.executor import execute, replay
+    timings = [real_run.durations_s]
+    for r in range(repeats - 1):
+        say(0.6 + 0.15 * r / (repeats - 1), f"replaying the run: every pass timed again ({r + 1} of {repeats - 1})")
+        timings.append(replay(model, real_run, clock, between))
+    typical = [statistics.median(t) for t in zip(*timings)]
+    tokens = real_run.tokens
+    laid = execute(cfg, model, clock=clock, timings=(real_run.shapes, typical))  # lets the caches go
+    laid.tokens = tokens
+    return laid
+
+
 def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int = 0, recalibrate: bool = False,
                    model=None, progress=None, fit_max_age_s: float | None = FIT_MAX_AGE_S,
                    clock: str = "wall", repeats: int = PASS_REPEATS,
@@ -192,14 +207,13 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     after, one fit over all (``sim.real.calibrate.Session``), so slow drift of a shared machine affects the fit
     and the run alike. The fit never sees the run's own passes, and the simulation uses only the fit. (The
     measured run needs a cost model only to label generation stalls; it uses the fit from the first
-    round.) With a backlog (the default), the whole run is replayed ``repeats - 1`` times and laid on each
-    pass's median timing (see PASS_REPEATS); with ``rate_per_s`` its passes are timed once.
-    ``progress(fraction, text)`` reports the stage (for a progress bar)."""
+    round.) With a backlog (the default), the run is replayed ``repeats - 1`` times (``_median_of_replays``);
+    with ``rate_per_s`` its passes are timed once. ``progress(fraction, text)`` reports the stage."""
     config(policy, n_requests, seed, rate_per_s=rate_per_s)  # bad input fails here, before torch is imported
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 9:
         raise ConfigError("pass-repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     from sim.real import calibrate
-    from sim.real.executor import execute, load_model, replay
+    from sim.real.executor import execute, load_model
     from sim.real.model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
@@ -225,14 +239,7 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
                        progress=lambda done, total: say(0.4 + 0.2 * done / max(total, 1),
                                                         f"real model: {done}/{total} requests done"))
     if repeats > 1:
-        timings = [real_run.durations_s]
-        for r in range(repeats - 1):
-            say(0.6 + 0.15 * r / (repeats - 1), f"replaying the run: every pass timed again ({r + 1} of {repeats - 1})")
-            timings.append(replay(model, real_run, clock, between))
-        typical = [statistics.median(t) for t in zip(*timings)]
-        tokens = real_run.tokens
-        real_run = execute(cfg, model, clock=clock, timings=(real_run.shapes, typical))  # lets the caches go
-        real_run.tokens = tokens
+        real_run = _median_of_replays(cfg, model, real_run, repeats, clock, between, say)
     if session is not None:
         say(0.75, "calibrating: timing batch shapes after the run (about 3 s)")
         session.measure(BRACKET_ROUNDS)
