@@ -137,6 +137,10 @@ if not s.finished:
         _show_result(result[2])
         if q.claim is not None:
             _show_evidence(q)
+        if common.claims_for_question(q.id):
+            # The comparisons this question rests on (quiz/claims.py), with their conditions and numbers.
+            st.markdown("**What the simulator checks for this question** (in CI, on five seeds):")
+            common.claim_numbers([c.id for c in common.claims_for_question(q.id)], here="quiz")
         b1, b2 = st.columns(2)
         if b1.button("Next question", type="primary", key=f"next_{key}"):
             s.advance()

@@ -362,6 +362,11 @@ def _quiz_claims():
     return claims
 
 
+def claims_for_question(qid: str) -> tuple:
+    """The claims of quiz/claims.py a quiz question relies on (empty for most questions)."""
+    return _quiz_claims().for_question(qid)
+
+
 def claim_numbers(claim_ids, seed: int = 0, here: str = "") -> None:
     """Each claim (quiz/claims.py) as the page states it, with the numbers the simulator measured for it:
     the same configurations the claims check runs on seeds 0..4, so words and numbers cannot drift. ``here``

@@ -128,6 +128,12 @@ def test_legal_summarization_answer_shows_the_simulator_evidence():
     assert row["continuous"] > row["static"]
     link = next(md.value for md in at.markdown if "[Open in the simulator" in md.value)
     assert "(prefill-vs-decode?scenario=legal-archive&a=static&b=continuous&requests=200&seed=0)" in link
+    # The claims the question rests on (quiz/claims.py), with the simulator's numbers: chunked beside the book.
+    from sim import scenario, simulate
+    text = " ".join(md.value for md in at.markdown)
+    assert "What the simulator checks for this question" in text and "Chunked prefill (512 tokens per pass)" in text
+    chunked = simulate(scenario("legal-archive", policy="chunked", record_iterations=False)).metrics
+    assert f"{chunked['requests_per_s'] * 3600:,.0f}/h under chunked" in text
 
 
 def _distinct_links():
