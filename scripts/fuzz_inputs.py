@@ -204,10 +204,9 @@ def gen_heavy(rng) -> list[str]:
     bad_n, bad_rate = ["0", "-1", "1000000", "abc", "nan", "9" * 40, ""], ["nan", "inf", "-1", "5e-324", "x", "1e300"]
     if rng.random() < 0.5:
         return ["bench", "--requests", pick(rng, bad_n)] + (["--heavy-rate", pick(rng, bad_rate)] if rng.random() < 0.5 else [])
-    argv = ["validate", pick(rng, ["--requests", "--rate", "--pass-repeats", "--seed"])]
-    argv.append(pick(rng, bad_rate if argv[1] == "--rate" else bad_n + ["10", "99"] if argv[1] == "--pass-repeats" else bad_n))
-    if argv[1:] == ["--seed"] or argv[2] in ("10",):
-        argv += ["--requests", "0"]
+    argv = ["validate", "--requests", pick(rng, bad_n)]  # never 1..400: every draw is refused before torch
+    other = pick(rng, ["--rate", "--pass-repeats", "--seed", "--policy"])
+    argv += [other, pick(rng, bad_rate if other == "--rate" else WORDS if other == "--policy" else bad_n + ["3"])]
     return argv + ["--json"]
 
 
@@ -561,6 +560,7 @@ def fuzz(total: int, seed: int = 0, urls: int | None = None, subprocesses: int |
 
 
 def _subprocess(argv) -> tuple[str, str]:
+    argv = [a.replace("\x00", "") for a in argv]  # an operating system's argv cannot carry a NUL byte
     try:
         proc = subprocess.run([sys.executable, "-m", "sim", *argv], capture_output=True, text=True, cwd=ROOT,
                               timeout=HANG_S)

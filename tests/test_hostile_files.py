@@ -265,3 +265,20 @@ def test_help_lists_the_limits():
 def test_json_loader_keeps_valid_values():
     assert load_json('{"a": [1, 2.5, "x", null, true]}', "scenario") == {"a": [1, 2.5, "x", None, True]}
     assert json.dumps(load_yaml("a: 1\nb: [x, y]\n", "scenario")) == '{"a": 1, "b": ["x", "y"]}'
+
+
+def test_quiz_export_never_overwrites_a_bank_file(tmp_path, capsys):
+    import shutil
+
+    from quiz.bank import BANK_DIR
+    from quiz.cli import main as quiz_main
+    bank = tmp_path / "bank"
+    shutil.copytree(BANK_DIR, bank)
+    target = sorted(p for p in bank.iterdir() if p.suffix == ".yaml")[0]
+    before = target.read_bytes()
+    assert quiz_main(["--bank", str(bank), "export", "--format", "gift", "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: output:") and "input" in err and len(err.strip().splitlines()) == 1
+    assert target.read_bytes() == before
+    assert quiz_main(["--bank", str(bank), "export", "--format", "gift", "-o", ""]) == 2
+    assert "needs a file name" in capsys.readouterr().err
