@@ -39,10 +39,10 @@ def test_yaml_alias_bomb_refused_fast_and_small():
     text = alias_bomb()
     import yaml  # noqa: F401 (imported once per process anyway; the time below is the refusal's own)
     tracemalloc.start()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with pytest.raises(ConfigError) as e:
         load_yaml(text, "scenario", "the scenario file")
-    elapsed = time.perf_counter() - t0
+    elapsed = time.process_time() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert "expand to more than" in str(e.value)
@@ -52,9 +52,9 @@ def test_yaml_alias_bomb_refused_fast_and_small():
 def test_alias_bomb_in_a_scenario_file_and_a_bank_file(tmp_path, capsys):
     p = tmp_path / "bomb.yaml"
     p.write_text(alias_bomb(key="policy"))
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
-    assert time.perf_counter() - t0 < 1.0 and "scenario" in err
+    assert time.process_time() - t0 < 1.0 and "scenario" in err
     from quiz.bank import BankError, load_bank
     d = tmp_path / "bank"
     d.mkdir()
@@ -96,19 +96,19 @@ def test_yaml_aliases_within_limits_still_work():
 def test_bad_scenario_files_are_one_line(tmp_path, capsys, name, data, fragment):
     p = tmp_path / name
     p.write_bytes(data)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
     assert fragment in err
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
 
 
 def test_big_scenario_file_refused_before_reading(tmp_path, capsys):
     p = tmp_path / "huge.yaml"
     with open(p, "wb") as f:
         f.truncate(2_000_000_000)  # a sparse 2 GB file: reading it would take seconds and the memory
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
-    assert "limit" in err and time.perf_counter() - t0 < 1.0
+    assert "limit" in err and time.process_time() - t0 < 1.0
 
 
 @pytest.mark.parametrize("text, fmt, field, row", [
@@ -207,10 +207,10 @@ def test_kv_capacity_that_fits_still_runs():
     (["legal-archive", "--rates", "1,2"], "rate"),
 ])
 def test_sweep_grid_limits(args, field, capsys):
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     err = one_line_error(["sweep", *args], capsys)
     assert err.startswith(f"error: {field}"), err
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
 
 
 def test_output_never_overwrites_an_input(tmp_path, capsys):
