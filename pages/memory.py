@@ -111,4 +111,5 @@ st.caption(f"Contiguous: peak {contig.metrics['max_concurrent']} sequences at on
            f"p50 {common.ms(paged.metrics['queue_p50_s'])}. Shares are of a {kv:,}-slot cache, "
            f"{len(contig.requests)} requests.")
 st.markdown("**What the simulator checks** (in CI, on five seeds, with this page's default settings):")
-common.claim_numbers(["paged-waste-under-a-block", "contiguous-wastes-more"], here="memory")
+common.claim_numbers(["paged-waste-under-a-block", "contiguous-refuses-although-free", "contiguous-wastes-more"],
+                     here="memory")

@@ -87,11 +87,20 @@ def _internal_waste_per_sequence(res: SimResult) -> float:
     return max((it.kv_internal / it.running for it in res.iterations if it.running), default=0.0)
 
 
+def _refusals_although_free(res: SimResult) -> float:
+    """Passes in which the head of the queue waited for memory although the free slots in total would hold
+    it (contiguous memory: no single hole is large enough)."""
+    from sim.trace_query import refused_although_free
+    return float(len(refused_although_free(res, first_only=False)))
+
+
 MEASURES: dict[str, Callable[[SimResult], float]] = {
     "longest_wait_batch_s": _longest_first_token_wait("batch"),
     "internal_waste_per_sequence": _internal_waste_per_sequence,
+    "refusals_although_free": _refusals_although_free,
 }
-_NEEDS_TRACE = {"internal_waste_per_sequence"}
+_NEEDS_TRACE = {"internal_waste_per_sequence", "refusals_although_free"}
+_NEEDS_LAYOUT = {"refusals_although_free"}
 
 # How a metric is shown: (words, factor from data units, unit, format).
 DISPLAY = {
@@ -106,6 +115,8 @@ DISPLAY = {
     "interactive.slo_attainment": ("interactive requests meeting both goals", 100.0, "%", "{:.0f}"),
     "longest_wait_batch_s": ("longest wait of a batch job for its first token", 1.0, " s", "{:,.1f}"),
     "internal_waste_per_sequence": ("most unusable slots per sequence", 1.0, " slots", "{:.1f}"),
+    "refusals_although_free": ("passes in which a request waited although free memory would hold it", 1.0, "",
+                               "{:,.0f}"),
 }
 
 
@@ -212,6 +223,11 @@ CLAIMS: tuple[Claim, ...] = (
           "internal_waste_per_sequence", "lower", 0.0,
           settings=(("memory", "paged"), ("block_size", 16), ("kv_capacity_tokens", 12_000)), requests=60,
           link=("memory", _P(scenario="fragmentation")), pages=("memory",), quiz=("c5-paged-waste-bound",)),
+    Claim("contiguous-refuses-although-free", "Contiguous memory makes a request wait although the free memory "
+          "in total would hold it: no single hole is large enough for its region.", "fragmentation", "",
+          "contiguous", 0, "refusals_although_free", "higher", 0.0,
+          settings=(("memory", "contiguous"), ("block_size", 16), ("kv_capacity_tokens", 12_000)), requests=60,
+          link=("memory", _P(scenario="fragmentation")), pages=("memory",), quiz=("c5-refused-although-free",)),
     Claim("contiguous-wastes-more", "Contiguous memory holds a larger share of its KV memory without a token "
           "in it than paged memory does, on the same arrivals.", "fragmentation", "memory", "contiguous",
           "paged", "kv_waste_fraction", "higher", 0.5,
@@ -256,7 +272,9 @@ def _base(claim: Claim, seed: int) -> SimConfig:
         wl = dataclasses.replace(wl, classes=tuple(dataclasses.replace(c, share=float(s))
                                                    for c, s in zip(wl.classes, claim.shares)))
     record = claim.metric in _NEEDS_TRACE
-    return scenario(claim.scenario, workload=wl, seed=seed, record_iterations=record, **dict(claim.settings))
+    extra = {"record_layout": True} if claim.metric in _NEEDS_LAYOUT else {}
+    return scenario(claim.scenario, workload=wl, seed=seed, record_iterations=record, **extra,
+                    **dict(claim.settings))
 
 
 def configs(claim: Claim, seed: int = 0) -> tuple[SimConfig, SimConfig | None]:
@@ -308,9 +326,9 @@ def sentence(m: Measured) -> str:
     c = m.claim
     words = DISPLAY.get(c.metric, (c.metric,))[0]
     if not c.vary:
-        rel = f"under the bound of {fmt(c, m.b)}"
-        return (f"Measured ({c.scenario}, seed {m.seed}): {words} {fmt(c, m.a)}, {rel}"
-                f"{'' if m.holds else ' (the claim does not hold here)'}.")
+        side = {"higher": "above", "lower": "below", "same": "at"}[c.direction]
+        return (f"Measured ({c.scenario}, seed {m.seed}): {words}: {fmt(c, m.a)}, {side} the bound of "
+                f"{fmt(c, m.b)}{'' if m.holds else ' (the claim does not hold here)'}.")
     name = {"policy": "", "order": "", "token_budget": "budget ", "reorg_s": "", "memory": ""}.get(c.vary, "")
     sa, sb = _side(c, c.a), _side(c, c.b)
     factor, unit = DISPLAY.get(c.metric, ("", 1.0, ""))[1:3]
