@@ -10,6 +10,7 @@ import streamlit as st
 
 from quiz import catalog
 from pages import common  # noqa: F401  (every page imports it: it hands a bare first visit to app.py's router)
+from pages import live_class
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id
 from quiz.links import claim_metrics, evidence_rows
@@ -30,6 +31,10 @@ try:
 except BankError as e:  # a broken bank file is named, never a traceback
     st.error(f"The question bank cannot be loaded: {e}")
     st.stop()
+
+if live_class.quiz_class_session() is not None:
+    st.info(f"You are taking this quiz with class {st.session_state['_quiz_class_code']}: your instructor sees "
+            "how the class answered, never who you are.", icon=":material/groups:")
 
 # ---- choose what to practise -----------------------------------------------------------------------------
 labels = [ALL] + [f"{c}: {CONCEPT_NAMES[c]}" for c in CONCEPTS]
@@ -131,6 +136,7 @@ if not s.finished:
             else:
                 g = grade(v, parsed)
                 s.record(q, v, answer_text, g)
+                live_class.store_attempt(q, v, raw, answer_text, g)  # the learner's history, the class's results
                 st.session_state["quiz_result"] = (q.id, v.seed, g)
                 st.rerun()
     else:
@@ -171,3 +177,10 @@ else:
 if s.attempts:
     st.download_button("Download my results (CSV)", s.to_csv(), file_name="batch-lab-quiz-results.csv",
                        mime="text/csv", key="quiz_csv")
+
+with st.expander("My earlier answers (this browser, across visits)"):
+    past = live_class.history_rows()
+    if past:
+        st.dataframe(past, hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing saved yet: answers are saved under a random id kept in this browser.")

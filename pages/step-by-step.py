@@ -10,7 +10,8 @@ import time
 
 import streamlit as st
 
-from pages import common
+from pages import common, live_class
+from quiz.classroom import LivePrompt
 from sim import scenario
 from sim.workload import PRESETS
 from sim import trace_query as tq
@@ -70,14 +71,34 @@ def _go(delta: int | None = None, to: int | None = None) -> None:
         st.session_state["sbs_playing"] = False
 
 
+def _truth(it) -> dict[str, set]:
+    """What the trace says happens to each request in iteration ``it``."""
+    return {"prefill": {rid for rid, _ in it.prefill}, "decode": set(it.decode),
+            "queue": set(tq.queued_ids(result, it)), "finish": set(it.finished)}
+
+
+ASK = {"prefill": ("who is prefilled", "be prefilled"), "decode": ("who decodes", "take a decode step"),
+       "queue": ("who waits", "wait in the queue"), "finish": ("who leaves", "be removed (produce their last token)")}
+
+
+def _class_prompts(k: int, arrived: list[str]) -> dict[str, LivePrompt] | None:
+    """The same prediction as questions for a live class session, answered by the trace."""
+    if len(arrived) < 2:
+        return None
+    it, truth = its[k], _truth(its[k])
+    why = lines[k].replace("**", "")[:600]
+    return {label: LivePrompt("step-by-step", f"Iteration {it.index} ({style}): which requests will {q}?",
+                              tuple(arrived), tuple(i for i, r in enumerate(arrived) if r in truth[c]),
+                              multiple=True, explanation=why) for c, (label, q) in ASK.items()}
+
+
 def _check_and_step() -> None:
     """Grade the prediction for the next iteration against the trace, then step."""
     k = st.session_state[key]
     if k >= n:
         return
     it = its[k]
-    truth = {"prefill": {rid for rid, _ in it.prefill}, "decode": set(it.decode),
-             "queue": set(tq.queued_ids(result, it)), "finish": set(it.finished)}
+    truth = _truth(it)
     guess = {c: set(st.session_state.get(f"sbs_guess_{c}", [])) for c in truth}
     st.session_state["sbs_feedback"][(policy, it.index)] = {c: (sorted(guess[c]), sorted(truth[c])) for c in truth}
     for c in truth:
@@ -152,11 +173,16 @@ with right_col:
             st.multiselect("Which will wait in the queue?", arrived, key="sbs_guess_queue")
             st.multiselect("Which will be removed (produce their last token)?", arrived, key="sbs_guess_finish")
             st.form_submit_button("Check my prediction and step", on_click=_check_and_step, type="primary")
+        class_prompts = _class_prompts(k, arrived)
     else:
         st.success(f"All five requests are done after {n} iterations ({common.ms(its[-1].end_s)}). The same "
                    f"arrivals under {'continuous' if standard else 'standard'} batching take "
                    f"{len(other.iterations)} iterations ({common.ms(other.iterations[-1].end_s)}). Flip the "
                    "toggle above to replay them.")
+        class_prompts = None
+
+# The same prediction for a whole room (a live class session), below the chart and the prediction form.
+live_class.presenter_panel("step-by-step", class_prompts)
 
 with st.expander(f"Narration log ({k} of {n} iterations)", expanded=False):
     for line in lines[:k]:

@@ -20,7 +20,7 @@ from typing import Literal
 
 ParamKind = Literal["choice", "int", "float", "text", "flag"]
 CONCEPTS = tuple(f"C{i}" for i in range(1, 13))  # DESIGN.md section 1 (quiz.model names them)
-SECTIONS = ("Learn", "Explore", "Check yourself")  # navigation groups, in menu order
+SECTIONS = ("Learn", "Explore", "Check yourself", "Class")  # navigation groups, in menu order
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,13 @@ PAGES: tuple[Page, ...] = (
                  "recal": FLAG, "runs": Int(1, 5)}),
     Page("quiz", "pages/_quiz.py", "Quiz", ":material/quiz:", "Check yourself",
          "Scenario questions whose answers the simulator can demonstrate.", concepts=CONCEPTS,
-         path_label="Quiz: scenario questions the simulator can demonstrate"),
+         path_label="Quiz: scenario questions the simulator can demonstrate", params={"class": TEXT}),
+    Page("join", "pages/join.py", "Join a class", ":material/login:", "Class",
+         "Predict live with your class on your own device: type the instructor's join code.", on_path=False,
+         params={"code": TEXT}),
+    Page("presenter", "pages/presenter.py", "Class presenter", ":material/co_present:", "Class",
+         "For instructors: the room's live predictions, the reveal, and the class's quiz results.", on_path=False,
+         params={"code": TEXT, "key": TEXT}),
 )
 
 BY_URL: dict[str, Page] = {p.url_path: p for p in PAGES}

@@ -183,11 +183,20 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def start(engine: Engine, prompt: LivePrompt, kind: str = "live", now: datetime | None = None) -> tuple[str, str]:
-    """A new session posing ``prompt``; returns (join code, presenter secret). The secret is not stored."""
+QUIZ_LINK = LivePrompt("quiz", "Quiz link", (), ())  # a quiz link asks the room nothing live
+
+
+def start(engine: Engine, prompt: LivePrompt | None, kind: str = "live", now: datetime | None = None) -> tuple[str, str]:
+    """A new session posing ``prompt`` (None for a quiz link); returns (join code, presenter secret).
+    Only the secret's hash is stored."""
     if kind not in KINDS:
         raise ClassError(f"kind: one of {', '.join(KINDS)}")
-    p = prompt.validated()
+    if kind == "quiz":
+        p = QUIZ_LINK
+    elif prompt is None:
+        raise ClassError("a live session needs a question")
+    else:
+        p = prompt.validated()
     t = _now(now)
     secret = secrets.token_urlsafe(24)
     for _ in range(8):  # a collision among ~1e9 codes is rare; try again rather than fail

@@ -139,7 +139,7 @@ def test_prompts_are_validated():
 
 
 def test_quiz_item_statistics_for_an_instructor(engine):
-    code, secret = cr.start(engine, PROMPT, kind="quiz", now=T0)
+    code, secret = cr.start(engine, None, kind="quiz", now=T0)
     sid = cr.session_id(engine, code, now=at(1))
     rec = lambda who, q, c, opts, score, t: results.record(engine, who, q, c, "single", 1, f"opt {opts}", opts,  # noqa
                                                             score, session=sid, now=at(t))
