@@ -3,7 +3,9 @@
   python -m quiz list [--json] [--concept C5]      every question: id, concept, kind, stem, options
                                                      (with a correct flag), parameterized, source
   python -m quiz check [--seeds 50] [--claim-seeds 5] [--no-claims]  schema, answers over many seeds, links, claims, coverage
-  python -m quiz export --format gift|moodle-xml -o FILE [--variants 5]
+  python -m quiz export --format gift|moodle-xml -o FILE [--variants 5] [--base-url URL]
+                                                   (--base-url: the app's public address, so the
+                                                   "open in the simulator" links work from an LMS)
 
 A parameterized question is listed with the variant of seed 0. Exit status: 0 fine, 1 problems found,
 2 bad usage or an unreadable bank.
@@ -82,12 +84,18 @@ def _check(args) -> int:
 def _export(args) -> int:
     from sim.errors import ConfigError
     from sim.files import check_output, write_atomic
+    from quiz.export import base_url
+    try:
+        base = base_url(args.base_url) if args.base_url is not None else ""
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     # The output may not be a bank file (or the bank folder): exporting over it would destroy the bank.
     inputs = tuple(bank_files(args.bank)) + (args.bank,)
     try:
         check_output(args.output, "output", inputs)
         bank = load_bank(args.bank)
-        text = FORMATS[args.format](bank, variants=args.variants)
+        text = FORMATS[args.format](bank, variants=args.variants, base=base)
         write_atomic(args.output, text, "output", inputs)  # a temp file renamed: an interrupted export
     except ConfigError as e:                               # leaves the old file whole
         print(f"error: {e}", file=sys.stderr)
@@ -115,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", required=True, help="file to write")
     ex.add_argument("--variants", type=int, default=DEFAULT_VARIANTS,
                     help=f"fixed variants per parameterized question (default {DEFAULT_VARIANTS})")
+    ex.add_argument("--base-url", help="the app's public address, e.g. https://batchlab.example.edu: makes the "
+                                       "'open in the simulator' links absolute (they work from inside Moodle)")
     return p
 
 

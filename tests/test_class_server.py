@@ -1,0 +1,41 @@
+"""The class server (scripts/serve_class.py: replicas behind Debian's nginx) under the load script's
+simulated learners (scripts/load_class.py: real websocket sessions in Streamlit's protobuf protocol).
+
+A small class, so CI stays fast: two replicas sharing a real PostgreSQL server, six learners who join,
+predict, see the reveal and answer a quiz question. Every prediction must reach the presenter's chart
+whichever replica its learner landed on, with no error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+def _need(what: str, reason: str | None) -> None:
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{what} cannot run on CI: {reason}")
+        pytest.skip(reason)
+
+
+def test_a_small_class_across_two_replicas_and_postgresql():
+    import load_class
+    import local_postgres
+    from serve_class import ClassServer, find_nginx
+    _need("the class server", None if find_nginx() else "nginx not found (apt-get install nginx)")
+    _need("the PostgreSQL class server", local_postgres.missing())
+    with ClassServer(replicas=2, postgres=True, run_dir=tempfile.mkdtemp(prefix="batchlab-srv-")) as server:
+        st = asyncio.run(load_class.drive(server.url, 6, ramp_s=2.0, timeout_s=90.0, seed=1))
+        row = load_class.summarise(st, 6)
+    assert row["errors"] == 0, row["error_samples"]
+    assert row["submitted"] == 6 and row["counted_by_chart"] == 6 and row["quiz_graded"] == 6
+    assert len(st.saw_reveal) == 6
+    assert sum(row["learners_per_replica"].values()) == 6
