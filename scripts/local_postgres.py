@@ -70,8 +70,10 @@ def start(folder: str, timeout_s: float = 30.0) -> str:
     data = os.path.join(folder, "data")
     run = _as_user()
     if not os.path.exists(os.path.join(data, "PG_VERSION")):
-        subprocess.run(run + [find_bin("initdb"), "-D", data, "-U", "batchlab", "--auth=trust", "-E", "UTF8",
-                              "--no-instructions"], check=True, capture_output=True, text=True)
+        r = subprocess.run(run + [find_bin("initdb"), "-D", data, "-U", "batchlab", "--auth=trust", "-E", "UTF8",
+                                  "--no-instructions"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"initdb failed in {data}: {(r.stderr or r.stdout).strip()[-500:]}")
     port = _free_port()
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c max_connections=200"
     subprocess.run(run + [find_bin("pg_ctl"), "-D", data, "-o", opts, "-l", os.path.join(folder, "log"), "-w",

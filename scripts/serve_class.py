@@ -137,6 +137,7 @@ class ClassServer:
         if nginx is None:
             raise RuntimeError("nginx not found (apt-get install nginx)")
         env = dict(os.environ)
+        os.chmod(self.run_dir, 0o755)  # PostgreSQL and nginx's workers run as other users and must reach it
         if self.postgres:
             import local_postgres
             self._pg_dir = os.path.join(self.run_dir, "postgres")
