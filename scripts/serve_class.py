@@ -137,6 +137,10 @@ class ClassServer:
         if nginx is None:
             raise RuntimeError("nginx not found (apt-get install nginx)")
         env = dict(os.environ)
+        # Streamlit puts the app's folder on sys.path for each script run and takes it off when that run
+        # ends, even while another session's run is importing pages.* for the first time (a class arriving
+        # at once then sees "cannot import name 'common' from 'pages'"). On PYTHONPATH it stays put.
+        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         os.chmod(self.run_dir, 0o755)  # PostgreSQL and nginx's workers run as other users and must reach it
         if self.postgres:
             import local_postgres
