@@ -25,7 +25,7 @@ if "present" not in st.session_state:
 
 # The menu is built from quiz/catalog.py. A custom menu (say, one with its own list markup) would pass
 # position="hidden" here and draw catalog.by_section() with st.page_link.
-nav = st.navigation(nav_pages(), position="sidebar")
+nav = st.navigation(nav_pages(), position="sidebar", expanded=True)  # every page listed (13 > the 12 it shows)
 
 with st.sidebar:
     st.toggle("Presentation mode (larger type)", key="present",

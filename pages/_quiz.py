@@ -32,7 +32,7 @@ except BankError as e:  # a broken bank file is named, never a traceback
     st.error(f"The question bank cannot be loaded: {e}")
     st.stop()
 
-if live_class.quiz_class_session() is not None:
+if live_class.quiz_class_session(st.query_params.get("class")) is not None:
     st.info(f"You are taking this quiz with class {st.session_state['_quiz_class_code']}: your instructor sees "
             "how the class answered, never who you are.", icon=":material/groups:")
 

@@ -325,9 +325,8 @@ def learner_live(code: str, nickname: str) -> None:
 
 # ---- quiz attempts -------------------------------------------------------------------------------------
 
-def quiz_class_session() -> int | None:
-    """The class session the quiz is taken under (``?class=CODE`` once, then kept), or None."""
-    raw = st.query_params.get("class")
+def quiz_class_session(raw: str | None = None) -> int | None:
+    """The class session the quiz is taken under (the page's ``?class=CODE``, once; then kept), or None."""
     if raw and raw != st.session_state.get("_quiz_class_raw"):
         st.session_state["_quiz_class_raw"] = raw
         e = engine()
@@ -355,7 +354,7 @@ def store_attempt(q, v, raw, answer_text: str, g) -> None:
     if e is None:
         return
     _, err = _guard(results.record, e, learner_id(), q.id, q.concept, q.kind, v.seed, answer_text, options, g.score,
-                    session=quiz_class_session())
+                    session=quiz_class_session())  # the session this browser session joined, if any
     if err:
         st.caption(f"Not saved: {err}")
 

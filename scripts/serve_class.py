@@ -109,6 +109,33 @@ def wait_healthy(url: str, procs=(), timeout_s: float = 90.0) -> None:
     raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f} s")
 
 
+def warm(url: str, timeout_s: float = 120.0) -> None:
+    """One full visit of Home over the websocket, as a browser's first visit, before learners arrive.
+
+    A fresh Streamlit server runs its first visits in the legacy pages/ mode until app.py's router has run
+    once (pages/common.py hands such a run to the router). When a whole class arrives at once, several
+    sessions go through that switch together, and some of them failed to import pages.common; after one
+    finished visit the router serves everyone.
+    """
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+    msg = BackMsg()
+    msg.rerun_script.page_name = ""
+    msg.rerun_script.context_info.url = url + "/"
+    deadline = time.monotonic() + timeout_s
+    with connect(url.replace("http://", "ws://") + "/_stcore/stream", subprotocols=["streamlit"],
+                 open_timeout=timeout_s, max_size=2 ** 26) as ws:
+        ws.send(msg.SerializeToString())
+        while time.monotonic() < deadline:
+            fm = ForwardMsg()
+            fm.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if fm.WhichOneof("type") == "script_finished" and \
+                    fm.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return
+    raise RuntimeError(f"{url}: the first visit did not finish within {timeout_s:.0f} s")
+
+
 class ClassServer:
     """The replicas, the proxy and (optionally) a local PostgreSQL; a context manager that stops them all."""
 
@@ -164,6 +191,7 @@ class ClassServer:
                 env=dict(env, STREAMLIT_SERVER_COOKIE_SECRET=cookie_secret), stdout=out, stderr=out))
         for p in self.replica_ports:
             wait_healthy(f"http://127.0.0.1:{p}", self.procs)
+            warm(f"http://127.0.0.1:{p}")
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             os.makedirs(os.path.join(self.run_dir, "tmp", sub), exist_ok=True)
         os.chmod(self.run_dir, 0o755)

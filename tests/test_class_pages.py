@@ -114,7 +114,7 @@ def test_the_presenter_page_checks_the_secret_and_hides_it():
 def test_quiz_attempts_are_stored_for_the_class_and_the_learner():
     e = db.get_engine()
     code, secret = cr.start(e, None, kind="quiz")
-    quiz = _app("pages/quiz.py", **{"class": code})
+    quiz = _app("pages/_quiz.py", **{"class": code})
     quiz.session_state["quiz_seed"] = 11
     _ok(quiz.run())
     assert f"class {code}" in "\n".join(i.value for i in quiz.info)
