@@ -46,6 +46,8 @@ st.markdown("""<style>
     white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 [data-testid="stMetricDelta"] { flex-wrap: wrap; } [data-testid="stMetricDelta"] * { min-width: max-content; }
 [data-testid="stMetricValue"] { overflow-wrap: anywhere; }
+[data-testid="stSidebarNavLink"] > span:last-child { min-width: 0; flex: 1 1 auto; }
+[data-testid="stSidebarNavLink"] p { white-space: normal !important; }
 </style>""", unsafe_allow_html=True)
 
 if st.session_state["present"]:

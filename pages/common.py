@@ -268,15 +268,17 @@ def url_toggle(label: str, key: str, default: bool = False, help: str | None = N
 
 # ---- metric deltas ------------------------------------------------------------------------------------
 
-def change(new: float | None, old: float | None, higher_is_better: bool) -> dict:
-    """st.metric keywords for a change from ``old`` to ``new``: the arrow follows the direction of the
-    change (whatever the delta's text says), the colour whether that direction is good, and the words
-    "better" / "worse" say it without colour."""
+def change(text: str | None, new: float | None, old: float | None, higher_is_better: bool) -> dict:
+    """st.metric keywords for the delta ``text`` of a change from ``old`` to ``new``: the arrow follows the
+    direction of the change (whatever the text says), the colour whether that direction is good, and the
+    word "better" / "worse" at the end says it without colour."""
+    if text is None:
+        return dict(delta=None)
     if new is None or old is None or abs(new - old) <= 1e-12 * max(abs(new), abs(old), 1.0):
-        return dict(delta_arrow="off", delta_color="gray", delta_description="no change")
+        return dict(delta=f"{text}, no change", delta_arrow="off", delta_color="gray")
     good = (new > old) == higher_is_better
-    return dict(delta_arrow="up" if new > old else "down", delta_color="green" if good else "red",
-                delta_description="better" if good else "worse")
+    return dict(delta=f"{text}, {'better' if good else 'worse'}", delta_arrow="up" if new > old else "down",
+                delta_color="green" if good else "red")
 
 
 # ---- teaching frame ----------------------------------------------------------------------------------

@@ -115,9 +115,10 @@ cols = st.columns(4)
 shown = [r for r in rows if r["key"] in ("throughput_tokens_per_s", "ttft_p50_s", "tbt_p99_s", "e2e_p50_s")]
 for c, r in zip(cols, shown):
     higher_better = next(m[4] for m in vc.COMPARE_METRICS if m[0] == r["key"])
-    c.metric(f"{r['metric']} ({r['unit']})", f"{r['disaggregated']:,.1f}",
-             None if r["change"] is None else f"{r['change']:+.0%} vs colocated ({r['colocated']:,.1f})",
-             delta_color="normal" if higher_better else "inverse")
+    c.metric(f"{r['metric']} ({r['unit']})", vc.fmt_value(r["disaggregated"]),
+             **common.change(None if r["change"] is None else
+                             f"{r['change']:+.0%} vs colocated ({vc.fmt_value(r['colocated'])})",
+                             r["disaggregated"], r["colocated"], higher_better))
 st.caption(f"The disaggregated run uses {n_pre + n_dec} engines, the colocated run one: compare per-engine "
            f"throughput too ({dis.metrics['throughput_tokens_per_s'] / (n_pre + n_dec):,.0f} vs "
            f"{col.metrics['throughput_tokens_per_s']:,.0f} tokens/s per engine). {len(dis.requests)} requests.")

@@ -102,10 +102,11 @@ cols = st.columns(4)
 labels = {"reserved": "Reserved", "internal": "Internal waste", "external": "External waste"}
 # Each card: the contiguous run's value; below it the paged run's, its arrow pointing from contiguous to paged.
 for col, key in zip(cols, labels):
-    col.metric(f"{labels[key]} (time-weighted)", f"{wc[key]:.1%}", f"paged {wp[key]:.1%}",
-               **common.change(wp[key], wc[key], higher_is_better=False))
-cols[3].metric("Makespan", common.ms(contig.metrics["makespan_s"]), f"paged {common.ms(paged.metrics['makespan_s'])}",
-               **common.change(paged.metrics["makespan_s"], contig.metrics["makespan_s"], higher_is_better=False))
+    col.metric(f"{labels[key]} (time-weighted)", f"{wc[key]:.1%}",
+               **common.change(f"paged {wp[key]:.1%}", wp[key], wc[key], higher_is_better=False))
+cols[3].metric("Makespan", common.ms(contig.metrics["makespan_s"]),
+               **common.change(f"paged {common.ms(paged.metrics['makespan_s'])}", paged.metrics["makespan_s"],
+                               contig.metrics["makespan_s"], higher_is_better=False))
 st.caption(f"Contiguous: peak {contig.metrics['max_concurrent']} sequences at once, mean queueing delay p50 "
            f"{common.ms(contig.metrics['queue_p50_s'])}. Paged: peak {paged.metrics['max_concurrent']}, "
            f"p50 {common.ms(paged.metrics['queue_p50_s'])}. Shares are of a {kv:,}-slot cache, "

@@ -116,13 +116,13 @@ cols = st.columns(5)
 for i, r in enumerate(rows):
     if r[lab_b] is None:
         continue
-    value = f"{r[lab_b]:,.1f}" if r[lab_b] < 1000 else f"{r[lab_b]:,.0f}"
-    delta = None if r["change"] is None else f"{r['change']:+.0%} vs A ({r[lab_a]:,.1f})"
+    delta = None if r["change"] is None else f"{r['change']:+.0%} vs A ({vc.fmt_value(r[lab_a])})"
     higher_better = next(m[4] for m in vc.COMPARE_METRICS if m[0] == r["key"])
-    cols[i % 5].metric(f"B: {r['metric']} ({r['unit']})", value, delta,
-                       delta_color="normal" if higher_better else "inverse")
+    cols[i % 5].metric(f"B: {r['metric']} ({r['unit']})", vc.fmt_value(r[lab_b]),
+                       **common.change(delta, r[lab_b], r[lab_a], higher_better))
 st.caption(f"{len(res_a.requests)} requests; TBT over {res_a.metrics['tbt_samples']:,} (A) and "
-           f"{res_b.metrics['tbt_samples']:,} (B) token gaps. Green = B better on that metric.")
+           f"{res_b.metrics['tbt_samples']:,} (B) token gaps. The arrow shows which way B moved; green and "
+           "'better' mean B did better on that metric.")
 
 c1, c2 = st.columns(2)
 with c1:

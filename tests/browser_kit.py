@@ -135,19 +135,19 @@ def main_text(page) -> str:
 # Text cut off by its box: an element holding text (or set to end in "...") whose content is wider than
 # the box shows (scrollWidth > clientWidth). Charts, tables and code scroll or clip on purpose: skipped.
 OVERFLOWING_TEXT = """() => {
-    const out = [];
     const skip = '[data-testid="stDataFrame"], .js-plotly-plot, pre, code, [data-testid="stCode"], ' +
-                 '[role="tooltip"], [data-testid="stTooltipContent"], textarea, input';
+                 '[role="tooltip"], [data-testid="stTooltipContent"], textarea, input, [data-testid="stSkipLink"]';
+    const hit = [];
     for (const el of document.querySelectorAll('[data-testid="stApp"] *')) {
+        if (el.clientWidth < 2 || el.scrollWidth <= el.clientWidth + 1) continue;
+        if (el.closest(skip) || el.querySelector(skip) || !el.innerText || !el.innerText.trim()) continue;
         const cs = getComputedStyle(el);
-        const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
-        if (!own && cs.textOverflow !== 'ellipsis') continue;
-        if (el.clientWidth < 2 || cs.visibility === 'hidden' || el.closest(skip)) continue;
-        if (el.scrollWidth > el.clientWidth + 1)
-            out.push(`${el.tagName.toLowerCase()} "${el.innerText.trim().slice(0, 60)}" ` +
-                     `(${el.scrollWidth} px in ${el.clientWidth} px)`);
+        if (cs.visibility === 'hidden' || el.getAttribute('href') === '#main') continue;
+        hit.push(el);
     }
-    return out;
+    // the innermost box that overflows names the text; its ancestors overflow because of it
+    return hit.filter(el => !hit.some(o => o !== el && el.contains(o))).map(el =>
+        `${el.tagName.toLowerCase()} "${el.innerText.trim().slice(0, 60)}" (${el.scrollWidth} px in ${el.clientWidth} px)`);
 }"""
 
 

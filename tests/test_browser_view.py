@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from browser_kit import (CHROMIUM, CHROMIUM_ARGS, bar_paths, chart_index, free_port, main_text,
+from browser_kit import (CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, bar_paths, chart_index, free_port, main_text,
                          no_exception, open_page, require_browser, start_server, stop_server, wait_idle,
                          wait_text)
 
@@ -299,3 +299,43 @@ def test_memory_deltas_point_the_way_the_numbers_go(server, page):
         assert _delta_direction(card) == want, f"{text!r}: arrow {_delta_direction(card)}, want {want}"
         seen += 1
     assert seen >= 3
+
+
+def test_choosing_sentence_quotes_the_cards(server, page):
+    """'X documents/h, Y% fewer than B (Z)': X and Z are the cards' numbers and Y is 1 - X/Z."""
+    open_page(page, f"{server}/choosing")
+    page.locator('[data-testid="stMain"] [role="radiogroup"] label').filter(
+        has_text="Standard (static) batching").first.click()
+    wait_idle(page)
+    page.get_by_role("button", name="Lock in my answer and run").click()
+    wait_idle(page, 180_000)
+    text = wait_text(page, "Not this time", 180_000)
+    m = re.search(r"finished ([\d,]+) documents per hour, (\d+)% fewer than ([\w-]+) \(([\d,]+)\)", text)
+    assert m, text[-1500:]
+    x, pct, best, z = int(m[1].replace(",", "")), int(m[2]), m[3], int(m[4].replace(",", ""))
+    assert _metric(page, "static: documents/h") == f"{x:,}"
+    assert _metric(page, f"{best}: documents/h") == f"{z:,}"
+    assert pct == round(100 * (1 - x / z))
+    # The arrow of each card's change against standard batching points the way the numbers go.
+    for label in ("continuous: documents/h", "chunked: documents/h"):
+        card = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
+        value = int(_metric(page, label).replace(",", ""))
+        assert _delta_direction(card) == ("up" if value > x else "down" if value < x else "none"), label
+
+
+# ---- every page, as a learner and on a projector: no text cut off by its box ---------------------------
+
+@pytest.mark.parametrize("size", [(1400, 1000, ""), (1280, 720, "?present=1")], ids=["1400x1000", "1280x720"])
+def test_no_text_overflows_its_box(server, browser, size):
+    w, h, query = size
+    pg = browser.new_page(viewport={"width": w, "height": h})
+    try:
+        open_page(pg, server)
+        hrefs = pg.eval_on_selector_all('a[data-testid="stSidebarNavLink"]', "els => els.map(e => e.href)")
+        problems = []
+        for href in hrefs:
+            open_page(pg, href.split("?")[0] + query)
+            problems += [f"{href.rsplit('/', 1)[-1] or 'home'}: {p}" for p in pg.evaluate(OVERFLOWING_TEXT)]
+        assert not problems, "\n".join(problems[:20])
+    finally:
+        pg.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.axes import readable_log_axis
 from viz.palette import OKABE_ITO, SERIES
 
 CLASS_COLORS = [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["green"], OKABE_ITO["purple"]]
@@ -38,7 +39,7 @@ def class_bars(results: dict, metric: str, y_title: str, scale: float = 1.0, tit
     fig.update_layout(barmode="group", title=title, xaxis_title="queue order", yaxis_title=y_title,
                       height=360, margin=dict(l=60, r=10, t=50, b=50), legend_title_text="class")
     if log_y:
-        fig.update_yaxes(type="log")
+        readable_log_axis(fig, "y")
     return fig
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.axes import readable_log_axis
 from viz.palette import OKABE_ITO, POLICY_COLORS, SERIES
 
 # The metrics a comparison shows, with how to print them and whether bigger is better.
@@ -22,6 +23,13 @@ COMPARE_METRICS = (
     ("makespan_s", "Makespan", "s", 1.0, False),
     ("stalls", "Generation stalls", "decode steps", 1.0, False),
 )
+
+
+def fmt_value(v: float) -> str:
+    """A metric value as a card shows it: whole numbers (counts) without decimals, small values with one."""
+    if float(v).is_integer() or abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:,.1f}"
 
 
 def _color(label: str, i: int) -> str:
@@ -87,8 +95,8 @@ def gap_ccdf(results: dict) -> go.Figure:
                       xaxis_title="time between two output tokens, TBT (ms, log scale)",
                       yaxis_title="gaps at least this long (%, log scale)", height=360,
                       margin=dict(l=60, r=10, t=50, b=50))
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
+    readable_log_axis(fig, "x")
+    readable_log_axis(fig, "y")
     return fig
 
 

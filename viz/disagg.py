@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.axes import readable_log_axis
 from viz.palette import OKABE_ITO, PHASE_COLORS, POLICY_COLORS, SERIES
 
 
@@ -95,5 +96,5 @@ def latency_bars(results: dict) -> go.Figure:
     fig.update_layout(barmode="group", title="Latency: colocated vs disaggregated",
                       xaxis_title="latency measure", yaxis_title="latency (ms, log scale)", height=360,
                       margin=dict(l=60, r=10, t=50, b=50), legend_title_text="run")
-    fig.update_yaxes(type="log")
+    readable_log_axis(fig, "y")
     return fig
