@@ -44,7 +44,7 @@ st.markdown("""<style>
 [data-testid="stSidebarNavLink"] span, [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *,
 [data-testid="stMetricDelta"] *, [data-testid^="stBaseButton"] *, [data-testid="stFileUploaderDropzone"] span {
     white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
-[data-testid="stMetricDelta"] { flex-wrap: wrap; } [data-testid="stMetricDelta"] * { min-width: max-content; }
+[data-testid="stMetricDelta"] { flex-wrap: wrap; } [data-testid="stMetricDelta"] > div { min-width: 0; }
 [data-testid="stMetricValue"] { overflow-wrap: anywhere; }
 [data-testid="stSidebarNavLink"] > span:last-child { min-width: 0; flex: 1 1 auto; }
 [data-testid="stSidebarNavLink"] p { white-space: normal !important; }

@@ -137,8 +137,8 @@ with cpu_tab:
 
     stored = st.session_state.get("validation")
     if stored is None:
-        st.markdown("Choose a policy and press **Run validation**. A run of 50 requests takes 20-25 seconds "
-                    "on a laptop CPU, calibration included.")
+        st.markdown("Choose a policy and press **Run validation**. The bar names each stage while it runs; how "
+                    "long a run takes depends on how busy this machine's CPU is (the finished run reports it).")
         st.stop()
     run_key, runs = stored
     v = runs[-1]  # the figures and tables below show the last run; the errors, every run's median and range

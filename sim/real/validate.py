@@ -223,7 +223,7 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     fit = None if recalibrate else calibrate.fresh(device, clock, fit_max_age_s)
     session = between = None
     if fit is None:
-        say(0.05, "calibrating: timing batch shapes before the run (about 3 s)")
+        say(0.05, "calibrating: timing batch shapes before the run")
         session = calibrate.Session(model, clock=clock)
         session.measure(BRACKET_ROUNDS)
         fit = session.fit()
@@ -241,7 +241,7 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     if repeats > 1:
         real_run = _median_of_replays(cfg, model, real_run, repeats, clock, between, say)
     if session is not None:
-        say(0.75, "calibrating: timing batch shapes after the run (about 3 s)")
+        say(0.75, "calibrating: timing batch shapes after the run")
         session.measure(BRACKET_ROUNDS)
         fit = session.fit()
         try:
