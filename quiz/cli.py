@@ -74,7 +74,8 @@ def _check(args) -> int:
         for qid, ok, text in summary["claims"]:
             print(f"  claim {'holds' if ok else 'FAILS'}: {qid}: {text}")
         if summary["page_claims"]:
-            print(f"claims of quiz/claims.py, each over {summary['claim_seeds']} seeds:")
+            n = summary["claim_seeds"]
+            print(f"claims of quiz/claims.py, each over {n} seed{'' if n == 1 else 's'}:")
         for cid, ok, text in summary["page_claims"]:
             print(f"  claim {'holds' if ok else 'FAILS'}: {cid}: {text}")
     print(f"{'OK' if not problems else f'{len(problems)} problem(s)'} in {time.perf_counter() - t0:.1f} s")
