@@ -43,7 +43,11 @@ def shoot(base: str, out: str, full: bool) -> list[str]:
             page = browser.new_page(viewport={"width": w, "height": h})
             for path in paths:
                 name = path or "home"
-                open_page(page, f"{base}/{path}" + (f"?{query}" if query else ""))
+                try:
+                    open_page(page, f"{base}/{path}" + (f"?{query}" if query else ""), 180_000)
+                except Exception as e:  # a page that does not settle on a busy machine: note it, go on
+                    problems.append(f"{name} at {w}x{h}: did not load ({type(e).__name__})")
+                    continue
                 try:  # every chart drawn (plotly loads after the page's text)
                     page.wait_for_function("""() => Array.from(document.querySelectorAll(
                         '[data-testid="stPlotlyChart"]')).every(c => c.querySelector('.main-svg'))""",
@@ -51,9 +55,13 @@ def shoot(base: str, out: str, full: bool) -> list[str]:
                 except Exception:  # a chart that never draws shows as a grey box in the shot
                     pass
                 page.wait_for_timeout(500)
-                page.screenshot(path=os.path.join(out, f"{name}-{size}.png"))
-                if full:
-                    page.screenshot(path=os.path.join(out, f"{name}-{size}-full.png"), full_page=True)
+                try:  # a busy machine can take long to paint a big chart: note it and go on
+                    page.screenshot(path=os.path.join(out, f"{name}-{size}.png"), timeout=120_000)
+                    if full:
+                        page.screenshot(path=os.path.join(out, f"{name}-{size}-full.png"), full_page=True,
+                                        timeout=120_000)
+                except Exception as e:  # playwright's TimeoutError
+                    problems.append(f"{name} at {w}x{h}: no screenshot ({type(e).__name__})")
                 for text in page.evaluate(OVERFLOWING_TEXT):
                     problems.append(f"{name} at {w}x{h}: {text}")
             page.close()

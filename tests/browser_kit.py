@@ -77,7 +77,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 _SETTLED = """() => { const busy = document.querySelector('[data-testid="stStatusWidget"]') ||
-    document.querySelector('[data-stale="true"]');
+    document.querySelector('[data-stale="true"]') || document.querySelector('[data-testid="stSkeleton"]');
     const m = document.querySelector('[data-testid="stMain"]');
     return busy ? null : (m ? m.innerText : ''); }"""
 
@@ -99,7 +99,7 @@ def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 1000) -> None:
 
 
 def open_page(page, url: str, timeout_ms: int = 90_000) -> None:
-    page.goto(url, wait_until="domcontentloaded")
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
     wait_idle(page, timeout_ms)
 
 
