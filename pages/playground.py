@@ -3,7 +3,7 @@
 composition, KV memory and queue, metric cards with sample sizes, the iteration log and downloads.
 
 Every setting is mirrored in the URL (?scenario=&policy=&order=&preempt=&memory=&rate=&requests=
-&max_batch=&budget=&kv=&expr=&seed=), so an instructor can share the exact view.
+&max_batch=&budget=&mbt=&kv=&expr=&seed=), so an instructor can share the exact view.
 """
 
 import functools
@@ -15,8 +15,10 @@ from sim import SCENARIOS, ConfigError, scenario, simulate
 from sim.batching import STRATEGIES
 from sim.config import resolve_workload
 from sim.kv_memory import KV_MANAGERS
+from sim.metrics import STALL_DEFINITION, STALL_NOTE
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
+from sim.iteration_log import iterations_csv
 from sim.trace import requests_csv
 from sim.workload import PRESETS
 from viz import narration as nr
@@ -35,7 +37,7 @@ def _summaries(registry: dict) -> str:
     return "; ".join(f"{name}: {cls.summary}" for name, cls in registry.items())
 
 
-POLICY_KEYS = ("policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget", "kv", "expr")
+POLICY_KEYS = ("policy", "order", "preempt", "memory", "rate", "requests", "max_batch", "budget", "mbt", "kv", "expr")
 
 st.title("Scheduling playground")
 common.intro("Pick a workload and a scheduling policy, then watch the batch form iteration by iteration. Each "
@@ -97,6 +99,13 @@ with st.sidebar:
     max_batch = common.url_number("Max batch (sequences per engine)", 1, 1024, "max_batch",
                                   int(page_default.get("max_batch", base.max_batch)),
                                   step=1, scope=name)
+    max_batched_tokens = base.max_batched_tokens
+    if "max_batched_tokens" in STRATEGIES[policy].knobs:
+        max_batched_tokens = common.url_number(
+            "Max tokens per pass", 16, 65536, "mbt", int(base.max_batched_tokens), step=256, scope=name,
+            help="The cap on tokens one forward pass computes (prompt tokens + one per decode), like vLLM's "
+                 "max_num_batched_tokens; 8192 by default. Whole prompts that do not fit wait for the next "
+                 "pass; a longer prompt is prefilled this many tokens at a time.")
     kv = common.url_number("KV capacity (token slots, 0 = what fits on the hardware)", 0, 5_000_000, "kv",
                            int(base.kv_capacity_tokens or 0), step=1000, scope=name)
     seed = common.url_number("Seed", 0, 1_000_000, "seed", int(base.seed), step=1,
@@ -131,6 +140,7 @@ def _config():
         workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
     return scenario(name, workload=workload, policy=policy, order=order, expr=run_expr, preempt=preempt,
                     memory=memory, token_budget=int(budget), max_batch=int(max_batch),
+                    max_batched_tokens=int(max_batched_tokens),
                     kv_capacity_tokens=int(kv) or None, seed=int(seed))
 
 
@@ -207,11 +217,19 @@ cards[3].metric("Goodput", f"{m['goodput_requests_per_s']:.2f} req/s",
                 help="Requests per second that met both their TTFT and TBT goals "
                      f"({m.get('slo_attainment', 0):.0%} of completed requests).")
 cards = st.columns(4)
-cards[0].metric("Generation stalls", f"{m['stalls']:,}", help="Decode steps delayed by a prefill in the same pass.")
-cards[1].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted from the batch to make room.")
-cards[2].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
+cards[0].metric("TBT p99.9 / longest gap", _pair(m["tbt_p999_s"], m["tbt_max_s"]),
+                help="The worst gaps between tokens, which a p99 can hide: p99.9 over all "
+                     f"{n_tbt:,} gaps, and the single longest gap of any request.")
+cards[1].metric("Generation stalls", f"{m['stalls']:,}",
+                help="Token gaps longer than the class's TBT goal that a prefill caused. " + STALL_DEFINITION)
+cards[2].metric("Stall time", f"{m['stall_time_s']:,.2f} s",
+                help="Delay prefills added to running sequences' tokens, summed over requests. " + STALL_NOTE)
+cards[3].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted from the batch to make room.")
+cards = st.columns(4)
+cards[0].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
                 help="Rejected requests can never fit (e.g. longer than the whole KV cache).")
-cards[3].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
+cards[1].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
+st.caption(f"**Generation stalls.** {STALL_DEFINITION} {STALL_NOTE}")
 rejected = [r for r in result.requests if r.rejected_reason]
 if rejected:
     st.warning(f"**{len(rejected)} of {len(result.requests)} requests were refused** because they can never fit, "
@@ -240,7 +258,8 @@ st.caption("**This run:** " + common.plain(_ran_with(cfg)))
 st.subheader("Batch timeline")
 common.plot(views.lanes, key="pg_lanes")
 common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
-               "blue = decode, cross-hatched vermillion = stalled (its token delayed by a prefill), striped purple = preempted, yellow = "
+               "blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
+               "or a token gap over the TBT goal because a prefill shared the pass), striped purple = preempted, yellow = "
                "KV transfer, green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
                "Long runs merge short neighbouring stretches (hover says so).")
 
@@ -273,7 +292,13 @@ if common.url_toggle("Show the iteration log (one row per forward pass)", "log",
     st.caption("One row per forward pass. prefilled = request:prompt tokens computed in this pass; queue = "
                "requests waiting after the pass was planned; KV % = share of the KV cache held.")
 
-d1, d2 = st.columns(2)
+d1, d2, d3 = st.columns(3)
+d3.download_button("Iteration log (CSV)", data=lambda: iterations_csv(result),
+                   file_name=f"batchlab-{name}-{policy}-iterations.csv", mime="text/csv", on_click="ignore",
+                   icon=":material/download:",
+                   help="One row per request per iteration (as `python -m sim run ... --iterations-out`): "
+                        "iteration, engine, start_s, end_s, request_id, action (prefill, decode, waiting, "
+                        "preempted, finished, padding), tokens computed for it in that pass.")
 d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result.requests),
                    file_name=f"batchlab-{name}-{policy}-requests.csv", mime="text/csv", on_click="ignore",
                    icon=":material/download:")

@@ -7,6 +7,7 @@ from pages import common
 from sim import scenario
 from sim.batching import STRATEGIES
 from sim.config import resolve_workload
+from sim.metrics import STALL_DEFINITION, STALL_NOTE
 from sim.workload import PRESETS
 from viz import compare as vc
 from viz import narration as nr
@@ -106,23 +107,26 @@ common.plot(fig_b, key="lanes_b")
 common.explain(
     "One lane per request in arrival order, time to the right; A above B on the same time axis. Grey: "
     "waiting in the queue; orange: prefill (the prompt is processed, the first token comes out); blue: "
-    "decode steps; cross-hatched vermillion: a decode step stalled by a prefill in the same pass; green tick: done. The run "
+    "decode steps; cross-hatched vermillion: a stall (no token this pass because a prefill took it, or a token "
+    "gap over the TBT goal because a prefill shared the pass); green tick: done. The run "
     "that ends further left served the same requests sooner.")
 
 # ---- metric deltas ---------------------------------------------------------------------------------
 st.subheader("What changed from A to B")
 rows = vc.metric_rows(res_a, res_b, lab_a, lab_b)
-cols = st.columns(5)
+cols = st.columns(4)
 for i, r in enumerate(rows):
     if r[lab_b] is None:
         continue
     delta = None if r["change"] is None else f"{r['change']:+.0%} vs A ({vc.fmt_value(r[lab_a])})"
     higher_better = next(m[4] for m in vc.COMPARE_METRICS if m[0] == r["key"])
-    cols[i % 5].metric(f"B: {r['metric']} ({r['unit']})", vc.fmt_value(r[lab_b]),
+    cols[i % 4].metric(f"B: {r['metric']} ({r['unit']})", vc.fmt_value(r[lab_b]),
                        **common.change(delta, r[lab_b], r[lab_a], higher_better))
 st.caption(f"{len(res_a.requests)} requests; TBT over {res_a.metrics['tbt_samples']:,} (A) and "
            f"{res_b.metrics['tbt_samples']:,} (B) token gaps. The arrow shows which way B moved; green and "
-           "'better' mean B did better on that metric.")
+           "'better' mean B did better on that metric. TBT p99 hides the longest stalls (one gap in a thousand "
+           "is outside it): p99.9 and the longest gap show them.")
+st.caption(f"**Generation stalls.** {STALL_DEFINITION} {STALL_NOTE}")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -178,6 +182,18 @@ if stored is not None and stored[0] == key:
                                    title="TBT p99 against load"), key="tbt_load")
     common.explain("The worst 1% of gaps between tokens at each load, mean over seeds with a band of one "
                    "standard deviation.")
+    t1, t2 = st.columns(2)
+    with t1:
+        common.plot(vs.metric_vs_x(sweep_rows, "tbt_max_s", "arrival rate (requests/s)", log_x=True,
+                                       title="Longest gap between tokens against load"), key="tbt_max_load")
+    with t2:
+        common.plot(vs.metric_vs_x(sweep_rows, "stalls", "arrival rate (requests/s)", log_x=True,
+                                       title="Generation stalls against load"), key="stalls_load")
+    common.explain(
+        "Left: the single longest gap between two tokens of any request. A p99 over all gaps can fall while "
+        "this rises: prefill-first at overload runs prefill pass after prefill pass, so few running "
+        "sequences wait, but those wait for seconds. Right: token gaps over the scenario's TBT goal that a "
+        f"prefill caused. {STALL_DEFINITION} {STALL_NOTE}")
 else:
     st.caption("Press the button to run the sweep (a few seconds; results are cached).")
 

@@ -21,7 +21,7 @@ class Strategy:
 
     name = ""
     summary = ""
-    knobs: tuple[str, ...] = ("max_batch",)  # SimConfig fields this strategy reads
+    knobs: tuple[str, ...] = ("max_batch", "max_batched_tokens")  # SimConfig fields this strategy reads
     # Iteration-level strategies let a waiting request join at any pass, so a steady stretch (passes the
     # engine's fast path prices without planning) can only run while nobody waits. A static batch ignores
     # the queue until it ends.
@@ -29,6 +29,8 @@ class Strategy:
     # Sequences that leave a running batch make the next pass pay the reorganization cost (C4); a static
     # batch keeps finished sequences as padding instead.
     reorganizes_mid_batch = True
+    # Iteration-level strategies honour max_batched_tokens (most tokens in one pass) in every pass.
+    iteration_level = True
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         raise NotImplementedError
@@ -36,7 +38,8 @@ class Strategy:
     def stretch_allowed(self, s: Scheduler, members: int) -> bool:
         """May the fast path skip passes in which ``members`` cohort sequences all decode and nothing else
         happens? (Each pass it skips must be the pass ``plan`` would have made.)"""
-        return not self.joins_mid_batch or not len(s.waiting)
+        cap = s.max_batched_tokens
+        return (not self.joins_mid_batch or not len(s.waiting)) and (cap is None or members <= cap)
 
     def padding(self, s: Scheduler, running: int) -> int:
         """Slots of finished sequences that still take part in every pass (static batching only)."""
@@ -49,6 +52,12 @@ class Strategy:
         return [("engine", cls(), "colocated")]
 
 
+def budget_of(s: Scheduler) -> int:
+    """A token-budget strategy's tokens per pass: its budget, within the pass's token cap."""
+    cap = s.max_batched_tokens
+    return s.token_budget if cap is None else min(s.token_budget, cap)
+
+
 class Static(Strategy):
     """Standard (request-level) batching, decode-prioritized: form a batch of up to ``max_batch`` waiting
     requests, prefill them together, then decode until the last one finishes. Newcomers wait for the
@@ -59,6 +68,8 @@ class Static(Strategy):
                "ends; newcomers wait for the whole batch")
     joins_mid_batch = False
     reorganizes_mid_batch = False
+    iteration_level = False  # request-level: a batch is formed once, so no per-pass token cap
+    knobs = ("max_batch",)
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
@@ -86,8 +97,10 @@ class Continuous(Strategy):
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
-        s.schedule_running(plan, now, budget=None)
-        s.admit(plan, now, budget=None)
+        # Under the pass's token cap: decodes first, then whole prompts while they fit (a prompt longer
+        # than the cap itself goes in cap-sized pieces).
+        budget = s.schedule_running(plan, now, budget=s.max_batched_tokens)
+        s.admit(plan, now, budget=budget, whole=True)
         return plan
 
 
@@ -100,17 +113,23 @@ class PrefillFirst(Strategy):
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
-        s.admit(plan, now, budget=None)
+        left = s.admit(plan, now, budget=s.max_batched_tokens, whole=True)
         if plan.prefill:
-            # Running sequences still owed prompt tokens (none normally) join the prefill pass too.
+            # Running sequences still owed prompt tokens (a prompt longer than the token cap, or one
+            # re-queued after a stall) join the prefill pass too, as far as the cap allows.
             for seq in s.running:
                 if seq.ready and not seq.is_decoding and seq not in plan.joined and seq.pending > 0:
-                    if s.reserve_full or s.make_room(seq, seq.computed + seq.pending, plan, now):
-                        plan.prefill.append((seq, seq.pending))
+                    n = seq.pending if left is None else min(seq.pending, left)
+                    if n <= 0:
+                        break
+                    if s.reserve_full or s.make_room(seq, seq.computed + n, plan, now):
+                        plan.prefill.append((seq, n))
+                        if left is not None:
+                            left -= n
             joined_decoding = set(id(x) for x in plan.decode)
             plan.stalled.extend(x for x in s.running if x.ready and x.is_decoding and id(x) not in joined_decoding)
             return plan
-        s.schedule_running(plan, now, budget=None)
+        s.schedule_running(plan, now, budget=s.max_batched_tokens)
         return plan
 
 
@@ -123,17 +142,17 @@ class Chunked(Strategy):
     name = "chunked"
     summary = ("chunked prefill: continuous batching that admits newcomers every iteration and splits their "
                "prompts: decodes first, then prompt chunks up to the token budget per pass")
-    knobs = ("max_batch", "token_budget")
+    knobs = ("max_batch", "token_budget", "max_batched_tokens")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
-        budget = s.schedule_running(plan, now, budget=s.token_budget)
+        budget = s.schedule_running(plan, now, budget=budget_of(s))
         s.admit(plan, now, budget=budget)
         return plan
 
     def stretch_allowed(self, s: Scheduler, members: int) -> bool:
         # More decodes than the budget: some stall each pass, and the queue order picks which.
-        return not len(s.waiting) and members <= s.token_budget
+        return not len(s.waiting) and members <= budget_of(s)
 
 
 class PrefillOnly(Strategy):
@@ -142,11 +161,11 @@ class PrefillOnly(Strategy):
 
     name = "prefill-only"
     summary = "the prefill engine of a disaggregated pair: whole prompts up to the token budget per pass"
-    knobs = ("max_batch", "token_budget")
+    knobs = ("max_batch", "token_budget", "max_batched_tokens")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         plan = s.new_plan()
-        budget = s.schedule_running(plan, now, budget=s.token_budget)  # prompts re-queued after a stall
+        budget = s.schedule_running(plan, now, budget=budget_of(s))  # prompts re-queued after a stall
         s.admit(plan, now, budget=budget, min_one=True)
         return plan
 
@@ -158,7 +177,8 @@ class Disaggregated(Strategy):
 
     name = "disaggregated"
     summary = "pipelined engines: a prefill engine hands KV caches to a decode engine over a link"
-    knobs = ("max_batch", "token_budget", "prefill_engines", "decode_engines", "link_gb_per_s")
+    knobs = ("max_batch", "token_budget", "max_batched_tokens", "prefill_engines", "decode_engines",
+             "link_gb_per_s")
 
     def plan(self, s: Scheduler, now: float) -> StepPlan:
         raise TypeError("disaggregated runs one strategy per engine role; see engines()")

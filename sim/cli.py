@@ -65,6 +65,11 @@ def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = No
     g.add_argument("--max-batch", type=_whole_number, help="most sequences in one engine's running batch")
     g.add_argument("--token-budget", type=_whole_number,
                    help="chunked: tokens per forward pass; disaggregated: prompt tokens per prefill pass")
+    g.add_argument("--max-batched-tokens", type=_whole_number,
+                   help="most tokens one forward pass computes (prompt tokens + one per decode), for every "
+                        "iteration-level strategy (all but static), like vLLM's max_num_batched_tokens; "
+                        "default 8192. Prompts that do not fit wait for the next pass; a prompt longer "
+                        "than the cap is prefilled cap tokens at a time")
     g = p.add_argument_group("workload")
     g.add_argument("--workload", help="preset (" + ", ".join(PRESETS) + ") or a trace file (.csv or .jsonl "
                    "with arrival_s, prompt_tokens, output_tokens and optional id, priority, class, deadline_s)")
@@ -88,7 +93,7 @@ def add_config_flags(p: argparse.ArgumentParser, policy_default: str | None = No
 
 
 CONFIG_FLAGS = ("policy", "order", "expr", "aging_step_s", "preempt", "memory", "block_size", "max_batch",
-                "token_budget", "seed", "model", "hardware", "kv_capacity_tokens", "prefill_engines",
+                "token_budget", "max_batched_tokens", "seed", "model", "hardware", "kv_capacity_tokens", "prefill_engines",
                 "decode_engines", "link_gb_per_s")
 
 
@@ -157,10 +162,19 @@ def cmd_run(args) -> int:
     from sim.engine import simulate
     if args.trace_out is not None:  # refuse a bad output path before the run, not after it
         check_output(args.trace_out, "trace-out", _inputs(args))
-    cfg = config_from_args(args, record_iterations=False)
+    if args.iterations_out is not None:
+        check_output(args.iterations_out, "iterations-out", _inputs(args))
+        if args.trace_out is not None and args.iterations_out == args.trace_out:
+            raise ConfigError("iterations-out", "must name a different file than --trace-out")
+    # The iteration log needs every pass planned and recorded (the fast path skips decode-only stretches;
+    # its metrics agree to ~1e-9 relative).
+    cfg = config_from_args(args, record_iterations=args.iterations_out is not None)
     res = simulate(cfg)
     if args.trace_out is not None:
         write_atomic(args.trace_out, requests_csv(res.requests), "trace-out", _inputs(args))
+    if args.iterations_out is not None:
+        from sim.iteration_log import iterations_csv
+        write_atomic(args.iterations_out, iterations_csv(res), "iterations-out", _inputs(args))
     if args.json:
         print(json.dumps({"config": cfg.to_dict(), "metrics": res.metrics, "by_class": res.by_class}))
     else:
@@ -310,6 +324,10 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(r)
     r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
     r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
+    r.add_argument("--iterations-out", metavar="FILE",
+                   help="write the iteration log to FILE: one CSV row per request per iteration (iteration, "
+                        "engine, start_s, end_s, request_id, action, tokens); actions prefill, decode, waiting, "
+                        "preempted, finished, padding")
     r.set_defaults(func=cmd_run)
     _sweep_parser(sub)
     b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")

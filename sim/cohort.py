@@ -43,6 +43,11 @@ class DecodeCohort:
         self.classes: dict[str, int] = {}  # class -> members, for the per-pass token gaps
         self.pass_gaps: list[float] = []  # gap of cohort pass gap_base + i + 1, for the members' max_gap_s
         self.gap_base = 0
+        # Prefill delay of those passes as prefix sums (members' stall time), and per TBT goal the prefix
+        # count of passes whose gap ran over that goal with a prefill delay in it (members' stall counts).
+        self.stall_cum: list[float] = [0.0]
+        self.over_cum: dict[float, list[int]] = {}
+        self.pending_s = 0.0  # the cohort sat out a prefill pass: delay its next gap carries
         self._finish_heap: list = []  # (tick at which it finishes, seq_no, cohort_gen, Seq)
         self._block_heap: list = []  # (tick at which it needs a new block, seq_no, cohort_gen, Seq)
         self._stretch_due: list | None = None  # block_crossings -> grow: the entries it popped
@@ -56,6 +61,9 @@ class DecodeCohort:
         decoding: let the cohort carry it."""
         if not self.members:
             self.pass_gaps.clear()
+            self.stall_cum = [0.0]
+            self.over_cum.clear()
+            self.pending_s = 0.0
             self.gap_base = self.tick
             self.end_s = end_s
         self.members[seq] = None
@@ -77,10 +85,43 @@ class DecodeCohort:
             seq.num_tokens += n
             seq.last_token_s = self.end_s
             base = self.gap_base
-            longest = max(self.pass_gaps[seq.anchor - base:self.tick - base])
+            lo, hi = seq.anchor - base, self.tick - base
+            longest = max(self.pass_gaps[lo:hi])
             if longest > seq.max_gap_s:
                 seq.max_gap_s = longest
+            cum = self.stall_cum
+            if cum[hi] > cum[lo]:  # prefills delayed some of these passes
+                seq.stall_s += cum[hi] - cum[lo]
+                over = self._over_cum(seq.tbt_goal_s)
+                seq.stalls += over[hi] - over[lo]
             seq.anchor = self.tick
+
+    def _over_cum(self, goal: float) -> list[int]:
+        """Prefix counts of cohort passes whose gap ran over ``goal`` with a prefill delay in it (built on
+        first use for a goal, then kept current by ``_passes``)."""
+        over = self.over_cum.get(goal)
+        if over is None:
+            over = [0]
+            cum = self.stall_cum
+            for j, gap in enumerate(self.pass_gaps):
+                over.append(over[-1] + (cum[j + 1] > cum[j] and gap > goal))
+            self.over_cum[goal] = over
+        return over
+
+    def _passes(self, gaps: list[float], stall_s: float = 0.0) -> None:
+        """Record cohort passes: their token gaps, the first one carrying ``stall_s`` of prefill delay."""
+        self.pass_gaps.extend(gaps)
+        cum = self.stall_cum
+        rest = len(gaps)
+        if stall_s > 0:
+            cum.append(cum[-1] + stall_s)
+            for goal, over in self.over_cum.items():
+                over.append(over[-1] + (gaps[0] > goal))
+            rest -= 1
+        if rest:
+            cum.extend([cum[-1]] * rest)
+            for over in self.over_cum.values():
+                over.extend([over[-1]] * rest)
 
     def leave(self, seq: Seq) -> None:
         self.sync(seq)
@@ -90,8 +131,10 @@ class DecodeCohort:
 
     def dissolve(self, plan: StepPlan | None = None) -> None:
         """Sync every member and empty the cohort (and take it out of ``plan``, if given)."""
+        pending, self.pending_s = self.pending_s, 0.0
         for seq in self.members:
             self.sync(seq)
+            seq.gap_stall_s += pending  # the cohort sat out a prefill pass since its last token
         self.members.clear()
         self.classes.clear()
         self.ctx = 0
@@ -129,14 +172,17 @@ class DecodeCohort:
             seq.kv_slots += bs
             heapq.heappush(heap, (key + bs, no, gen, seq))
 
-    def decoded(self, n: int, end_s: float, step_gap: float, stepped: dict, gaps: dict) -> list[Seq]:
-        """The cohort's ``n`` members took one decode step in the pass that ended at ``end_s``: count the
-        pass and its token gap (into ``stepped`` when it is the pass's own gap, else into ``gaps``), and
-        return the members whose last token that was (they have left the cohort; the scheduler finishes them)."""
+    def decoded(self, n: int, end_s: float, step_gap: float, stepped: dict, gaps: dict,
+                prefill_delay_s: float = 0.0) -> list[Seq]:
+        """The cohort's ``n`` members took one decode step in the pass that ended at ``end_s`` (a prefill
+        in it delayed each by ``prefill_delay_s``): count the pass and its token gap (into ``stepped`` when
+        it is the pass's own gap, else into ``gaps``), and return the members whose last token that was
+        (they have left the cohort; the scheduler finishes them)."""
         self.tick += 1
         gap = end_s - self.end_s  # the step gap, unless the whole cohort sat out passes before
         self.end_s = end_s
-        self.pass_gaps.append(gap)
+        stall, self.pending_s = self.pending_s + prefill_delay_s, 0.0
+        self._passes([gap], stall)
         self.ctx += n
         if gap == step_gap:
             stepped.update(self.classes)
@@ -229,7 +275,7 @@ class DecodeCohort:
         self.tick += passes
         self.ctx += passes * members
         self.end_s = end_s
-        self.pass_gaps.extend(durations)
+        self._passes(durations)  # decode-only passes: no prefill delay
 
 
 @dataclass(slots=True)
@@ -296,10 +342,14 @@ class CohortScheduler(Scheduler):
         step_gap = end_s - plan.start_s
         n = plan.cohort_n
         cohort = self.cohort
+        if plan.taken_s:  # a prefill took the pass: members carry it as one, the others each
+            self._apply_taken(plan, skip=cohort.members)
+            if cohort.members and not n:
+                cohort.pending_s += plan.taken_s
         if n:
-            for seq in cohort.decoded(n, end_s, step_gap, stepped, gaps):
+            for seq in cohort.decoded(n, end_s, step_gap, stepped, gaps, plan.prefill_delay_s):
                 self._finish(seq, end_s, finished)
-        steady += self._apply_decodes(plan.decode[n:] if n else plan.decode, plan.start_s, end_s, finished, gaps,
+        steady += self._apply_decodes(plan.decode[n:] if n else plan.decode, plan, end_s, finished, gaps,
                                       stepped)
         # Members share their last token time: join only a cohort that has just decoded (or start one).
         if steady and (n or not cohort.members):

@@ -39,6 +39,10 @@ class SimConfig:
     block_size: int = 16  # tokens per KV block (paged)
     max_batch: int = 64  # most sequences in the running batch of one engine
     token_budget: int = 512  # chunked: tokens per pass; disaggregated prefill engine: prompt tokens per pass
+    # Most tokens one forward pass may compute (prompt tokens + one per decode), for every iteration-level
+    # strategy: vLLM's max_num_batched_tokens, whose defaults run from 2,048 to 16,384 by release and entry
+    # point. Without it a continuous engine with a backlog prefills ~90k tokens in one pass.
+    max_batched_tokens: int = 8192
     kv_capacity_tokens: int | None = None  # None = what fits after the weights on the hardware
     model: str = "llama-3-8b"
     hardware: str = "a100-80gb"
@@ -62,6 +66,7 @@ class SimConfig:
             if not isinstance(v, str) or v not in allowed:
                 raise ConfigError(name, f"unknown value {show(v)}; choose one of {', '.join(allowed)}")
         for name, lo, hi in (("block_size", 1, 4096), ("max_batch", 1, 4096), ("token_budget", 1, 1_000_000),
+                             ("max_batched_tokens", 1, 1_000_000),
                              ("prefill_engines", 1, 16), ("decode_engines", 1, 16), ("seed", 0, 2**32 - 1)):
             whole(name, getattr(self, name), lo, hi)
         for name, lo, hi, unit in (("aging_step_s", 1e-6, 1e6, "seconds"), ("link_gb_per_s", 0.01, 10_000, "GB/s")):

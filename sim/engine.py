@@ -14,7 +14,8 @@ import simpy
 from sim.cohort import CohortScheduler
 from sim.config import SimConfig
 from sim.cost_model import MODELS, build_cost_model
-from sim.loop import build_result, build_schedulers, engine_loop, never_fits, slowed_by_prefill, sweep_unadmitted
+from sim.loop import (build_result, build_schedulers, engine_loop, never_fits, new_seq, price_stalls,
+                      sweep_unadmitted, tbt_goals)
 from sim.plan import Seq, StepPlan
 from sim.recorder import Recorder
 from sim.scheduler import Scheduler
@@ -81,11 +82,12 @@ class EngineProc:
     def idle(self) -> None:
         self.sim.route_recomputes(self.sched)
 
-    def run_plan(self, plan: StepPlan) -> tuple[float, bool]:
+    def run_plan(self, plan: StepPlan) -> float:
         cost = self._cost
         shape = plan.shape()
         duration = max(cost.iteration_time(shape), 1e-9)
-        return duration, slowed_by_prefill(cost, shape, duration)
+        price_stalls(cost, plan, shape, duration)
+        return duration
 
     def applied(self, finished: list[Seq]) -> None:
         sim = self.sim
@@ -111,6 +113,7 @@ class Simulation:
         self.fast_forward = not cfg.record_iterations
         scheds = build_schedulers(cfg, self.recorder, CohortScheduler if self.fast_forward else Scheduler)
         self.requests = generate(cfg.workload, cfg.seed)
+        self.tbt_goals = tbt_goals(cfg)
         self.seqs: list[Seq] = []
         self.link = simpy.Resource(self.env, capacity=1)  # one shared interconnect between engine pools
         self.engines = [EngineProc(self, name, sched) for name, sched in scheds]
@@ -124,7 +127,7 @@ class Simulation:
         for i, req in enumerate(self.requests):
             if req.arrival_s > env.now:
                 yield env.timeout(req.arrival_s - env.now)
-            seq = Seq(req, i)
+            seq = new_seq(req, i, self.tbt_goals)
             self.seqs.append(seq)
             target = min(self.prefill, key=EngineProc.load)
             reason = never_fits(req, [target.sched] + [e.sched for e in self.decode[:1]])

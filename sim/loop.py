@@ -13,7 +13,7 @@ An executor provides ``name``, ``sched``, ``recorder`` and:
 * ``stretch(now) -> end time | None``: passes it could price without planning (the simulator's fast path);
 * ``plan(now) -> StepPlan``: ``sched.schedule(now)`` plus what the executor starts with it;
 * ``idle()``: called on an empty plan;
-* ``run_plan(plan) -> (seconds, slowed)``: price or run it; ``slowed``: did a prefill stall its decodes;
+* ``run_plan(plan) -> seconds``: price or run it, and ``price_stalls`` it (before ``update`` applies it);
 * ``applied(finished)``: after the pass (and after a stretch) has been applied and recorded.
 """
 
@@ -23,16 +23,13 @@ from sim.batching import STRATEGIES
 from sim.cost_model import HARDWARE, MODELS, BatchShape, kv_capacity_tokens
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
-from sim.metrics import compute_metrics
+from sim.metrics import DEFAULT_TBT_SLO_S, compute_metrics
 from sim.plan import Seq
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import make_order
 from sim.scheduler import Scheduler
 from sim.trace import RequestResult, SimResult
 
-# A decode step counts as a generation stall when a prefill in the same pass made the pass take more
-# than this many times as long as the same pass without the prefill (or when it got no step at all).
-STALL_FACTOR = 2.0
 MAX_ITERATIONS = 20_000_000  # a safety net: no configuration may run forever
 
 
@@ -59,27 +56,34 @@ def engine_loop(ex):
             yield None
             continue
         idle_spins = 0
-        duration, slowed = ex.run_plan(plan)
+        duration = ex.run_plan(plan)
         yield duration
         end = now + duration
         finished = sched.update(plan, end)
         rec.count += 1
         if rec.count > MAX_ITERATIONS:
             raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
-        stalled = plan.stalled + (plan.decode if slowed else [])
-        sched.note_stalls(stalled)
+        # Stalled in the trace: no token this pass, or a token gap over the TBT goal that a prefill caused.
+        stalled = plan.stalled + [s for s in plan.stall_marks if s not in plan.stalled] if plan.stall_marks \
+            else plan.stalled
         rec.record_pass(name, sched, plan, now, end, duration, finished, stalled)
         ex.applied(finished)
 
 
-def slowed_by_prefill(cost, shape: BatchShape, duration: float) -> bool:
-    """Did a prefill in this pass stall its decodes (the pass took STALL_FACTOR x the decode-only pass)?
-    ``shape`` is the pass's shape as planned (before ``update`` moves the token counts on)."""
-    if shape.decode_seqs and shape.prefill_seqs:
+def price_stalls(cost, plan, shape: BatchShape, duration: float) -> None:
+    """Generation stalls as the book means them: the delay a prefill adds to running sequences' tokens.
+    A prefill that shares the pass delays each decode in it by the pass's time minus the same pass
+    without the prefill (priced by ``cost``); a prefill that takes the pass (the decodes in
+    ``plan.stalled`` sit it out) delays them by the whole pass. ``shape`` is the pass as planned."""
+    if not shape.prefill_seqs:
+        return
+    if shape.decode_seqs > shape.padding_seqs:
         alone = cost.iteration_time(BatchShape(decode_seqs=shape.decode_seqs, padding_seqs=shape.padding_seqs,
-                                               decode_context_tokens=shape.decode_context_tokens))
-        return duration > STALL_FACTOR * alone
-    return False
+                                               decode_context_tokens=shape.decode_context_tokens,
+                                               leaves=shape.leaves, swap_tokens=shape.swap_tokens))
+        plan.prefill_delay_s = max(duration - alone, 0.0)
+    if plan.stalled:
+        plan.taken_s = duration
 
 
 def kv_capacity(cfg) -> int:
@@ -99,8 +103,18 @@ def build_schedulers(cfg, recorder, scheduler_class=Scheduler) -> list[tuple[str
     capacity = kv_capacity(cfg)
     return [(name, scheduler_class(batching=strategy, order=order, kv=make_kv(cfg.memory, capacity, cfg.block_size),
                                    preemption=PREEMPT_MODES[cfg.preempt](), max_batch=cfg.max_batch,
-                                   token_budget=cfg.token_budget, role=role, recorder=recorder))
+                                   token_budget=cfg.token_budget, role=role, recorder=recorder,
+                                   max_batched_tokens=cfg.max_batched_tokens if strategy.iteration_level else None))
             for name, strategy, role in STRATEGIES[cfg.policy].engines(cfg)]
+
+
+def tbt_goals(cfg) -> dict[str, float]:
+    """Each request class's TBT goal: a token gap over it that a prefill caused is a generation stall."""
+    return {c.name: c.tbt_slo_s for c in cfg.workload.classes}
+
+
+def new_seq(req, seq_no: int, goals: dict) -> Seq:
+    return Seq(req, seq_no, goals.get(req.cls, DEFAULT_TBT_SLO_S))
 
 
 def never_fits(req, scheds) -> str:
@@ -126,7 +140,7 @@ def build_result(cfg, seqs: list[Seq], recorder, engines: tuple, capacity: int, 
         id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
         prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
         admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
-        preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s,
+        preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s, stall_time_s=s.stall_s,
         rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in seqs]
     metrics, by_class = compute_metrics(reqs, recorder, cfg.workload, len(engines))
     return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,

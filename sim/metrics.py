@@ -1,5 +1,11 @@
 """Metrics of a run (DESIGN.md section 5): latency percentiles, throughput, goodput, KV use, stalls.
 
+Generation stalls are counted as the book means them: the delay a running sequence suffers because a
+prefill shared its pass (the pass took longer than the same decodes alone) or took it (the sequence sat
+it out). ``stall_time_s`` sums that delay; ``stalls`` counts the token gaps over the class's TBT goal
+that had such a delay in them. Chunked prefill and continuous batching pay for the same prefill compute,
+so their stall times can be close; chunked spreads it into many small delays that stay under the goal.
+
 All values are in seconds or plain counts. TBT takes every gap between consecutive output tokens of
 every request, so one long stall shows in the tail instead of being averaged away per request.
 Percentiles use linear interpolation, except TBT: its gaps are weighted samples (one value per pass
@@ -14,7 +20,19 @@ import numpy as np
 METRIC_KEYS = ("completed", "rejected", "makespan_s", "throughput_tokens_per_s", "requests_per_s",
                "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tbt_p50_s", "tbt_p99_s", "e2e_mean_s", "e2e_p50_s",
                "e2e_p99_s", "queue_p50_s", "goodput_requests_per_s", "busy_fraction", "kv_peak_utilization",
-               "kv_waste_fraction", "max_concurrent", "preemptions", "stalls")
+               "kv_waste_fraction", "max_concurrent", "preemptions", "stalls", "stall_time_s", "tbt_p999_s",
+               "tbt_max_s")
+
+# One wording of the definition for every place that shows stalls (pages, CLI help), so they cannot drift.
+STALL_DEFINITION = (
+    "A generation stall is the delay a running sequence suffers because a prefill shared its forward pass "
+    "(the pass took longer than its decodes alone) or took it (the sequence got no token in that pass). "
+    "Stall time sums that delay over every token; stalls count the token gaps longer than the request "
+    "class's TBT goal that had such a delay in them.")
+STALL_NOTE = (
+    "Chunked prefill and continuous batching can show close total stall time: both pay for the same prompt "
+    "compute. Chunked spreads it over many passes as small delays that stay under the TBT goal, so it counts "
+    "far fewer stalls.")
 
 DEFAULT_TTFT_SLO_S = 1.0
 DEFAULT_TBT_SLO_S = 0.1
@@ -64,7 +82,7 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         span = (min((r.arrival_s for r in reqs), default=0.0), max((r.finish_s for r in done), default=0.0))
     makespan = max(span[1] - span[0], 0.0)
     tokens = sum(r.output_tokens for r in done)
-    tbt = _weighted_pcts(gaps, (50, 90, 99))
+    tbt = _weighted_pcts(gaps, (50, 90, 99, 99.9))
     ttft_p, e2e_p = _pcts(ttft, (50, 90, 99)), _pcts(e2e, (50, 99))
     good = 0
     for r in done:
@@ -79,7 +97,8 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         "throughput_tokens_per_s": per_s(tokens),
         "requests_per_s": per_s(len(done)),
         "ttft_p50_s": ttft_p[0], "ttft_p90_s": ttft_p[1], "ttft_p99_s": ttft_p[2],
-        "tbt_p50_s": tbt[0], "tbt_p90_s": tbt[1], "tbt_p99_s": tbt[2],
+        "tbt_p50_s": tbt[0], "tbt_p90_s": tbt[1], "tbt_p99_s": tbt[2], "tbt_p999_s": tbt[3],
+        "tbt_max_s": max(gaps[0]) if len(gaps[0]) else None,  # the longest stall, which p99 can hide
         "tpot_mean_s": float(np.mean([r.tpot_s for r in done if r.tpot_s is not None]))
         if any(r.tpot_s is not None for r in done) else None,
         "e2e_mean_s": float(np.mean(e2e)) if e2e else None,
@@ -88,7 +107,10 @@ def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) ->
         "goodput_requests_per_s": per_s(good),
         "slo_attainment": good / len(done) if done else 0.0,
         "preemptions": sum(r.preemptions for r in reqs),
+        # Generation stalls (C6): token gaps over the class's TBT goal that a prefill caused, and the total
+        # delay prefills added to running sequences' tokens (sharing their pass, or taking it).
         "stalls": sum(r.stalls for r in reqs),
+        "stall_time_s": sum(r.stall_time_s for r in reqs),
         "ttft_samples": len(ttft), "tbt_samples": int(sum(gaps[1])),
     }
 

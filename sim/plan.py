@@ -26,9 +26,9 @@ class Seq:
     __slots__ = ("req", "id", "seq_no", "num_tokens", "computed", "generated", "first_token_s",
                  "last_token_s", "finish_s", "admitted_s", "preemptions", "swapped", "ready",
                  "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s", "kv_slots", "cls",
-                 "output_tokens", "anchor", "cohort_gen")
+                 "output_tokens", "anchor", "cohort_gen", "tbt_goal_s", "gap_stall_s", "stall_s")
 
-    def __init__(self, req: Request, seq_no: int):
+    def __init__(self, req: Request, seq_no: int, tbt_goal_s: float = 0.1):
         self.req = req
         self.id: str = req.id
         self.seq_no = seq_no  # admission tie-breaker: the order requests reached the scheduler
@@ -45,7 +45,11 @@ class Seq:
         self.needs_transfer = False  # admitted to a decode engine, KV must cross the link first
         self.done = False
         self.rejected_reason = ""  # why it can never run ("" = it was not rejected)
-        self.stalls = 0  # decode steps a prefill delayed (generation stalls)
+        # Generation stalls as the book means them: the delay a prefill adds to this sequence's tokens.
+        self.stalls = 0  # token gaps over its class's TBT goal with a prefill's delay in them
+        self.tbt_goal_s = tbt_goal_s  # its class's TBT goal
+        self.gap_stall_s = 0.0  # prefill delay inside the token gap still open (charged when the token comes)
+        self.stall_s = 0.0  # total delay prefills added to its tokens
         self.max_gap_s = 0.0  # its longest gap between two consecutive output tokens
         self.kv_slots = 0  # KV slots this sequence holds now (mirrors the KV manager; saves a lookup per token)
         self.cls: str = req.cls
@@ -85,6 +89,10 @@ class StepPlan:
     # whose stored ``computed`` is stale, and cohort_ctx is their summed context length.
     cohort_n: int = 0
     cohort_ctx: int = 0
+    # Set by the executor once the pass is priced, before ``update`` (``sim.loop.price_stalls``).
+    prefill_delay_s: float = 0.0  # how much longer the pass took for its decodes because a prefill shared it
+    taken_s: float = 0.0  # a prefill took the pass: how long the decodes in ``stalled`` sat it out
+    stall_marks: list[Seq] = field(default_factory=list)  # traced runs: decodes whose gap closing here was a stall
 
     @property
     def empty(self) -> bool:

@@ -31,13 +31,14 @@ class Scheduler:
     """
 
     def __init__(self, *, batching, order, kv, preemption, max_batch: int, token_budget: int,
-                 role: str = "colocated", recorder=None):
+                 role: str = "colocated", recorder=None, max_batched_tokens: int | None = None):
         self.batching = batching
         self.order = order
         self.kv = kv
         self.preemption = preemption  # a mode object of sim.preemption
         self.max_batch = max_batch
         self.token_budget = token_budget
+        self.max_batched_tokens = max_batched_tokens  # most tokens in one pass (None: no cap)
         self.role = role
         self.recorder = recorder
         # Without preemption a sequence must never outgrow its memory, so it reserves its maximum up
@@ -196,13 +197,17 @@ class Scheduler:
                 owed.append(s)
         return decoding, owed, roomy
 
-    def admit(self, plan: StepPlan, now: float, budget: int | None, min_one: bool = False) -> int | None:
+    def admit(self, plan: StepPlan, now: float, budget: int | None, min_one: bool = False,
+              whole: bool = False) -> int | None:
         """Admit waiting requests in queue order while a slot, KV memory (and budget) allow.
 
         Stops at the first request that does not fit, so the order is never overtaken (no head-of-line
         skipping). With preemption enabled and an order other than FCFS, a waiting request may evict a
-        strictly less urgent running one (C8). ``min_one`` lets one whole prompt exceed the budget.
+        strictly less urgent running one (C8). ``min_one`` lets one prompt exceed the budget (up to the
+        pass's token cap). ``whole`` admits only whole prompts that fit the budget left; a prompt longer
+        than the whole cap starts with a chunk in a pass without other prompts (and continues chunked).
         """
+        cap = self.max_batched_tokens
         while len(self.waiting):
             if budget is not None and budget <= 0:
                 break
@@ -211,8 +216,14 @@ class Scheduler:
                 break
             if seq.swapped:
                 chunk = seq.pending
-            elif budget is None or (min_one and not plan.prefill):
+            elif budget is None:
                 chunk = seq.pending
+            elif min_one and not plan.prefill:
+                chunk = seq.pending if cap is None else min(seq.pending, cap)
+            elif whole and seq.pending > budget:
+                if plan.prefill or cap is None or seq.pending <= cap:
+                    break  # waits for a pass with room for its whole prompt
+                chunk = budget
             else:
                 chunk = min(seq.pending, budget)
             need = self.kv_need(seq, chunk)
@@ -280,10 +291,18 @@ class Scheduler:
         gaps: dict = {}  # (class, gap) -> count for tokens whose gap is their own
         stepped: dict = {}  # class -> how many decodes had exactly the pass's own gap (most of them)
         self._apply_prefill(plan, end_s, finished, gaps)
+        self._apply_taken(plan)
         self.stored_tokens += len(plan.decode)
-        self._apply_decodes(plan.decode, plan.start_s, end_s, finished, gaps, stepped)
+        self._apply_decodes(plan.decode, plan, end_s, finished, gaps, stepped)
         self._settle(end_s - plan.start_s, stepped, gaps, finished)
         return finished
+
+    def _apply_taken(self, plan: StepPlan, skip=()) -> None:
+        """A prefill took the pass: the decodes that sat it out carry its time to their next token."""
+        if plan.taken_s:
+            for seq in plan.stalled:
+                if not (skip and seq in skip):
+                    seq.gap_stall_s += plan.taken_s
 
     def _apply_prefill(self, plan: StepPlan, end_s: float, finished: list, gaps: dict) -> list[Seq]:
         """Credit each prefill chunk; a sequence whose known tokens are all computed emits its next token.
@@ -298,10 +317,14 @@ class Scheduler:
                     going_on.append(seq)
         return going_on
 
-    def _apply_decodes(self, seqs: list, start: float, end_s: float, finished: list, gaps: dict,
+    def _apply_decodes(self, seqs: list, plan: StepPlan, end_s: float, finished: list, gaps: dict,
                        stepped: dict) -> list[Seq]:
-        """One decode step for each of ``seqs``, with its token gap. Returns those that go on decoding."""
+        """One decode step for each of ``seqs``, with its token gap and the delay a prefill added to it.
+        Returns those that go on decoding."""
+        start = plan.start_s
         step_gap = end_s - start  # the gap of every sequence whose previous token came out as this pass began
+        extra = plan.prefill_delay_s  # every decode of this pass waited this much longer for its token
+        marks = plan.stall_marks if self.recorder is not None and self.recorder.record_iterations else None
         handoff = self.role == "prefill"
         going_on = []
         for seq in seqs:  # the hot loop: one decode step per running sequence per pass
@@ -311,6 +334,14 @@ class Scheduler:
             seq.num_tokens += 1
             last = seq.last_token_s
             seq.last_token_s = end_s
+            gs = seq.gap_stall_s + extra
+            if gs:  # a prefill delayed this token: its delay, and a stall if the gap ran over the goal
+                seq.gap_stall_s = 0.0
+                seq.stall_s += gs
+                if (step_gap if last == start else end_s - last) > seq.tbt_goal_s:
+                    seq.stalls += 1
+                    if marks is not None:
+                        marks.append(seq)
             if last == start:
                 cls = seq.cls
                 stepped[cls] = stepped.get(cls, 0) + 1
@@ -341,11 +372,6 @@ class Scheduler:
         if finished or self.handoffs:
             self.running = [s for s in self.running if not s.done and s not in self.handoffs]
 
-    def note_stalls(self, stalled: list) -> None:
-        """The executor found these sequences' tokens delayed by a prefill in the pass just applied."""
-        for s in stalled:
-            s.stalls += 1
-
     def _emit(self, seq: Seq, t: float, finished: list, gaps: dict) -> None:
         seq.generated += 1
         seq.num_tokens += 1
@@ -355,6 +381,11 @@ class Scheduler:
             gap = t - seq.last_token_s
             if gap > seq.max_gap_s:
                 seq.max_gap_s = gap
+            if seq.gap_stall_s:  # stalled by a prefill before it was preempted and re-prefilled
+                seq.stall_s += seq.gap_stall_s
+                seq.gap_stall_s = 0.0
+                if gap > seq.tbt_goal_s:
+                    seq.stalls += 1
             key = (seq.cls, gap)
             gaps[key] = gaps.get(key, 0) + 1
         seq.last_token_s = t

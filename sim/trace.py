@@ -22,7 +22,7 @@ class Iteration:
     end_s: float
     prefill: tuple  # ((request id, tokens computed in this pass), ...)
     decode: tuple  # request ids that took one decode step
-    stalled: tuple  # decoding request ids whose next token was delayed by a prefill in this pass
+    stalled: tuple  # decoding ids that got no token in this pass, or whose token gap ran over the goal by a prefill
     joined: tuple  # request ids admitted to the batch in this pass
     preempted: tuple  # request ids evicted just before this pass
     finished: tuple  # request ids whose last token came out of this pass
@@ -77,6 +77,7 @@ class RequestResult:
     max_gap_s: float  # longest gap between two consecutive output tokens (its worst TBT)
     rejected_reason: str = ""
     deadline_s: float | None = None
+    stall_time_s: float = 0.0  # total delay prefills (sharing or taking its passes) added to its tokens
 
     @property
     def completed(self) -> bool:

@@ -19,7 +19,7 @@ EPS = 1e-12
 # ---- per-request phase in each pass -------------------------------------------------------------
 
 class Cell(NamedTuple):
-    """One request's part in one pass (or one KV transfer): phase ``prefill``, ``decode``, ``stalled`` or
+    """One request's part in one pass (or one KV transfer): phase ``prefill``, ``decode``, ``stalled``, ``padding`` or
     ``transfer``; ``iteration`` 0 for a transfer, whose ``engine`` is "source->target"."""
 
     start_s: float
@@ -30,10 +30,35 @@ class Cell(NamedTuple):
     detail: str
 
 
+def padding_ids(result) -> dict[int, tuple[str, ...]]:
+    """Static batching: iteration index -> finished members of the running batch still in it as padding
+    (the batch keeps their slots until its last member finishes)."""
+    if getattr(result.config, "policy", "") != "static":
+        return {}
+    out: dict[int, tuple[str, ...]] = {}
+    members: dict[str, list[str]] = {}  # engine -> ids of its current batch, in admission order
+    done: dict[str, set[str]] = {}
+    for it in result.iterations:
+        if it.joined and not it.decode:  # a static batch starts: its members are prefilled together
+            members[it.engine] = list(it.joined)
+            done[it.engine] = set()
+        pad = it.running - len(it.decode) - len(it.prefill)
+        if pad > 0:
+            ids = [rid for rid in members.get(it.engine, ()) if rid in done.get(it.engine, ())]
+            out[it.index] = tuple(ids[:pad])
+        done.setdefault(it.engine, set()).update(it.finished)
+    return out
+
+
 def request_cells(result) -> dict[str, list[Cell]]:
     """Per request, in time order: every pass it took part in and every KV transfer of its cache."""
     cells: dict[str, list[Cell]] = {r.id: [] for r in result.requests}
+    pads = padding_ids(result)
     for it in result.iterations:
+        for rid in pads.get(it.index, ()):
+            cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "padding", it.index, it.engine,
+                                                  "finished, but standard batching keeps its slot (a thrown-away "
+                                                  "token each pass) until the whole batch ends"))
         stalled = set(it.stalled)
         for rid, n in it.prefill:
             cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "prefill", it.index, it.engine,

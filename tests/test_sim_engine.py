@@ -43,6 +43,7 @@ def test_steady_stretch_skip_matches_planning_every_pass(name, kw):
         assert a.generated_tokens == b.generated_tokens
         assert b.finish_s == pytest.approx(a.finish_s, rel=1e-9)
         assert b.max_gap_s == pytest.approx(a.max_gap_s, rel=1e-9)
+        assert b.stall_time_s == pytest.approx(a.stall_time_s, rel=1e-9, abs=1e-12)
 
 
 def test_tbt_counts_every_gap():

@@ -21,7 +21,10 @@ COMPARE_METRICS = (
     ("tbt_p99_s", "TBT p99", "ms", 1e3, False),
     ("e2e_p50_s", "End-to-end p50", "ms", 1e3, False),
     ("makespan_s", "Makespan", "s", 1.0, False),
-    ("stalls", "Generation stalls", "decode steps", 1.0, False),
+    ("tbt_p999_s", "TBT p99.9", "ms", 1e3, False),
+    ("tbt_max_s", "Longest token gap", "ms", 1e3, False),
+    ("stalls", "Generation stalls", "gaps over the TBT goal", 1.0, False),
+    ("stall_time_s", "Stall time", "s", 1.0, False),
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sim.trace_query import arrivals_before, queued_ids
+from sim.trace_query import arrivals_before, padding_ids, queued_ids
 
 
 def _names(ids, limit: int = 6) -> str:
@@ -28,7 +28,8 @@ def _verb(ids, singular: str, plural: str) -> str:
     return singular if len(list(ids)) == 1 else plural
 
 
-def narrate(it, arrived=(), queued=(), slots: int | None = None, policy: str = "continuous") -> str:
+def narrate(it, arrived=(), queued=(), slots: int | None = None, policy: str = "continuous",
+            padding=()) -> str:
     """One sentence for one iteration, in the book's terms (synonyms in brackets the first time)."""
     prefilled = [rid for rid, _ in it.prefill]
     joined = [rid for rid in prefilled if rid in it.joined]
@@ -61,8 +62,19 @@ def narrate(it, arrived=(), queued=(), slots: int | None = None, policy: str = "
         parts.append(f"{_names(stalled_only)} {_verb(stalled_only, 'stalls', 'stall')}: no token this pass, "
                      "because the pass only prefills newcomers")
     elif it.stalled:
-        parts.append(f"the prefill slows the decode step of {_names(it.stalled)} (a generation stall)")
-    if it.finished:
+        parts.append(f"the prefill in this pass delays the token of {_names(it.stalled)} past the TBT goal "
+                     "(a generation stall)")
+    if padding:
+        parts.append(f"{_names(padding)} {_verb(padding, 'stays', 'stay')} in the batch as padding: finished, "
+                     f"but standard batching keeps {_verb(padding, 'its slot', 'their slots')} (computing a "
+                     "thrown-away token) until the whole batch ends")
+    if it.finished and policy == "static":
+        # A static batch keeps finished sequences as padding; only the batch's last finisher frees the slots.
+        rest = "the whole batch has finished, so its slots free up" if len(it.decode) + len(it.prefill) <= \
+            len(it.finished) else f"{_verb(it.finished, 'its slot stays', 'their slots stay')} in the batch as padding"
+        parts.append(f"{_names(it.finished)} {_verb(it.finished, 'produces its', 'produce their')} last token; "
+                     + rest)
+    elif it.finished:
         parts.append(f"{_names(it.finished)} {_verb(it.finished, 'produces its', 'produce their')} last token "
                      f"and {_verb(it.finished, 'leaves', 'leave')} the batch")
     if queued:
@@ -86,10 +98,11 @@ def narrations(result, slots: int | None = None, policy: str | None = None) -> l
     policy = policy or getattr(result.config, "policy", "continuous")
     slots = slots or getattr(result.config, "max_batch", None)
     out, prev = [], {}
+    pads = padding_ids(result)
     for it in result.iterations:
         p = prev.get(it.engine)
         arrived = arrivals_before(result, it, p) if len(result.engines) == 1 else []
-        out.append(narrate(it, arrived, queued_ids(result, it), slots, policy))
+        out.append(narrate(it, arrived, queued_ids(result, it), slots, policy, pads.get(it.index, ())))
         prev[it.engine] = it
     return out
 
@@ -100,7 +113,7 @@ def narrate_at(result, position: int) -> str:
     prev = next((p for p in reversed(result.iterations[:position]) if p.engine == it.engine), None)
     arrived = arrivals_before(result, it, prev) if len(result.engines) == 1 else []
     return narrate(it, arrived, queued_ids(result, it), getattr(result.config, "max_batch", None),
-                   getattr(result.config, "policy", "continuous"))
+                   getattr(result.config, "policy", "continuous"), padding_ids(result).get(it.index, ()))
 
 
 def iteration_table(result, limit: int | None = None) -> list[dict]:

@@ -25,6 +25,7 @@ PHASE_COLORS = {
     "preempted": OKABE_ITO["purple"],
     "transfer": OKABE_ITO["yellow"],
     "done": OKABE_ITO["green"],
+    "padding": "#DDDDDD",  # light grey under a hatch (see viz.timeline), apart from the queue's grey
 }
 
 # Series colours for comparing policies side by side (fixed order, so policy A is always the same hue).

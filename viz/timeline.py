@@ -32,8 +32,9 @@ PHASE_LABELS = {
     "preempted": "preempted (evicted, waits to resume)",
     "transfer": "KV transfer (prefill -> decode engine)",
     "done": "done (last token out)",
+    "padding": "padding (finished; its slot stays in the static batch)",
 }
-PHASE_ORDER = ("queued", "preempted", "transfer", "prefill", "decode", "stalled")
+PHASE_ORDER = ("queued", "preempted", "transfer", "prefill", "decode", "stalled", "padding")
 
 _EPS = 1e-12
 # Margins (px) that already hold what plotly's auto-margin would push out with the Streamlit theme: tick
@@ -137,6 +138,8 @@ def _phase_bars(phase: str, ps: list, pos: dict) -> go.Bar:
 # Colour is not the only cue: stalled bars (vermillion, close to prefill's orange for some eyes) are
 # cross-hatched, preempted ones striped.
 _PATTERNS = {"stalled": dict(shape="x", fgcolor="black", size=6, solidity=0.25),
+             # padding: light grey under a hatch, apart from the queue's grey without relying on colour
+             "padding": dict(shape="/", fgcolor="#666666", size=6, solidity=0.3),
              "preempted": dict(shape="/", fgcolor="white", size=6, solidity=0.3)}
 
 

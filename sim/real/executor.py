@@ -33,7 +33,7 @@ from sim.batching import STRATEGIES
 from sim.config import SimConfig
 from sim.cost_model import BatchShape, build_cost_model
 from sim.errors import ConfigError
-from sim.loop import build_result, build_schedulers, engine_loop, never_fits, slowed_by_prefill, sweep_unadmitted
+from sim.loop import build_result, build_schedulers, engine_loop, never_fits, new_seq, price_stalls, sweep_unadmitted, tbt_goals
 from sim.plan import Seq
 from sim.recorder import Recorder
 from sim.trace import SimResult
@@ -197,6 +197,7 @@ class RealEngine:
                            schedule_s=0.0)
         self.clock_s = 0.0  # the model's own clock (seconds)
         self.nxt = 0  # the next request to release
+        self.goals = tbt_goals(cfg)  # each class's TBT goal, for generation stalls
         self.done = 0  # requests finished or rejected (for progress)
         self._pass = None  # (shape, fed) of the pass being run
 
@@ -221,7 +222,7 @@ class RealEngine:
         reqs, sched = self.reqs, self.sched
         while self.nxt < len(reqs) and reqs[self.nxt].arrival_s <= now:  # arrivals the clock has passed
             req = reqs[self.nxt]
-            seq = Seq(req, self.nxt)
+            seq = new_seq(req, self.nxt, self.goals)
             self.seqs.append(seq)
             reason = never_fits(req, [sched])
             if reason:
@@ -247,7 +248,7 @@ class RealEngine:
     def idle(self) -> None:
         pass
 
-    def run_plan(self, plan) -> tuple[float, bool]:
+    def run_plan(self, plan) -> float:
         shape = plan.shape()  # before update(): the shape reads each sequence's cached length
         run, timings = self.run, self.timings
         if timings is None:
@@ -267,7 +268,8 @@ class RealEngine:
             fed = {seq.id: n for seq, n in plan.prefill}
             fed.update({seq.id: 1 for seq in plan.decode})
         self._pass = (shape, fed, dt)
-        return dt, slowed_by_prefill(self.cost, shape, dt)
+        price_stalls(self.cost, plan, shape, dt)  # measured time against the cost model's decode-only pass
+        return dt
 
     def applied(self, finished: list) -> None:
         for s in finished:
