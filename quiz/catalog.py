@@ -80,6 +80,9 @@ SEED = Int(0, 10_000)  # the lesson pages' seed box
 PAGES: tuple[Page, ...] = (
     Page("", "pages/home.py", "Home", ":material/home:", "Learn",
          "What the app teaches and how to use it.", on_path=False),
+    Page("iteration-cost", "pages/iteration-cost.py", "What one iteration costs", ":material/speed:", "Learn",
+         "One forward pass: prefill is compute-bound, decode memory-bound; the ridge point between them.",
+         concepts=("C1",), params={"preset": CHOICE, "ctx": Int(128, 8192), "p_double": CHOICE}),
     Page("step-by-step", "pages/step-by-step.py", "Continuous batching, step by step", ":material/footprint:",
          "Learn", "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step.",
          concepts=("C1", "C2", "C3", "C7"), scenario="book-example",
@@ -96,7 +99,7 @@ PAGES: tuple[Page, ...] = (
          ":material/compare_arrows:", "Learn", "The same arrivals under two policies: throughput against token "
          "latency.", concepts=("C6", "C8", "C11"),
          params={"scenario": CHOICE, "rate": Float(0.5, 32.0), "requests": Int(10, 200), "seed": SEED,
-                 "budget": CHOICE, "a": CHOICE, "b": CHOICE}),
+                 "budget": CHOICE, "a": CHOICE, "b": CHOICE, "hw": CHOICE}),
     Page("priorities", "pages/priorities.py", "Priorities and custom policies", ":material/low_priority:",
          "Learn", "FCFS, priority, SJF, EDF, aging and your own expression; starvation made visible.",
          concepts=("C8", "C9"), scenario="hybrid-service",
@@ -114,7 +117,8 @@ PAGES: tuple[Page, ...] = (
          concepts=CONCEPTS, path_label="Any workload, any policy: the free playground",
          params={"scenario": CHOICE, "rate": Float(0.1, 1000.0), "requests": Int(1, 500), "policy": CHOICE,
                  "order": CHOICE, "expr": TEXT, "preempt": CHOICE, "memory": CHOICE, "budget": Int(16, 16384),
-                 "max_batch": Int(1, 1024), "kv": Int(0, 5_000_000), "seed": Int(0, 1_000_000),
+                 "max_batch": Int(1, 1024), "mbt": Int(16, 65536), "hw": CHOICE, "kv": Int(0, 5_000_000),
+                 "seed": Int(0, 1_000_000),
                  "inspect": Int(1), "log": FLAG}),
     Page("validate", "pages/validate.py", "Validate against a real model", ":material/fact_check:", "Explore",
          "The same scheduler runs a tiny real model; compare measured and simulated times.",
