@@ -10,7 +10,7 @@ import streamlit as st
 from pages import common
 from viz import roofline as vr
 
-PAIRS = [f"{m} on {h}" for m, h in vr.preset_pairs()]
+PAIRS = vr.pair_labels()
 DEFAULT_PAIR = "llama-3-8b on a100-80gb"
 BASE_SEQS = 16  # the prediction doubles a decode batch of this many sequences
 CHOICES = ["(choose one)", "about the same: under 10% longer", "somewhat longer: 10% to 50% longer",
@@ -46,7 +46,7 @@ with st.sidebar:
                                   "efficiency factors fitted to measured GPU passes.")
     context = common.url_slider("Context per decoding sequence (tokens)", 128, 8192, "ctx", 1024, step=128,
                                 help="Tokens already in each decoding sequence's KV cache (prompt + output so far).")
-model, hardware = pair.split(" on ")
+model, hardware = vr.split_pair(pair)
 cost = vr.cost_of(model, hardware)
 nums = {q: v for q, v, _ in cost.describe()}
 
@@ -58,10 +58,10 @@ c[2].metric("Weights read per pass", nums["weights read per pass"],
             help="The linear layers' weights, read once by every pass whatever its size.")
 c[3].metric("KV cache per token", nums["KV cache per token"], help="K and V for every layer, 16-bit.")
 c = st.columns(4)
-c[0].metric("Ridge point", nums["ridge point (linear layers)"],
+c[0].metric("Ridge point (tokens per pass)", f"{cost.ridge_tokens():,.0f}",
             help="Tokens per pass at which the linear layers' compute time equals the weights-read time.")
 c[1].metric("Weights-read floor", nums["weights-read floor"], help="The least GPU time of any pass.")
-c[2].metric("KV cache capacity", f"{vr.capacity(model, hardware):,} tokens",
+c[2].metric("KV cache capacity (tokens)", f"{vr.capacity(model, hardware):,}",
             help="What fits in memory after the weights and a 10% activation reserve.")
 c[3].metric("CPU overhead per pass", nums["CPU overhead per pass"],
             help="Scheduling, input preparation, sampling and output handling, per iteration.")
@@ -109,7 +109,7 @@ st.subheader("Where a decode pass spends its time")
 common.plot(vr.decode_parts(model, hardware, context), key="decode_parts")
 common.explain(
     "One decode pass split into its parts, for more and more sequences: the linear layers (blue, mostly the "
-    "weights read, the same for 1 sequence or 64), attention (vermillion: each sequence reads its whole KV "
+    "weights read, nearly the same for 1 sequence or 64), attention (vermillion: each sequence reads its whole KV "
     "cache, so this part grows with batch size x context), writing the new tokens' K and V (green) and the "
     "CPU's work per iteration (grey). Move the context slider: the attention part grows with it.")
 kv64 = vr.kv_read_gb(model, 64, context)

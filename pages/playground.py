@@ -22,6 +22,7 @@ from sim.iteration_log import iterations_csv
 from sim.trace import requests_csv
 from sim.workload import PRESETS
 from viz import narration as nr
+from viz import roofline as vr
 from viz import timeline as tl
 
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
@@ -110,6 +111,12 @@ with st.sidebar:
                            int(base.kv_capacity_tokens or 0), step=1000, scope=name)
     seed = common.url_number("Seed", 0, 1_000_000, "seed", int(base.seed), step=1,
                              help="Same settings and seed give the identical run.")
+    st.subheader("Model and hardware")
+    pair = common.url_select("Model on hardware", vr.pair_labels(), "hw", vr.pair_label(base.model, base.hardware),
+                             help="The cost model prices every pass for this preset (published model shapes, "
+                                  "datasheet accelerators, efficiency factors fitted to measured GPU passes).")
+    model, hardware = vr.split_pair(pair)
+    st.caption(vr.preset_summary(model, hardware))
 
 # ---- build the configuration; any bad input becomes one message naming the field -----------------------
 if upload is not None:
@@ -140,7 +147,7 @@ def _config():
         workload = resolve_workload(name, None if n_requests is None else int(n_requests), rate)
     return scenario(name, workload=workload, policy=policy, order=order, expr=run_expr, preempt=preempt,
                     memory=memory, token_budget=int(budget), max_batch=int(max_batch),
-                    max_batched_tokens=int(max_batched_tokens),
+                    max_batched_tokens=int(max_batched_tokens), model=model, hardware=hardware,
                     kv_capacity_tokens=int(kv) or None, seed=int(seed))
 
 
@@ -260,7 +267,8 @@ common.plot(views.lanes, key="pg_lanes")
 common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
                "blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
                "or a token gap over the TBT goal because a prefill shared the pass), striped purple = preempted, yellow = "
-               "KV transfer, green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
+               "KV transfer, grey-hatched = padding (static batching keeps a finished sequence's slot in the batch "
+               "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
                "Long runs merge short neighbouring stretches (hover says so).")
 
 if result.iterations:

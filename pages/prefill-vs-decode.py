@@ -11,6 +11,7 @@ from sim.metrics import STALL_DEFINITION, STALL_NOTE
 from sim.workload import PRESETS
 from viz import compare as vc
 from viz import narration as nr
+from viz import roofline as vr
 from viz import sweep as vs
 from viz.timeline import request_lanes
 
@@ -42,6 +43,12 @@ with st.sidebar:
                              help="legal-archive is a standing backlog: every document waits at t = 0.")
     requests = common.url_slider("Requests", 10, 200, "requests", 60, step=10)
     seed = common.url_number("Seed", 0, 10_000, "seed", 0, step=1)
+    st.subheader("Model and hardware")
+    pair = common.url_select("Model on hardware", vr.pair_labels(), "hw", vr.pair_label("llama-3-8b", "a100-80gb"),
+                             help="The cost model prices every pass for this preset; a faster card shortens "
+                                  "prefills, and so the stalls they cause.")
+    model, hardware = vr.split_pair(pair)
+    st.caption(vr.preset_summary(model, hardware))
     st.subheader("Chunked prefill")
     budget = common.url_select("Token budget per pass", [64, 128, 256, 512, 1024, 2048], "budget", 512,
                                help="Only for `chunked`: small = smoother tokens for running requests "
@@ -61,7 +68,7 @@ st.info(f"**Scenario `{scen}`.** {nr.workload_text(preset, float(rate), int(requ
 def _cfg(policy: str, r: float, n: int, s: int, record: bool = True):
     wl = resolve_workload(scen, int(n), float(r))
     return scenario(scen, policy=policy, workload=wl, seed=int(s), token_budget=int(budget),
-                    record_iterations=record)
+                    record_iterations=record, model=model, hardware=hardware)
 
 
 res_a = common.run_or_error(lambda: _cfg(pol_a, rate, requests, seed))
@@ -148,7 +155,7 @@ if scen not in SWEEP_RATES:
 rates = SWEEP_RATES[scen]
 st.markdown(f"Sweeps arrival rates {', '.join(f'{r:g}' for r in rates)} req/s x the four policies x "
             f"{SWEEP_SEEDS} seeds ({len(rates) * len(POLICIES) * SWEEP_SEEDS} runs of {int(requests)} requests).")
-key = ("sweep", scen, int(requests), int(budget))
+key = ("sweep", scen, int(requests), int(budget), pair)
 if st.button("Run the load sweep", key="w_sweep", type="primary"):
     total = len(rates) * len(POLICIES) * SWEEP_SEEDS
     bar = st.progress(0.0, text="Sweeping")

@@ -54,3 +54,14 @@ def test_playground_cards_show_stalls_and_tail():
     assert shown["Stall time"] == f"{m['stall_time_s']:,.2f} s"
     assert "TBT p99.9 / longest gap" in shown
     assert STALL_DEFINITION in _text(at)
+
+
+def test_model_and_hardware_presets_are_selectable_with_their_numbers():
+    for name, query in (("playground", {"scenario": "summarization", "requests": 20}),
+                        ("prefill-vs-decode", {"scenario": "summarization", "requests": 20, "rate": 3.0})):
+        a = page(name, **query)
+        b = page(name, hw="llama-3-8b on h100-80gb", **query)
+        assert "989 TFLOP/s" in _text(b) and "312 TFLOP/s" in _text(a)  # the preset's numbers beside it
+        ma = {m.label: m.value for m in a.metric}
+        mb = {m.label: m.value for m in b.metric}
+        assert ma != mb, name  # an H100 prices every pass faster: the metrics move

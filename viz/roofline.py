@@ -124,3 +124,29 @@ def numbers_table(model: str, hardware: str) -> list[dict]:
     """Every number the preset rests on, for a table: quantity, value with unit, source."""
     cost = cost_of(model, hardware)
     return [{"quantity": q, "value": v, "source": s} for q, v, s in cost.describe()]
+
+
+PAIR_SEP = " on "
+
+
+def pair_label(model: str, hardware: str) -> str:
+    return f"{model}{PAIR_SEP}{hardware}"
+
+
+def pair_labels() -> list[str]:
+    """'model on hardware' for every roofline preset pair, for a select box."""
+    return [pair_label(m, h) for m, h in preset_pairs()]
+
+
+def split_pair(label: str) -> tuple[str, str]:
+    model, hardware = label.split(PAIR_SEP)
+    return model, hardware
+
+
+def preset_summary(model: str, hardware: str) -> str:
+    """One line of the preset's numbers that set a pass's time, for a caption beside the chooser."""
+    n = {q: v for q, v, _ in cost_of(model, hardware).describe()}
+    return (f"{model} on {hardware}: {n['peak compute']} peak, {n['memory bandwidth']}, "
+            f"{n['weights read per pass']} of weights read per pass, {n['KV cache per token']} of KV cache per "
+            f"token; ridge point {n['ridge point (linear layers)']}, weights-read floor {n['weights-read floor']}. "
+            "Sources: the 'What one iteration costs' page.")
