@@ -214,9 +214,7 @@ class Scheduler:
             seq = self.waiting.peek(now)
             if len(self.running) >= self.max_batch and not self._evict_for(seq, plan, now):
                 break
-            if seq.swapped:
-                chunk = seq.pending
-            elif budget is None:
+            if budget is None:
                 chunk = seq.pending
             elif min_one and not plan.prefill:
                 chunk = seq.pending if cap is None else min(seq.pending, cap)

@@ -124,7 +124,7 @@ def test_learning_path_and_navigation_cover_the_catalog():
     assert list(nav) == [s for s in catalog.SECTIONS if nav.get(s)]
     assert sorted(p.url_path for ps in nav.values() for p in ps) == sorted(catalog.BY_URL)
     path = catalog.learning_path()
-    assert path[0].url_path == "step-by-step" and path[-1].url_path == "quiz"
+    assert path[0].url_path == "iteration-cost" and path[-1].url_path == "quiz"  # issue 12: cost of one pass first
     # Off the path: Home, and the class pages (a class session is joined with a code, not studied).
     assert catalog.page("") not in path and len(path) == len(catalog.PAGES) - 1 - len(nav.get("Class", []))
 
