@@ -103,6 +103,19 @@ common.explain(
 
 # ---- colocated vs disaggregated -----------------------------------------------------------------------
 st.subheader("Colocated vs disaggregated on the same arrivals")
+pick = common.predict(
+    "disagg", f"Predict first: against one colocated engine running {colo}, does moving prefill and decode onto "
+              "separate engines make the TBT p99 (the worst 1% of gaps between two tokens) lower or higher?",
+    {"lower": "Lower", "same": "About the same (within 10%)", "higher": "Higher"})
+if pick is None:
+    st.stop()
+tc, td = col.metrics["tbt_p99_s"], dis.metrics["tbt_p99_s"]
+truth = "same" if tc is None or td is None else "lower" if td < tc / 1.1 else "higher" if td > tc * 1.1 else "same"
+common.reveal(pick, truth,
+              f"The simulator: TBT p99 {common.ms(td)} disaggregated against {common.ms(tc)} colocated ({colo}).",
+              "Why: a decode engine never runs a prompt, so no prefill shares or takes its passes; what it adds is "
+              "the KV transfer between a request's first and second token, which shows in each request's worst "
+              "gap rather than in the p99 of all gaps.")
 common.plot(vd.latency_bars({f"colocated ({colo})": col, "disaggregated": dis}), key="lat")
 common.explain(
     "Latency measures of both runs (log scale). TBT p99 is the worst 1% of all gaps between tokens: "

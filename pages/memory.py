@@ -63,6 +63,22 @@ else:
     st.success("With these settings no request was refused while enough memory was free in total. "
                "Try a smaller KV cache or more requests.")
 
+# ---- predict, then observe -------------------------------------------------------------------------
+pick = common.predict(
+    "waste", "Predict first: over the whole run, which memory manager leaves more of the KV cache unused by "
+             "stored tokens (reserved for tokens still to come, internal or external waste)?",
+    {"contiguous": "Contiguous", "paged": "Paged", "same": "About the same"})
+if pick is None:
+    st.stop()
+wc_all, wp_all = contig.metrics["kv_waste_fraction"], paged.metrics["kv_waste_fraction"]
+truth = "contiguous" if wc_all > wp_all * 1.1 else "paged" if wp_all > wc_all * 1.1 else "same"
+common.reveal(pick, truth,
+              f"The simulator: {wc_all:.1%} of the cache wasted on average (time-weighted) under contiguous "
+              f"allocation against {wp_all:.1%} under paging, on the same {len(contig.requests)} requests.",
+              "Why: a contiguous region is sized for the prompt plus the most tokens a request may ever "
+              "generate, so most of it waits for tokens that never come; paging takes one block at a time and "
+              "wastes under one block per sequence.")
+
 # ---- block maps synced to one slider ----------------------------------------------------------------
 n_it = len(contig.iterations)
 default_it = moment.state_iteration if moment is not None else min(50, n_it)

@@ -81,7 +81,7 @@ def test_prefill_vs_decode_sweep_draws_tradeoffs():
 
 
 def test_memory_names_the_refusal_and_slider_moves_the_map():
-    at = page("memory")
+    at = page("memory", p_waste="contiguous")
     assert at.warning and "refused" in at.warning[0].value and "largest hole" in at.warning[0].value
     first = specs(at)[0]
     inspect = lambda: next(s for s in at.slider if s.label.startswith("Inspect iteration"))  # noqa: E731
@@ -146,7 +146,7 @@ def test_priorities_aging_step_changes_aging_result():
 
 
 def test_disaggregation_link_bandwidth_changes_transfer_times():
-    at = page("disaggregation", requests=20)
+    at = page("disaggregation", requests=20, p_disagg="lower")
     tc = next(s for s in specs(at) if s["layout"]["title"]["text"] == "KV transfer cost")
     at.selectbox(key="w_link").set_value(2.0).run()
     assert not at.exception

@@ -26,7 +26,7 @@ def _text(at) -> str:
 
 
 def test_prefill_vs_decode_shows_stalls_and_tail_with_the_definition():
-    at = page("prefill-vs-decode", scenario="summarization", rate=3.0, requests=30, a="continuous", b="chunked")
+    at = page("prefill-vs-decode", scenario="summarization", rate=3.0, requests=30, a="continuous", b="chunked", p_tbt="b")
     res = simulate(scenario("summarization", policy="chunked", workload=resolve_workload("summarization", 30, 3.0)))
     shown = {m.label: m.value for m in at.metric}
     assert shown["B: Longest token gap (ms)"] == f"{res.metrics['tbt_max_s'] * 1e3:,.1f}"
@@ -36,7 +36,7 @@ def test_prefill_vs_decode_shows_stalls_and_tail_with_the_definition():
 
 
 def test_prefill_vs_decode_sweep_plots_the_longest_gap_and_stalls():
-    at = page("prefill-vs-decode", scenario="summarization", requests=10)
+    at = page("prefill-vs-decode", scenario="summarization", requests=10, p_tbt="b")
     at.button(key="w_sweep").click().run()
     assert not at.exception
     import json
@@ -58,7 +58,7 @@ def test_playground_cards_show_stalls_and_tail():
 
 def test_model_and_hardware_presets_are_selectable_with_their_numbers():
     for name, query in (("playground", {"scenario": "summarization", "requests": 20}),
-                        ("prefill-vs-decode", {"scenario": "summarization", "requests": 20, "rate": 3.0})):
+                        ("prefill-vs-decode", {"scenario": "summarization", "requests": 20, "rate": 3.0, "p_tbt": "a"})):
         a = page(name, **query)
         b = page(name, hw="llama-3-8b on h100-80gb", **query)
         assert "989 TFLOP/s" in _text(b) and "312 TFLOP/s" in _text(a)  # the preset's numbers beside it
