@@ -2,7 +2,7 @@
 tokens in it, for prefill and for decode, from the simulator's own cost model; the ridge point, the
 weights-read floor, how the KV read grows with batch and context; a prediction before the answer.
 
-URL state: ?preset=<model> on <hardware>&ctx=<tokens of context>&p_double=<prediction>.
+URL state: ?preset=<model> on <hardware>&ctx=<tokens of context>&p_double=<prediction key>.
 """
 
 import streamlit as st
@@ -13,17 +13,17 @@ from viz import roofline as vr
 PAIRS = vr.pair_labels()
 DEFAULT_PAIR = "llama-3-8b on a100-80gb"
 BASE_SEQS = 16  # the prediction doubles a decode batch of this many sequences
-CHOICES = ["(choose one)", "about the same: under 10% longer", "somewhat longer: 10% to 50% longer",
-           "much longer: 50% to 100% longer", "twice as long or more"]
+CHOICES = {"same": "About the same: under 10% longer", "some": "Somewhat longer: 10% to 50% longer",
+           "much": "Much longer: 50% to 100% longer", "double": "Twice as long or more"}
 BOUNDS = (1.10, 1.50, 2.00)  # ratio limits between the four answers
 
 
 def bucket(ratio: float) -> str:
-    """The answer among CHOICES that a measured ratio falls in."""
-    for limit, choice in zip(BOUNDS, CHOICES[1:]):
+    """The key of the answer in CHOICES that a measured ratio falls in."""
+    for limit, key in zip(BOUNDS, CHOICES):
         if ratio < limit:
-            return choice
-    return CHOICES[-1]
+            return key
+    return "double"
 
 
 st.title("What one iteration costs")
@@ -74,23 +74,19 @@ with st.expander("Every number of this preset, with its source"):
 st.subheader("Predict first")
 question = (f"{BASE_SEQS} sequences decode together, {context:,} tokens of context each. **Double the batch** "
             f"to {2 * BASE_SEQS} sequences: how much longer does the pass take?")
-pick = common.url_radio(question, CHOICES, "p_double", CHOICES[0])
-if pick == CHOICES[0]:
-    st.info("Choose an answer to see the simulator's cost model answer it, and the curves behind it.")
-    st.stop()
+pick = common.predict("double", question, CHOICES)
+if pick is None:
+    st.stop()  # the curves answer the question: they wait for a prediction
 
 t1, t2 = vr.decode_ms(cost, BASE_SEQS, context), vr.decode_ms(cost, 2 * BASE_SEQS, context)
 ratio = t2 / t1
 truth = bucket(ratio)
 answer = (f"The cost model prices the pass of {BASE_SEQS} decodes at **{t1:,.2f} ms** and of {2 * BASE_SEQS} at "
-          f"**{t2:,.2f} ms**: **{ratio:.2f} x** ({ratio - 1:+.0%}), so *{truth}*.")
+          f"**{t2:,.2f} ms**: **{ratio:.2f} x** ({ratio - 1:+.0%}), so *{CHOICES[truth].lower()}*.")
 why = (f"Why: both passes read the same {nums['weights read per pass']} of weights once; the extra "
        f"{BASE_SEQS} sequences add only their own KV-cache read ({vr.kv_read_gb(model, BASE_SEQS, context):.2f} GB "
        "more) and a little compute, far below the ridge point.")
-if pick == truth:
-    st.success(f"Right. {answer} {why}")
-else:
-    st.warning(f"You said *{pick}*. {answer} {why}")
+common.reveal(pick, truth, answer, why)
 
 # ---- the pass against its tokens -----------------------------------------------------------------------
 st.subheader("A pass against the tokens in it")

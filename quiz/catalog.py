@@ -82,7 +82,7 @@ PAGES: tuple[Page, ...] = (
          "What the app teaches and how to use it.", on_path=False),
     Page("iteration-cost", "pages/iteration-cost.py", "What one iteration costs", ":material/speed:", "Learn",
          "One forward pass: prefill is compute-bound, decode memory-bound; the ridge point between them.",
-         concepts=("C1",), params={"preset": CHOICE, "ctx": Int(128, 8192), "p_double": CHOICE}),
+         concepts=("C1",), params={"preset": CHOICE, "ctx": Int(128, 8192)}),
     Page("step-by-step", "pages/step-by-step.py", "Continuous batching, step by step", ":material/footprint:",
          "Learn", "The book's x1..x5 example, one iteration (forward pass) at a time: predict, then step.",
          concepts=("C1", "C2", "C3", "C7"), scenario="book-example",

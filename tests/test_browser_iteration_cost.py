@@ -16,7 +16,7 @@ def test_iteration_cost_page_predicts_then_reveals(server, browser):  # noqa: F8
         page.get_by_text("Double the batch").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.locator(".js-plotly-plot").count() == 0  # the curves wait for a prediction
-        page.get_by_text("somewhat longer: 10% to 50% longer").first.click()
+        page.get_by_text("Somewhat longer: 10% to 50% longer").first.click()
         page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
         wait_idle(page, 60_000)
         body = page.inner_text("body")
