@@ -90,7 +90,8 @@ def test_static_padding_is_drawn_and_narrated_as_padding():
     fig = tl.request_lanes(r, animate=False)
     pad = next(t for t in fig.data if t.name == PHASE_LABELS["padding"])
     assert len(pad.x) > 0 and pad.marker.pattern.shape == "/"
-    text = tl.narrations(r)
+    from viz.narration import narrations
+    text = narrations(r)
     it6 = text[5]
     assert "x2 stays in the batch as padding" in it6 and "x2" not in text[5].split("padding")[1].split(";")[1]
     assert "slot stays in the batch as padding" in text[4]  # iteration 5: x2's last token, its slot stays

@@ -161,5 +161,6 @@ def test_hostile_or_stale_url_values_fall_back_to_defaults(page):
     """A shared link with garbage in it must open the page, never a traceback; nothing in it is executed."""
     at = _run(page, requests="inf", rate="nan", seed="-1e99", max_batch="1e400", budget="abc", kv="inf",
               policy="__import__('os')", scenario="../../etc/passwd", a="static;drop", it="9" * 40,
-              expr="__import__('os').system('echo pwned')", p_tbt="a")  # a prediction made: charts shown
+              expr="__import__('os').system('echo pwned')", p_tbt="a", p_waste="paged",
+              p_disagg="lower")  # predictions made: charts shown
     assert at.get("plotly_chart")
