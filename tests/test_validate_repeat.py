@@ -51,7 +51,7 @@ def test_validate_page_shows_median_and_range_over_runs(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(os.path.join(ROOT, "pages", "validate.py"), default_timeout=300)
+    at = AppTest.from_file(os.path.join(ROOT, "pages", "validate.py"), default_timeout=900)  # two whole validations; a loaded 2-core CPU took > 300 s
     at.run()
     at.slider(key="w_requests").set_value(8)
     at.slider(key="w_runs").set_value(2)
