@@ -7,6 +7,8 @@ itself; both executors use it through the one engine loop (``sim.loop``).
 
 from __future__ import annotations
 
+from array import array
+
 from sim.plan import StepPlan
 from sim.trace import Iteration, Transfer
 
@@ -19,9 +21,11 @@ class Recorder:
         self.record_layout = record_layout
         self.iterations: list[Iteration] = []
         self.transfers: list[Transfer] = []
-        # Token gaps (TBT) as weighted samples: class -> ([gap_s, ...], [count, ...]). Every decoding
-        # sequence of a pass usually shares one gap, so this stays small while counting every gap.
-        self.gaps: dict[str, tuple[list[float], list[int]]] = {}
+        # Token gaps (TBT) as weighted samples: class -> (array of gap_s, array of counts). Every decoding
+        # sequence of a pass usually shares one gap, so this stays small while counting every gap; typed
+        # arrays hold 16 bytes a pass instead of ~48 in lists of Python numbers (a million requests at
+        # 12/s make ~3 million passes).
+        self.gaps: dict[str, tuple[array, array]] = {}
         self.count = 0
         self.busy_s: dict[str, float] = {}
         self.kv_peak = 0.0
@@ -33,7 +37,7 @@ class Recorder:
     def gap(self, cls: str, gap: float, count: int = 1) -> None:
         entry = self.gaps.get(cls)
         if entry is None:
-            entry = self.gaps[cls] = ([], [])
+            entry = self.gaps[cls] = (array("d"), array("q"))
         entry[0].append(gap)
         entry[1].append(count)
 
@@ -41,9 +45,9 @@ class Recorder:
         """One gap per pass for ``count`` sequences of class ``cls`` over a run of passes."""
         entry = self.gaps.get(cls)
         if entry is None:
-            entry = self.gaps[cls] = ([], [])
+            entry = self.gaps[cls] = (array("d"), array("q"))
         entry[0].extend(gaps)
-        entry[1].extend([count] * len(gaps))
+        entry[1].extend(array("q", [count]) * len(gaps))
 
     def tbt_samples(self) -> dict:
         """class -> numpy array of every token gap in seconds (weighted samples expanded)."""
