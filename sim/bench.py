@@ -92,7 +92,7 @@ def build_targets(args, policies) -> list[Target]:
     if args.million:
         for n in (10_000, 100_000, 1_000_000):
             targets.append(Target(f"sim run continuous, {n:,} chat requests, 12/s",
-                                  sim_run("continuous", n, 12.0), 25.0 if n == 1_000_000 else None,
+                                  sim_run("continuous", n, 12.0, "--large"), 25.0 if n == 1_000_000 else None,
                                   1000.0 if n == 1_000_000 else None))
     if args.sweep:
         base = (sys.executable, "-m", "sim", "sweep", *SWEEP_GRID, "--csv")

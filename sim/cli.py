@@ -15,8 +15,8 @@ from sim.cost_model import HARDWARE, MODELS
 from sim.errors import ConfigError, number, show, whole
 from sim.files import check_output, write_atomic
 from sim.kv_memory import KV_MANAGERS
-from sim.limits import (LIMITS_HELP, MAX_RATE_PER_S, MAX_REQUESTS, MAX_SWEEP_POINTS, MAX_SWEEP_REQUESTS,
-                        MIN_RATE_PER_S)
+from sim.limits import (LIMITS_HELP, MAX_RATE_PER_S, MAX_REQUESTS, MAX_REQUESTS_LARGE, MAX_SWEEP_POINTS,
+                        MAX_SWEEP_REQUESTS, MIN_RATE_PER_S)
 from sim.metrics import METRIC_KEYS
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import EXPR_FIELDS, ORDERS
@@ -166,10 +166,17 @@ def cmd_run(args) -> int:
         check_output(args.iterations_out, "iterations-out", _inputs(args))
         if args.trace_out is not None and args.iterations_out == args.trace_out:
             raise ConfigError("iterations-out", "must name a different file than --trace-out")
-    # The iteration log needs every pass planned and recorded (the fast path skips decode-only stretches;
-    # its metrics agree to ~1e-9 relative).
-    cfg = config_from_args(args, record_iterations=args.iterations_out is not None)
-    res = simulate(cfg)
+        if args.large:
+            raise ConfigError("iterations-out", "a --large run is untraced (one row per request per pass "
+                                                "would not fit); drop one of the two")
+    from contextlib import nullcontext
+
+    from sim.limits import large_runs
+    with large_runs() if args.large else nullcontext():  # the limit is checked while building and running
+        # The iteration log needs every pass planned and recorded (the fast path skips decode-only
+        # stretches; its metrics agree to ~1e-9 relative).
+        cfg = config_from_args(args, record_iterations=args.iterations_out is not None)
+        res = simulate(cfg)
     if args.trace_out is not None:
         write_atomic(args.trace_out, requests_csv(res.requests), "trace-out", _inputs(args))
     if args.iterations_out is not None:
@@ -324,10 +331,15 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(r)
     r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
     r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
+<<<<<<< HEAD
     r.add_argument("--iterations-out", metavar="FILE",
                    help="write the iteration log to FILE: one CSV row per request per iteration (iteration, "
                         "engine, start_s, end_s, request_id, action, tokens); actions prefill, decode, waiting, "
                         "preempted, finished, padding")
+=======
+    r.add_argument("--large", action="store_true", help=f"allow up to {MAX_REQUESTS_LARGE:,} generated requests "
+                   f"(default limit {MAX_REQUESTS:,}; a million chat requests take about 1 GB and minutes)")
+>>>>>>> 996e33f (sim run --large: up to 1,000,000 generated requests for one untraced command-line run (sim.limits.MAX_REQUESTS_LARGE, large_runs(); pages and traces keep 100,000); Request with slots (about 100 bytes less per request); sim bench --million uses it)
     r.set_defaults(func=cmd_run)
     _sweep_parser(sub)
     b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")

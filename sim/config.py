@@ -15,7 +15,7 @@ from sim.cost_model import HARDWARE, MODELS, kv_capacity_tokens
 from sim.errors import ConfigError, number, show, whole
 from sim.files import load_json, load_yaml, read_text
 from sim.kv_memory import KV_MANAGERS
-from sim.limits import MAX_RATE_PER_S, MAX_REQUESTS, MAX_SCENARIO_BYTES, MIN_RATE_PER_S
+from sim.limits import MAX_RATE_PER_S, MAX_SCENARIO_BYTES, MIN_RATE_PER_S, max_requests
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import ORDERS
 from sim.trace_files import load_trace, trace_workload
@@ -195,7 +195,7 @@ def resolve_workload(name: str, n_requests: int | None = None, rate_per_s: float
     else:
         w = wl.preset(name)  # raises the 'unknown preset' message
     if n_requests is not None:
-        whole("requests", n_requests, 1, MAX_REQUESTS)
+        whole("requests", n_requests, 1, max_requests())
     if rate_per_s is not None:
         number("rate", rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
     if strict:
@@ -207,7 +207,7 @@ def resolve_workload_overrides(w: wl.WorkloadConfig, n_requests: int | None,
                                rate_per_s: float | None) -> wl.WorkloadConfig:
     """``w`` (a scenario file's workload) with command-line overrides, checked as ``resolve_workload``'s."""
     if n_requests is not None:
-        whole("requests", n_requests, 1, MAX_REQUESTS)
+        whole("requests", n_requests, 1, max_requests())
     if rate_per_s is not None:
         number("rate", rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
     check_overrides(w, n_requests, rate_per_s)

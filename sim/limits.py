@@ -8,6 +8,9 @@ its first run), and ``python -m sim run --help`` and the README list them from h
 from __future__ import annotations
 
 MAX_REQUESTS = 100_000  # requests in one run (generated or from a trace): ~10x the `sim bench` workload
+# `sim run --large` (command line only, untraced): one point of a research sweep. Pages and trace files
+# keep MAX_REQUESTS; a million chat requests take ~1 GB and minutes.
+MAX_REQUESTS_LARGE = 1_000_000
 MAX_TRACE_ROWS = MAX_REQUESTS  # data rows of a trace file (CSV or JSON lines)
 MAX_UPLOAD_ROWS = 2_000  # rows of a trace uploaded to the playground, which records and draws every pass
 MAX_TRACE_BYTES = 16 * 1024 * 1024  # a trace file or upload: 100,000 rows of ~60 bytes fit 6 times over
@@ -31,7 +34,25 @@ MAX_PRIORITY = 1_000_000  # |priority| of a request class
 # seconds, not hours. The 10,000-request chat benchmark at 12 requests/s under aging needs ~6.8 million.
 MAX_SORT_WORK = 10_000_000
 
-LIMITS_HELP = (f"limits: at most {MAX_REQUESTS:,} requests per run; traces at most {MAX_TRACE_ROWS:,} rows and "
+_requests_limit = [MAX_REQUESTS]
+
+
+def max_requests() -> int:
+    """Requests one run may have now: MAX_REQUESTS, or MAX_REQUESTS_LARGE inside ``large_runs()``."""
+    return _requests_limit[-1]
+
+
+class large_runs:
+    """``with large_runs():`` lifts the requests-per-run limit to MAX_REQUESTS_LARGE (``sim run --large``)."""
+
+    def __enter__(self):
+        _requests_limit.append(MAX_REQUESTS_LARGE)
+
+    def __exit__(self, *exc):
+        _requests_limit.pop()
+
+
+LIMITS_HELP = (f"limits: at most {MAX_REQUESTS:,} requests per run ({MAX_REQUESTS_LARGE:,} with sim run --large); traces at most {MAX_TRACE_ROWS:,} rows and "
                f"{MAX_TRACE_BYTES // (1024 * 1024)} MiB, CSV cells {MAX_CSV_CELL_CHARS:,} characters, JSON lines "
                f"{MAX_JSON_LINE_CHARS:,} characters; scenario files {MAX_SCENARIO_BYTES // 1_000_000} MB, "
                f"{MAX_YAML_ALIASES} YAML aliases, {MAX_YAML_NODES:,} values once aliases are expanded, "

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from sim.errors import ConfigError, number, show, whole
-from sim.limits import MAX_RATE_PER_S, MAX_REQUESTS, MIN_RATE_PER_S
+from sim.limits import MAX_RATE_PER_S, MIN_RATE_PER_S, max_requests
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """One inference request as the client sent it. Sizes in tokens, times in seconds."""
 
@@ -148,10 +148,10 @@ class WorkloadConfig:
         if self.arrival == "scripted":
             if not self.script:
                 raise ConfigError("workload", "a scripted workload needs at least one request")
-            if len(self.script) > MAX_REQUESTS:
-                raise ConfigError("requests", f"{len(self.script):,} requests; at most {MAX_REQUESTS:,} per run")
+            if len(self.script) > max_requests():
+                raise ConfigError("requests", f"{len(self.script):,} requests; at most {max_requests():,} per run")
             return
-        whole("requests", self.n_requests, 1, MAX_REQUESTS)
+        whole("requests", self.n_requests, 1, max_requests())
         if self.arrival in ("poisson", "gamma"):
             number("rate", self.rate_per_s, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
         if self.arrival == "gamma":

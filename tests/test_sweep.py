@@ -68,3 +68,19 @@ def test_bad_backend_and_jobs(capsys):
     assert "jobs" in capsys.readouterr().err
     with pytest.raises(ValueError):
         run_sweep(POINTS[:1], backend="dask")
+
+
+def test_large_runs_lift_the_request_limit_only_inside(capsys):
+    from sim.cli import main
+    from sim.errors import ConfigError
+    from sim.limits import MAX_REQUESTS, MAX_REQUESTS_LARGE, large_runs, max_requests
+    assert main(["run", "--requests", str(MAX_REQUESTS + 1)]) == 2
+    assert f"{MAX_REQUESTS:,}" in capsys.readouterr().err
+    assert main(["run", "--large", "--requests", str(MAX_REQUESTS_LARGE + 1)]) == 2
+    assert "requests" in capsys.readouterr().err
+    with large_runs():
+        assert max_requests() == MAX_REQUESTS_LARGE
+        scenario("chat", requests=MAX_REQUESTS + 1).validate()  # builds and validates, runs nothing
+    assert max_requests() == MAX_REQUESTS
+    with pytest.raises(ConfigError):
+        scenario("chat", requests=MAX_REQUESTS + 1).validate()
