@@ -1,0 +1,35 @@
+"""Page work that does not repeat: learners asking for the same configuration share one simulation and one
+set of figures (st.cache_resource is one per server process, not one per session)."""
+
+from __future__ import annotations
+
+import os
+
+from streamlit.testing.v1 import AppTest
+
+import sim.engine
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_two_learners_with_the_defaults_cost_one_simulation(monkeypatch):
+    runs = []
+    real_run = sim.engine.Simulation.run
+
+    def counted(self):
+        runs.append(self.cfg)
+        return real_run(self)
+    monkeypatch.setattr(sim.engine.Simulation, "run", counted)
+    seed = 987_654  # a configuration no other test has cached in this process
+    sessions = []
+    for _ in range(2):  # two sessions (two learners' browser tabs) with the same settings
+        at = AppTest.from_file(os.path.join(ROOT, "pages", "playground.py"), default_timeout=180)
+        at.query_params["seed"] = str(seed)
+        at.run()
+        assert not at.exception, at.exception
+        sessions.append(at)
+    assert len(runs) == 1, f"{len(runs)} simulations for two sessions asking the same config"
+    assert runs[0].seed == seed
+    # a learner who changes a setting gets a simulation of their own
+    sessions[1].number_input(key="w_seed").set_value(seed + 1).run()
+    assert len(runs) == 2 and runs[1].seed == seed + 1
