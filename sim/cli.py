@@ -331,15 +331,12 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(r)
     r.add_argument("--json", action="store_true", help="print one JSON object: config, metrics, by_class")
     r.add_argument("--trace-out", metavar="FILE", help="write one CSV row per request to FILE")
-<<<<<<< HEAD
     r.add_argument("--iterations-out", metavar="FILE",
                    help="write the iteration log to FILE: one CSV row per request per iteration (iteration, "
                         "engine, start_s, end_s, request_id, action, tokens); actions prefill, decode, waiting, "
                         "preempted, finished, padding")
-=======
     r.add_argument("--large", action="store_true", help=f"allow up to {MAX_REQUESTS_LARGE:,} generated requests "
                    f"(default limit {MAX_REQUESTS:,}; a million chat requests take about 1 GB and minutes)")
->>>>>>> 996e33f (sim run --large: up to 1,000,000 generated requests for one untraced command-line run (sim.limits.MAX_REQUESTS_LARGE, large_runs(); pages and traces keep 100,000); Request with slots (about 100 bytes less per request); sim bench --million uses it)
     r.set_defaults(func=cmd_run)
     _sweep_parser(sub)
     b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")

@@ -1,15 +1,16 @@
-"""The discrete-event engine: SimPy processes for arrivals, engine loops, and KV transfers.
+"""The discrete-event engine: processes for arrivals, engine loops, and KV transfers on one event clock.
 
 ``simulate(config)`` is the entry point. One process releases requests at their arrival times; one
 process per engine runs the engine loop (``sim.loop``) with the cost model as the price of each plan.
 With ``disaggregated`` there are prefill engines and decode engines, and a process per handed-off
 sequence moves its KV cache over a shared link (C10). Without a per-iteration trace the schedulers carry
 a decode cohort and skip steady stretches analytically (``sim.cohort``): the same numbers, faster.
+The clock is ``sim.clock``: SimPy's event order without importing SimPy (tests/test_clock.py runs both).
 """
 
 from __future__ import annotations
 
-import simpy
+from sim.clock import Environment, Resource
 
 from sim.cohort import CohortScheduler
 from sim.config import SimConfig
@@ -106,7 +107,7 @@ class Simulation:
         self.cfg = cfg
         self.cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
         self.kv_bytes_per_token = MODELS[cfg.model].kv_bytes_per_token
-        self.env = simpy.Environment()
+        self.env = Environment()
         self.recorder = Recorder(cfg.record_iterations, cfg.record_layout)
         # Steady stretches are skipped analytically only without a trace: the per-iteration records need
         # every pass planned (and a result differs from planning every pass only in float rounding).
@@ -115,7 +116,7 @@ class Simulation:
         self.requests = generate(cfg.workload, cfg.seed)
         self.tbt_goals = tbt_goals(cfg)
         self.seqs: list[Seq] = []
-        self.link = simpy.Resource(self.env, capacity=1)  # one shared interconnect between engine pools
+        self.link = Resource(self.env, capacity=1)  # one shared interconnect between engine pools
         self.engines = [EngineProc(self, name, sched) for name, sched in scheds]
         self.prefill = [e for e in self.engines if e.sched.role != "decode"]  # where new requests go
         self.decode = [e for e in self.engines if e.sched.role == "decode"]
