@@ -17,7 +17,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from sim.errors import ConfigError, show
+
 BACKENDS = ("joblib", "ray")
+RAY_PIN = "ray==2.60.0"  # as requirements-dev.txt pins it: an optional dependency of the app
 
 
 def default_jobs() -> int:
@@ -43,7 +46,7 @@ def run_sweep(configs: Sequence, jobs: int | None = None, backend: str = "joblib
     """Metrics of every config, in the order given. ``jobs`` = worker processes (None = all cores;
     1 = serial in this process, whatever the backend unless ``address`` names a Ray cluster)."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        raise ConfigError("backend", f"unknown backend {show(backend)}; choose one of {', '.join(BACKENDS)}")
     jobs = default_jobs() if jobs is None else jobs
     configs = list(configs)
     if backend == "ray":
@@ -84,7 +87,8 @@ def _run_ray(configs, jobs, address, progress) -> list[dict]:
     try:
         import ray
     except ImportError:
-        raise ImportError("--backend ray needs the 'ray' package (pip install -r requirements.txt)") from None
+        raise ConfigError("backend", f"ray is not installed; install it with: pip install {RAY_PIN} "
+                                     "(every node of a cluster needs the same version)") from None
     started = False
     if not ray.is_initialized():
         # The workers import this package from a copy Ray ships to every node, so a cluster whose nodes

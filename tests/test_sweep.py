@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from sim import scenario
+from sim.errors import ConfigError
 from sim.sweep import TerminalBar, run_sweep
 
 POINTS = [scenario("chat", policy=p, requests=150, rate_per_s=r, seed=s, record_iterations=False)
@@ -66,8 +67,21 @@ def test_bad_backend_and_jobs(capsys):
     from sim.cli import main
     assert main(["sweep", "--jobs", "0", "--requests", "10"]) == 2
     assert "jobs" in capsys.readouterr().err
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="backend"):
         run_sweep(POINTS[:1], backend="dask")
+
+
+def test_ray_missing_is_one_line_naming_backend(monkeypatch, capsys):
+    from sim.cli import main
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: import raises ImportError
+    assert main(["sweep", "--backend", "ray", "--requests", "10", "--rates", "1", "--seeds", "1",
+                 "--policies", "static"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: backend: ray is not installed") and "pip install ray==" in err
+    assert err.count("\n") == 1
+    from sim.sweep import RAY_PIN
+    root = __import__("os").path.dirname(__import__("os").path.dirname(__file__))
+    assert RAY_PIN in open(f"{root}/requirements-dev.txt").read().split()  # the message names the pinned version
 
 
 def test_large_runs_lift_the_request_limit_only_inside(capsys):
