@@ -150,7 +150,7 @@ def _first_chart(browser, url: str) -> dict:
 
 
 # Counts the frames plotly draws while the timeline plays (plotly_animatingframe fires once per frame).
-FPS_JS = """async (seconds) => {
+FPS_JS = """async (seconds) => { try {
   const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g._transitionData &&
       g._transitionData._frames && g._transitionData._frames.length > 1);
   if (!gd) return null;
@@ -160,7 +160,7 @@ FPS_JS = """async (seconds) => {
   play.dispatchEvent(new MouseEvent('click', {bubbles: true}));
   await new Promise(r => setTimeout(r, seconds * 1000));
   return {frames: n, seconds: (performance.now() - t0) / 1000, total: gd._transitionData._frames.length};
-}"""
+  } catch (e) { return {error: String(e)}; } }"""
 
 
 def bench_browser(repeat: int) -> dict | None:
@@ -195,7 +195,9 @@ def bench_browser(repeat: int) -> dict | None:
                 wait_idle(page, 120_000)
                 for _ in range(repeat):
                     got = page.evaluate(FPS_JS, 3)
-                    if got:
+                    if got and "error" in got:
+                        print(f"frames/s not measured: {got['error']}", file=sys.stderr)
+                    elif got:
                         fps.append(got["frames"] / got["seconds"])
                     page.reload()
                     wait_idle(page, 120_000)
@@ -213,6 +215,14 @@ def bench_browser(repeat: int) -> dict | None:
             "fps": statistics.median(fps) if fps else None, "repeat": repeat}
 
 
+def _or_failure(fn, *args) -> dict:
+    """The browser part's numbers, or why it could not measure them (the CPU part is printed anyway)."""
+    try:
+        return fn(*args)
+    except Exception as e:  # a timeout on a loaded machine, a page that failed: say so, keep the rest
+        return {"skipped": f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -222,7 +232,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     res = {"cpu_count": os.cpu_count(), "load_1min": round(load, 2),
            "rerun": bench_rerun(args.repeat), "figure": bench_figure(),
-           "browser": None if args.no_browser else bench_browser(args.repeat)}
+           "browser": None if args.no_browser else _or_failure(bench_browser, args.repeat)}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
