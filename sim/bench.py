@@ -143,7 +143,7 @@ def main(args) -> int:
     load0 = os.getloadavg()[0]
     run_targets(targets, args.repeat)
     print(f"{os.cpu_count()} CPUs; 1-minute load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after; "
-          "Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target, medians of "
-          "the pairs' ratios")
+          f"Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target, "
+          "medians of the pairs' ratios")
     report(targets)
     return 0
