@@ -244,7 +244,7 @@ def _slider_value(page, label: str) -> int:
 
 
 def test_memory_inspected_iteration_follows_the_refusal(server, page):
-    open_page(page, f"{server}/memory")
+    open_page(page, f"{server}/memory?p_waste=contiguous")  # the prediction made: the maps and numbers show
     for kv in ("16000", "8000"):
         _pick(page, "KV cache size (token slots)", kv)
         note = re.search(r"Iteration (\d+) is the state just before the refusal", main_text(page))
@@ -284,7 +284,7 @@ def _delta_direction(metric) -> str:
 
 
 def test_memory_deltas_point_the_way_the_numbers_go(server, page):
-    open_page(page, f"{server}/memory")
+    open_page(page, f"{server}/memory?p_waste=contiguous")  # the prediction made: the maps and numbers show
     wait_text(page, "Makespan")
     cards = page.locator('[data-testid="stMetric"]')
     seen = 0
