@@ -166,7 +166,8 @@ FPS_JS = """async (seconds) => { try {
 def bench_browser(repeat: int) -> dict | None:
     import tempfile
 
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _missing, start_server, wait_idle
+    from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port, missing as _missing, start_server
+    from test_browser import wait_idle
     reason = _missing()
     if reason:
         return {"skipped": reason}

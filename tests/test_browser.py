@@ -11,73 +11,23 @@ missing browser is a failure.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
+from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, start_server
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 FIRST_CHART_TARGET_S = 3.0
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -r requirements-dev.txt)"
-    if not os.path.exists(CHROMIUM):
-        return f"chromium not found at {CHROMIUM} (apt-get install chromium)"
-    return None
-
-
-def _require_browser() -> None:
-    reason = _missing()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser tests cannot run on CI: {reason}")
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int) -> subprocess.Popen:
-    """The README's command: .venv/bin/streamlit run app.py with headless, local-only, no usage stats."""
-    streamlit = os.path.join(ROOT, ".venv", "bin", "streamlit")
-    cmd = [streamlit if os.path.exists(streamlit) else os.path.join(os.path.dirname(sys.executable), "streamlit"),
-           "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port",
-           str(port), "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise RuntimeError(f"streamlit exited with {proc.returncode}: {out[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("streamlit did not become healthy within 60 s")
 
 
 @pytest.fixture(scope="module")
 def server():
-    _require_browser()
-    port = _free_port()
+    require_browser()
+    port = free_port()
     proc = start_server(port)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -91,7 +41,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _require_browser  # noqa: E402
+from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port, require_browser as _require_browser  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))

@@ -15,7 +15,8 @@ import urllib.parse
 import pytest
 
 from quiz import catalog
-from tests.test_browser import SHOTS, _free_port, _require_browser, start_server, wait_idle
+from tests.browser_kit import free_port as _free_port, require_browser as _require_browser, start_server
+from tests.test_browser import SHOTS, wait_idle
 
 # Query parameters for a page's deep link (a page not listed opens at its bare URL): parameters the page
 # reads, with non-default values, so a page that fell back to its defaults would show it in the URL.
@@ -49,7 +50,7 @@ def browser():
     _require_browser()
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
