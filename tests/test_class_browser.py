@@ -21,7 +21,8 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port, require_browser as _require_browser  # noqa: E402
+from browser_kit import (CHROMIUM, CHROMIUM_ARGS, free_port as _free_port,  # noqa: E402
+                         require_browser as _require_browser, wait_idle)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -100,6 +101,23 @@ def start_session(page, base: str) -> tuple[str, str]:
     return code, link
 
 
+def _tick(page, name: str, tries: int = 5) -> None:
+    """Tick one checkbox and see it stay ticked. Each tick reruns the script; a click that lands while the
+    previous rerun redraws the widget is lost (Playwright: "did not change its state"), so wait for the app
+    to settle and try again rather than fail on a loaded machine."""
+    box = page.get_by_role("checkbox", name=name, exact=True)
+    for _ in range(tries):
+        wait_idle(page, timeout_ms=WAIT_MS, quiet_ms=500)
+        if box.is_checked():
+            return
+        try:
+            box.check(force=True, timeout=10_000)
+        except Exception:  # the lost-click case above; the loop looks again
+            pass
+    wait_idle(page, timeout_ms=WAIT_MS, quiet_ms=500)
+    assert box.is_checked(), f"checkbox {name!r} would not stay ticked after {tries} tries"
+
+
 def learner_predicts(page, base: str, code: str, nickname: str, picks: list[str]) -> None:
     page.goto(f"{base}/join", wait_until="domcontentloaded")
     page.get_by_role("textbox", name="Join code").fill(code.lower())
@@ -107,7 +125,7 @@ def learner_predicts(page, base: str, code: str, nickname: str, picks: list[str]
     page.get_by_role("button", name="Join", exact=True).click()
     page.get_by_text(re.compile(r"Round \d+: Iteration 1 .*prefilled")).wait_for(timeout=WAIT_MS)
     for p in picks:
-        page.get_by_role("checkbox", name=p, exact=True).check(force=True)
+        _tick(page, p)
     page.get_by_role("button", name="Send my prediction", exact=True).click()
     page.get_by_text(re.compile(r"^Your prediction: ")).wait_for(timeout=WAIT_MS)
     _no_exception(page)
