@@ -9,9 +9,10 @@ import os
 
 import streamlit as st
 
-ROUTER = True  # marks this run as routed by app.py (pages/common.reroute_first_visit reads it)
+from pages.common import mark_routed, nav_pages
 
-from pages.common import nav_pages  # noqa: E402  (after the mark: importing it checks the mark)
+# This session's runs go through the router: each page's reroute_first_visit() reads the mark (pages/common.py).
+mark_routed()
 
 # The tab icon is a file in the repo: a ":material/...:" icon makes the browser fetch it from a font server.
 ICON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "icon.png")

@@ -9,12 +9,14 @@ which a fresh server's first visit goes through, strips the underscore and finds
 import streamlit as st
 
 from quiz import catalog
-from pages import common  # noqa: F401  (every page imports it: it hands a bare first visit to app.py's router)
+from pages import common
 from pages import live_class
 from quiz import CONCEPT_NAMES, CONCEPTS, InvalidSubmission, cached_bank, generate, grade, parse
 from quiz.bank import BankError, by_id
 from quiz.links import claim_metrics, evidence_rows
 from quiz.session import Session
+
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
 
 ALL = "All concepts"
 DIFFICULTY = {1: "easy", 2: "medium", 3: "hard"}

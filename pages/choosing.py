@@ -10,6 +10,8 @@ from sim.workload import PRESETS
 from viz import compare as vc
 from viz import narration as nr
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 EXPERIMENTS = ["legal-archive", "hybrid-service"]
 
 # Legal archive: the options are batching strategies.

@@ -3,7 +3,7 @@ links to other pages (from quiz/catalog.py), and the hand-over of a fresh server
 
 Pages stay thin: read widgets (through the ``url_*`` helpers, so the view is in the URL an instructor can
 share), build a ``SimConfig``, call ``run`` (or ``run_or_error``), hand the result to a ``viz`` builder, draw it.
-Every page imports this module; importing it is what hands a bare first visit to the router.
+Every page imports this module and calls ``reroute_first_visit()`` before drawing anything (see below why).
 """
 
 from __future__ import annotations
@@ -12,6 +12,12 @@ import os
 import re
 import sys
 
+# pandas before any page runs: Streamlit imports it lazily (st.dataframe), and plotly's validators look it
+# up in sys.modules without importing it, so a figure built in one session while another session's
+# st.dataframe is still importing pandas met a half-initialised module ("partially initialized module
+# 'pandas' has no attribute 'Series'"). Imported here, under the import lock, before any page code runs,
+# pandas is whole by the time any session builds a figure.
+import pandas  # noqa: F401
 import streamlit as st
 
 from quiz import catalog
@@ -27,10 +33,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # and app.py (the router and the frame) is not run at all. So a server whose first visitor opens a deep link
 # such as /playground?policy=static would show that page bare. The documented way out is the switch itself:
 # "as soon as any session of your app executes st.navigation, your app will ignore the pages/ directory
-# (across all sessions)". A page run outside app.py's router therefore calls st.navigation with the
-# catalog's pages (which resolves the URL the browser asked for to the router's page of that name) and
-# reruns; from then on app.py routes every run of every session. Public API only; it happens once per
-# server, and only in the first session.
+# (across all sessions)". So every page, on every run, first calls ``reroute_first_visit()``: a run that
+# app.py did not route calls st.navigation with the catalog's pages (which resolves the URL the browser
+# asked for to the router's page of that name) and reruns; from then on app.py routes every run.
+#
+# Why a call on every run and not a side effect of importing this module (as it was): st.rerun() raises,
+# and an exception out of a module's import breaks every other session importing it at that moment. When
+# a class arrives at once, many first visits import pages.common together; the others wait on the
+# module's import lock, and when the first import fails CPython hands them the discarded module, so
+# `from pages import common` raised "cannot import name 'common' from 'pages'" in their sessions. Importing
+# this module now never raises. And why the mark is in st.session_state, not on the __main__ module:
+# sys.modules["__main__"] is one slot for the whole process, which each session's run overwrites, so a
+# page reading it could see another session's run. The mark is per session, and it is exact: Streamlit
+# turns the legacy mode off once for good, so once app.py has run in a session, every later run is routed.
+
+ROUTED = "_batch_lab_routed"  # st.session_state key app.py sets at the top of every run
+
 
 def nav_pages() -> dict[str, list]:
     """st.Page objects for st.navigation, grouped by the catalog's sections (pages whose script exists)."""
@@ -39,18 +57,23 @@ def nav_pages() -> dict[str, list]:
             for section, pages in catalog.by_section().items()}
 
 
+def mark_routed() -> None:
+    """Called by app.py at the top of every run: this session's runs go through the router."""
+    st.session_state[ROUTED] = True
+
+
 def reroute_first_visit() -> None:
     """Hand a page run that app.py did not route (a fresh server's legacy mode) to the router; see above.
 
-    Routed runs execute app.py in the run's main module, which then carries app.py's ``ROUTER`` mark; in
-    the legacy mode Streamlit leaves that module unexecuted. A page that is itself the main script
-    (AppTest.from_file("pages/x.py"), `streamlit run pages/x.py`) has no router to hand over to and runs
-    as it is.
+    Every page calls it first, on every run (a cheap check once routed). A page that is itself the main
+    script (AppTest.from_file("pages/x.py"), `streamlit run pages/x.py`) has no router to hand over to and
+    runs as it is; the main script is the same file for every session of a process, so reading it from
+    sys.modules is safe here.
     """
+    if st.session_state.get(ROUTED):
+        return
     main = sys.modules.get("__main__")  # the script `streamlit run` was given (Streamlit installs it here)
     if os.path.abspath(getattr(main, "__file__", "") or "") != os.path.join(ROOT, "app.py"):
-        return
-    if getattr(main, "ROUTER", False):
         return
     st.navigation(nav_pages(), position="hidden")  # turns the legacy mode off, for every session
     st.rerun()  # same URL and query string; app.py now routes it
@@ -383,6 +406,3 @@ def claim_numbers(claim_ids, seed: int = 0, here: str = "") -> None:
         link = f" [Open this configuration]({c.link_url()})." if useful else ""
         st.markdown(f"- {c.statement}{cond}  \n  {qc.sentence(m)} Checked on seeds "
                     f"{qc.CHECK_SEEDS[0]}..{qc.CHECK_SEEDS[-1]} in CI.{link}")
-
-
-reroute_first_visit()

@@ -13,6 +13,8 @@ from viz import disagg as vd
 from viz import narration as nr
 from viz.timeline import request_lanes
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 SCENARIOS = ["summarization", "chat"]
 
 st.title("Disaggregation")

@@ -9,6 +9,8 @@ from pages import common
 from quiz.model import CONCEPT_NAMES
 from sim import scenario
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 st.title("Batch Lab")
 st.markdown(
     "#### How an LLM inference server decides which requests to run together, step by step\n"

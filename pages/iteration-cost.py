@@ -10,6 +10,8 @@ import streamlit as st
 from pages import common
 from viz import roofline as vr
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 PAIRS = vr.pair_labels()
 DEFAULT_PAIR = "llama-3-8b on a100-80gb"
 BASE_SEQS = 16  # the prediction doubles a decode batch of this many sequences

@@ -4,9 +4,11 @@ simulator's answer or asks the next question. No account: the app knows you by a
 
 import streamlit as st
 
-from pages import common  # noqa: F401  (makes app.py's router the only one)
+from pages import common
 from pages import live_class
 from quiz import classroom as cr
+
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
 
 st.title("Join a class")
 st.markdown("Your instructor shows a **join code** (or a QR code that opens this page with it). Type it, "

@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
-from pages import common  # noqa: F401  (every page module imports it: app.py's router is the only one)
+from pages import common  # noqa: F401  (cached runs, url helpers)
 from quiz import classroom as cr
 from quiz import db, results
 from viz.classroom import prediction_bars

@@ -10,6 +10,8 @@ from sim.config import resolve_workload
 from sim.workload import PRESETS
 from viz import memory as vm
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 st.title("Memory and fragmentation")
 common.intro(
     "Every running sequence keeps its **KV cache** (the keys and values of every token it has seen) in "

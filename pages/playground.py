@@ -25,6 +25,8 @@ from viz import narration as nr
 from viz import roofline as vr
 from viz import timeline as tl
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 DEFAULT_REQUESTS = 60  # enough to queue at the presets' rates, small enough to redraw quickly
 DEFAULT_EXPR = "priority * 10 + prompt_tokens / 1000"
 # The page's own starting point for a preset whose defaults never queue at 60 requests (chat: 2 req/s on 64

@@ -15,6 +15,8 @@ from viz import roofline as vr
 from viz import sweep as vs
 from viz.timeline import request_lanes
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 POLICIES = ["static", "continuous", "prefill-first", "chunked"]
 POLICY_TEXT = {p: STRATEGIES[p].summary for p in POLICIES}  # each strategy's own one-line summary
 SCENARIOS = ["chat", "summarization", "legal-archive"]

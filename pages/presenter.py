@@ -13,6 +13,8 @@ from quiz import classroom as cr
 from quiz import results
 from quiz.bank import BankError
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 st.title("Class presenter")
 
 code_q, key_q = st.query_params.get("code"), st.query_params.get("key")

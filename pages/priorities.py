@@ -13,6 +13,8 @@ from sim.workload import PRESETS
 from viz import classes as vc
 from viz import narration as nr
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 # Every registered queue order; one that reads the learner's expression runs only once it is accepted.
 ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" not in cls.knobs]
 EXPR_ORDERS = [name for name, cls in ORDER_CLASSES.items() if "expr" in cls.knobs]

@@ -11,6 +11,8 @@ from sim import trace_query as tq
 from sim.workload import PRESETS, LengthDist
 from viz import sweep as vs
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 SIZES = (2, 4, 8, 16, 32, 64)  # mean output tokens per request; outputs are uniform 1 .. 2 x mean - 1
 
 st.title("Batch reorganization overhead")

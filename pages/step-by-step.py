@@ -18,6 +18,8 @@ from sim import trace_query as tq
 from viz import narration as nr
 from viz import timeline as tl
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 st.title("Continuous batching, step by step")
 common.intro(
     "An LLM writes its answer one token at a time. Each **iteration** is one **forward pass** of the model "

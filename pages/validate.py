@@ -18,6 +18,8 @@ from sim.real.validate import (AMPLIFICATION_PCT, MAX_BATCH, SHOW, TOKEN_BUDGET,
                           workload)
 from viz import validation as vv
 
+common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
+
 st.title("Validate against a real model")
 cpu_tab, gpu_tab = st.tabs(["Tiny model on this machine", "GPU presets vs measured GPU passes"])
 

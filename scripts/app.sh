@@ -6,7 +6,4 @@ cd "$(dirname "$0")/.."
 if [ -d /opt/wheels ] && [ -z "${PIP_FIND_LINKS:-}" ]; then export PIP_FIND_LINKS=/opt/wheels; fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
-# The repo on PYTHONPATH: Streamlit adds the app's folder to sys.path per script run and removes it when the
-# run ends, which can break another session's first import of pages.* when several learners arrive at once.
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec .venv/bin/streamlit run app.py --server.address 127.0.0.1 --browser.gatherUsageStats false "$@"

@@ -112,10 +112,10 @@ def wait_healthy(url: str, procs=(), timeout_s: float = 90.0) -> None:
 def warm(url: str, timeout_s: float = 120.0) -> None:
     """One full visit of Home over the websocket, as a browser's first visit, before learners arrive.
 
-    A fresh Streamlit server runs its first visits in the legacy pages/ mode until app.py's router has run
-    once (pages/common.py hands such a run to the router). When a whole class arrives at once, several
-    sessions go through that switch together, and some of them failed to import pages.common; after one
-    finished visit the router serves everyone.
+    Not needed for correctness: a class arriving at once on a fresh server is served right
+    (tests/test_class_server_first_visits.py). It is for the first learners' wait: a fresh process imports
+    the app's modules (Streamlit, plotly, pandas, the simulator) on its first visit, seconds of CPU that
+    would otherwise land on whoever joins first, and the presenter starts a session after the server is up.
     """
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -164,10 +164,6 @@ class ClassServer:
         if nginx is None:
             raise RuntimeError("nginx not found (apt-get install nginx)")
         env = dict(os.environ)
-        # Streamlit puts the app's folder on sys.path for each script run and takes it off when that run
-        # ends, even while another session's run is importing pages.* for the first time (a class arriving
-        # at once then sees "cannot import name 'common' from 'pages'"). On PYTHONPATH it stays put.
-        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         os.chmod(self.run_dir, 0o755)  # PostgreSQL and nginx's workers run as other users and must reach it
         if self.postgres:
             import local_postgres

@@ -94,17 +94,21 @@ def test_running_the_simulator_loads_no_ui_or_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_every_page_imports_the_shared_page_module():
-    """Importing pages/common.py hands a fresh server's first visit to app.py's router (Streamlit's legacy
-    pages/ mode runs the page script alone); a page that does not import it would show without the app's
-    frame and menu when it is the first URL a server gets (tests/test_deep_links.py shows it in a browser)."""
-    for path in py_files("pages"):
-        if os.path.basename(path) in ("common.py", "__init__.py"):
-            continue
-        mods = set()
-        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
-            if isinstance(node, ast.ImportFrom) and node.module == "pages":
-                mods |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module == "pages.common":
-                mods.add("common")
-        assert "common" in mods, f"{os.path.relpath(path, ROOT)} does not import pages.common"
+def test_every_page_hands_a_first_visit_to_the_router_before_drawing():
+    """Every catalog page calls common.reroute_first_visit() as its first statement after its imports, so
+    every run of it checks it (Streamlit's legacy pages/ mode runs the page script alone on a fresh server;
+    a page that skipped it would show without the app's frame and menu when it is the first URL a server
+    gets: tests/test_deep_links.py shows it in a browser). And pages/common.py hands nothing over on import:
+    an exception out of a module's import breaks every other session importing it at that moment
+    (tests/test_class_server_first_visits.py)."""
+    from quiz import catalog
+    for page in catalog.PAGES:
+        body = [n for n in ast.parse(open(os.path.join(ROOT, page.file), encoding="utf-8").read()).body
+                if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        first = next(n for n in body if not isinstance(n, (ast.Import, ast.ImportFrom)))
+        call = first.value if isinstance(first, ast.Expr) else None
+        assert isinstance(call, ast.Call) and ast.unparse(call.func) == "common.reroute_first_visit", \
+            f"{page.file}: the first statement after the imports is not common.reroute_first_visit()"
+    common = ast.parse(open(os.path.join(ROOT, "pages", "common.py"), encoding="utf-8").read())
+    assert not [n for n in common.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)], \
+        "pages/common.py calls something when imported"
