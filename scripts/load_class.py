@@ -203,7 +203,7 @@ def chart_count(result: RunResult) -> int | None:
 
 @dataclass
 class Stats:
-    ack_times: list[float] = field(default_factory=list)  # (time the learner's submit was acknowledged)
+    join: list[float] = field(default_factory=list)  # open the join link -> the join view drawn
     submit_at: dict[int, float] = field(default_factory=dict)
     ack_at: dict[int, float] = field(default_factory=dict)
     saw_reveal: list[float] = field(default_factory=list)
@@ -248,10 +248,12 @@ async def learner(i: int, base: str, code: str, st: Stats, delay: float, think: 
     s = AppSession(base, timeout_s)
     try:
         await asyncio.sleep(delay)
+        t0 = time.monotonic()
         await s.open()
         st.replicas[s.replica] = st.replicas.get(s.replica, 0) + 1
         await s.rerun(page="join", query=f"code={code}")
         send, frag = s.widget(f"class_pred_{code}_", "button")
+        st.join.append(time.monotonic() - t0)
         stem = user_key(send)[:-len("_send")]
         boxes = sorted({w for w in s.widgets if stem in w and s.widgets[w][1].WhichOneof("type") == "checkbox"})
         if not boxes:
@@ -319,9 +321,27 @@ def rss_mb(pid: int) -> tuple[float, float]:
 
 
 def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """A process's direct children (nginx's workers under its master)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine so far, from /proc/stat (every core)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v) - idle, sum(v)
 
 
 def yardstick_s() -> float:
@@ -369,21 +389,54 @@ async def drive(base: str, n: int, ramp_s: float, timeout_s: float, seed: int) -
 
 
 def summarise(st: Stats, n: int) -> dict:
+    """The run's figures. Submit -> the presenter's chart: predictions are counted in the order they were
+    stored, which is the order the learners' acknowledgements came back in, so the k-th acknowledged
+    prediction is on the presenter's chart from the first chart the presenter received, after that learner
+    pressed send, that counts >= k learners."""
     acked = sorted(st.ack_at.items(), key=lambda kv: kv[1])
     to_chart = []
     for k, (i, _) in enumerate(acked, start=1):
-        seen = next((t for t, c in st.chart if c >= k and t >= st.ack_at[i] - 10), None)
+        seen = next((t for t, c in st.chart if c >= k and t >= st.submit_at[i]), None)
         if seen is not None:
-            to_chart.append(max(0.0, seen - st.submit_at[i]))
+            to_chart.append(seen - st.submit_at[i])
     to_ack = [st.ack_at[i] - st.submit_at[i] for i in st.ack_at]
     ms = lambda x: None if x is None else round(x * 1e3)  # noqa: E731
-    return {"learners": n, "submitted": len(st.ack_at), "counted_by_chart": len(to_chart),
-            "submit_to_chart_p50_ms": ms(pct(to_chart, 0.5)), "submit_to_chart_p95_ms": ms(pct(to_chart, 0.95)),
-            "submit_to_ack_p50_ms": ms(pct(to_ack, 0.5)), "submit_to_ack_p95_ms": ms(pct(to_ack, 0.95)),
-            "reveal_to_learner_p50_ms": ms(pct(st.saw_reveal, 0.5)),
-            "reveal_to_learner_p95_ms": ms(pct(st.saw_reveal, 0.95)),
-            "quiz_p50_ms": ms(pct(st.quiz, 0.5)), "quiz_p95_ms": ms(pct(st.quiz, 0.95)), "quiz_graded": len(st.quiz),
-            "errors": len(st.errors), "error_samples": st.errors[:5], "learners_per_replica": st.replicas}
+    row = {"learners": n, "submitted": len(st.ack_at), "counted_by_chart": len(to_chart),
+           "quiz_graded": len(st.quiz), "saw_reveal": len(st.saw_reveal),
+           "errors": len(st.errors), "error_samples": st.errors[:5], "learners_per_replica": st.replicas,
+           "presenter_polls": len(st.chart)}
+    for name, xs in (("submit_to_chart", to_chart), ("join", st.join), ("submit_to_ack", to_ack),
+                     ("reveal_to_learner", st.saw_reveal), ("quiz", st.quiz)):
+        row[f"{name}_p50_ms"], row[f"{name}_p95_ms"] = ms(pct(xs, 0.5)), ms(pct(xs, 0.95))
+    return row
+
+
+def measure(base: str, n: int, a, replica_pids: list[int], nginx_pid: int | None) -> dict:
+    """One class of ``n`` learners, with the machine's and every server process's resources around it."""
+    y0 = yardstick_s()
+    nginx = children(nginx_pid) + [nginx_pid] if nginx_pid else []
+    me = os.getpid()
+    cpu0 = {p: cpu_s(p) for p in replica_pids + nginx + [me]}
+    busy0, total0 = machine_busy()
+    load0 = os.getloadavg()[0]
+    t0 = time.monotonic()
+    st = asyncio.run(drive(base, n, a.ramp, a.timeout, a.seed))
+    wall = time.monotonic() - t0
+    busy1, total1 = machine_busy()
+    cpu1 = {p: cpu_s(p) for p in cpu0}
+    row = summarise(st, n)
+    cores = os.cpu_count() or 1
+    row.update(wall_s=round(wall, 1), ramp_s=a.ramp, load_before=round(load0, 2), load_after=round(os.getloadavg()[0], 2),
+               machine_busy_pct=round(100 * (busy1 - busy0) / max(1, total1 - total0), 1), cores=cores,
+               yardstick_s=round((y0 + yardstick_s()) / 2, 2))
+    row["replicas"] = [{"pid": p, "rss_mb": round(rss_mb(p)[0]), "peak_rss_mb": round(rss_mb(p)[1]),
+                        "cpu_s": round(cpu1[p] - cpu0[p], 1), "cpu_pct": round(100 * (cpu1[p] - cpu0[p]) / wall)}
+                       for p in replica_pids]
+    row["nginx"] = {"processes": len(nginx), "rss_mb": round(sum(rss_mb(p)[0] for p in nginx)),
+                    "cpu_s": round(sum(cpu1[p] - cpu0[p] for p in nginx), 1)}
+    row["load_script"] = {"rss_mb": round(rss_mb(me)[0]), "cpu_s": round(cpu1[me] - cpu0[me], 1),
+                          "cpu_pct": round(100 * (cpu1[me] - cpu0[me]) / wall)}
+    return row
 
 
 def main(argv=None) -> int:
@@ -410,46 +463,71 @@ def main(argv=None) -> int:
         server = ClassServer(a.replicas, postgres=a.postgres, run_dir=tempfile.mkdtemp(prefix="batchlab-load-"))
         if not a.postgres:  # a fresh SQLite file for the run, not the user's own
             os.environ["XDG_DATA_HOME"] = os.path.join(server.run_dir, "data")
-        server.start()
+        server.__enter__()  # stops whatever it started if starting fails
         base, run_dir = server.url, server.run_dir
     try:
-        pids = []
+        pids, nginx_pid, database = [], None, "?"
         if run_dir and os.path.exists(os.path.join(run_dir, "replicas.json")):
-            pids = [r["pid"] for r in json.load(open(os.path.join(run_dir, "replicas.json")))["replicas"]]
+            with open(os.path.join(run_dir, "replicas.json")) as f:
+                info = json.load(f)
+            pids, nginx_pid, database = [r["pid"] for r in info["replicas"]], info.get("nginx_pid"), info["database"]
         rows = []
         for n in a.learners:
-            y0 = yardstick_s()
-            cpu0 = {p: cpu_s(p) for p in pids}
-            t0 = time.monotonic()
-            st = asyncio.run(drive(base, n, a.ramp, a.timeout, a.seed))
-            wall = time.monotonic() - t0
-            row = summarise(st, n)
-            row["wall_s"] = round(wall, 1)
-            row["yardstick_s"] = round((y0 + yardstick_s()) / 2, 2)
-            row["replicas"] = [{"pid": p, "rss_mb": round(rss_mb(p)[0]), "peak_rss_mb": round(rss_mb(p)[1]),
-                                "cpu_s": round(cpu_s(p) - cpu0[p], 1)} for p in pids]
+            row = measure(base, n, a, pids, nginx_pid)
             rows.append(row)
             if not a.json:
                 _print_row(row)
         if a.json:
             print(json.dumps(rows, indent=2))
+        else:
+            print(f"\n{len(pids)} replicas behind nginx, database {database.split(':')[0]}; learners arrive over "
+                  f"{a.ramp:g} s; {rows[0]['cores']} cores\n")
+            print(table(rows))
         return 0 if all(r["errors"] == 0 for r in rows) else 1
     finally:
         if server is not None:
             server.stop()
 
 
+def table(rows: list[dict]) -> str:
+    """The run as a Markdown table (times in ms, with the CPU yardstick's time beside them)."""
+    def pp(r, name):
+        a, b = r[f"{name}_p50_ms"], r[f"{name}_p95_ms"]
+        return "-" if a is None else f"{a} / {b}"
+    out = ["| learners | submit -> presenter's chart p50 / p95 (ms) | join p50 / p95 | predict p50 / p95 | "
+           "quiz p50 / p95 | reveal -> learner p50 / p95 | errors | RSS per process, MB (peak) | "
+           "CPU: replicas / nginx / load script (% of one core) | machine busy | load avg before -> after | "
+           "yardstick (s) |",
+           "|---:|---|---|---|---|---|---:|---|---|---:|---|---:|"]
+    for r in rows:
+        rss = ", ".join(f"{x['rss_mb']} ({x['peak_rss_mb']})" for x in r["replicas"])
+        cpu = "+".join(str(x["cpu_pct"]) for x in r["replicas"])
+        ng = round(100 * r["nginx"]["cpu_s"] / r["wall_s"])
+        out.append(f"| {r['learners']} | {pp(r, 'submit_to_chart')} | {pp(r, 'join')} | {pp(r, 'submit_to_ack')} | "
+                   f"{pp(r, 'quiz')} | {pp(r, 'reveal_to_learner')} | {r['errors']} | {rss} | "
+                   f"{cpu} / {ng} / {r['load_script']['cpu_pct']} | {r['machine_busy_pct']:g} % | "
+                   f"{r['load_before']} -> {r['load_after']} | {r['yardstick_s']} |")
+    return "\n".join(out)
+
+
 def _print_row(r: dict) -> None:
     y = r["yardstick_s"]
     ratio = lambda v: "-" if v is None else f"{v} ms ({v / 1e3 / y:.2f} yardsticks)"  # noqa: E731
     print(f"\n{r['learners']} learners: {r['submitted']} submitted, {r['counted_by_chart']} counted by the presenter's "
-          f"chart, {r['quiz_graded']} quiz answers graded, {r['errors']} errors, {r['wall_s']} s wall")
-    print(f"  submit -> presenter's chart  p50 {ratio(r['submit_to_chart_p50_ms'])}, p95 {ratio(r['submit_to_chart_p95_ms'])}")
-    print(f"  submit -> learner's ack      p50 {ratio(r['submit_to_ack_p50_ms'])}, p95 {ratio(r['submit_to_ack_p95_ms'])}")
-    print(f"  reveal -> learner's view     p50 {ratio(r['reveal_to_learner_p50_ms'])}, p95 {ratio(r['reveal_to_learner_p95_ms'])}")
-    print(f"  quiz answer -> graded        p50 {ratio(r['quiz_p50_ms'])}, p95 {ratio(r['quiz_p95_ms'])}")
-    print(f"  yardstick {y} s; per replica: " + ", ".join(
-        f"pid {x['pid']} {x['rss_mb']} MB (peak {x['peak_rss_mb']}), {x['cpu_s']} CPU s" for x in r["replicas"]))
+          f"chart ({r['presenter_polls']} chart updates received), {r['saw_reveal']} saw the reveal, "
+          f"{r['quiz_graded']} quiz answers graded, {r['errors']} errors, {r['wall_s']} s wall")
+    for name, label in (("submit_to_chart", "submit -> presenter's chart"), ("join", "join link -> join view"),
+                        ("submit_to_ack", "submit -> learner's ack"), ("reveal_to_learner", "reveal -> learner's view"),
+                        ("quiz", "quiz answer -> graded")):
+        print(f"  {label:28s} p50 {ratio(r[f'{name}_p50_ms'])}, p95 {ratio(r[f'{name}_p95_ms'])}")
+    print(f"  yardstick {y} s; load average {r['load_before']} -> {r['load_after']}; machine busy "
+          f"{r['machine_busy_pct']} % of {r['cores']} cores")
+    print("  per replica: " + ", ".join(
+        f"pid {x['pid']} {x['rss_mb']} MB (peak {x['peak_rss_mb']}), {x['cpu_s']} CPU s ({x['cpu_pct']} %)"
+        for x in r["replicas"]))
+    print(f"  nginx: {r['nginx']['processes']} processes, {r['nginx']['rss_mb']} MB, {r['nginx']['cpu_s']} CPU s; "
+          f"load script: {r['load_script']['rss_mb']} MB, {r['load_script']['cpu_s']} CPU s "
+          f"({r['load_script']['cpu_pct']} %)")
     print(f"  learners per replica: {r['learners_per_replica']}")
     for e in r["error_samples"]:
         print(f"  error: {e}")
