@@ -1,0 +1,22 @@
+"""The figures the pages draw are what they were: each recorded figure's JSON (as Streamlit sends it to the
+browser) hashes to the digest in tests/golden/figures.json. Speed work on the figure builders and trace
+queries must leave every one unchanged; a change that alters a figure on purpose records the file again
+(``scripts/figure_digests.py -o tests/golden/figures.json``) and says why in its commit message."""
+
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+import figure_digests  # noqa: E402
+
+
+def test_every_recorded_figure_is_unchanged():
+    with open(os.path.join(ROOT, "tests", "golden", "figures.json")) as f:
+        want = json.load(f)
+    got = figure_digests.digests()
+    assert sorted(got) == sorted(want), "the set of recorded figures changed"
+    changed = [k for k in want if got[k] != want[k]]
+    assert not changed, f"figures whose JSON changed: {changed}"
