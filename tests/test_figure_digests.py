@@ -20,3 +20,23 @@ def test_every_recorded_figure_is_unchanged():
     assert sorted(got) == sorted(want), "the set of recorded figures changed"
     changed = [k for k in want if got[k] != want[k]]
     assert not changed, f"figures whose JSON changed: {changed}"
+
+
+def test_lean_figure_is_the_figure_plotly_would_build():
+    """viz.lean keeps frames as dicts until read: the JSON is the same before and after they are read as
+    objects, a copy (presentation mode restyles one) keeps them, and a caller changing its dict changes
+    nothing in the figure."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from sim import scenario, simulate
+    from viz import timeline as tl
+    fig = tl.request_lanes(simulate(scenario("book-example")))
+    before = pio.to_json(fig, validate=False)
+    d = fig.to_dict()
+    d["frames"][0]["data"][-1]["x"][0] = -1.0
+    assert pio.to_json(fig, validate=False) == before
+    copy = go.Figure(fig)
+    assert len(copy.frames) == len(fig.frames) == 11
+    assert json.loads(pio.to_json(copy, validate=False)) == json.loads(before)
+    assert json.loads(pio.to_json(fig, validate=False)) == json.loads(before)

@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from sim.trace_query import LaneSegment, engine_segments, lane_segments, queued_ids, slot_assignment
+from viz.lean import lean_figure
 from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS
 
 # Legend names: the book's term first, a plain-words gloss beside it.
@@ -117,22 +118,29 @@ def _iters(s: Segment) -> str:
     return f"iteration {s.first}" if s.first else "between iterations"
 
 
-def _phase_bars(phase: str, ps: list, pos: dict) -> go.Bar:
-    """One bar trace per phase. Hover text is assembled in the browser from ``customdata`` (lane,
-    iterations[, detail]) and the bar's own base and length, which keeps big runs' figures small."""
-    starts = np.round(np.array([s.start_s for s in ps]) * 1e3, 3)
-    lengths = np.round(np.maximum(np.array([s.end_s for s in ps]) * 1e3 - starts, 0.0), 3)
+def _phase_bars(phase: str, ps: list, pos: dict) -> dict:
+    """One bar trace per phase, as the dict plotly.js reads. Hover text is assembled in the browser from
+    ``customdata`` (lane, iterations[, detail]) and the bar's own base and length, which keeps big runs'
+    figures small. Values are typed as plotly.py's validation would leave them (``base`` a list)."""
+    starts = np.round(np.fromiter((s.start_s for s in ps), float, len(ps)) * 1e3, 3)
+    lengths = np.round(np.maximum(np.fromiter((s.end_s for s in ps), float, len(ps)) * 1e3 - starts, 0.0), 3)
     with_detail = phase not in ("decode",)
-    cd = np.array([[s.lane, _iters(s)] + ([s.detail + (f" on {s.engine}" if s.engine and not
-                                                         s.lane.startswith("engine") else "")] if with_detail else [])
-                   for s in ps], dtype=object)
+    if with_detail:
+        rows = [[s.lane, _iters(s), s.detail + (f" on {s.engine}" if s.engine and not s.lane.startswith("engine")
+                                                 else "")] for s in ps]
+    else:
+        rows = [[s.lane, _iters(s)] for s in ps]
+    cd = np.empty((len(rows), len(rows[0])), dtype=object)
+    cd[:] = rows
     template = ("<b>%{customdata[0]}</b> " + PHASE_LABELS[phase] + "<br>%{customdata[1]}, "
                 "from %{base:,.1f} ms for %{x:,.1f} ms" + ("<br>%{customdata[2]}" if with_detail else "")
                 + "<extra></extra>")
-    return go.Bar(name=PHASE_LABELS[phase], orientation="h", y=np.array([pos[s.lane] for s in ps]), x=lengths,
-                  base=starts, customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase,
-                  marker=dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white"),
-                              pattern=_PATTERNS.get(phase)))
+    marker = dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white"))
+    if phase in _PATTERNS:
+        marker["pattern"] = dict(_PATTERNS[phase])
+    return dict(type="bar", name=PHASE_LABELS[phase], orientation="h",
+                y=np.fromiter((pos[s.lane] for s in ps), np.int64, len(ps)), x=lengths, base=starts.tolist(),
+                customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase, marker=marker)
 
 
 # Colour is not the only cue: stalled bars (vermillion, close to prefill's orange for some eyes) are
@@ -182,26 +190,30 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
     pos = {lane: i for i, lane in enumerate(all_lanes)}
     x_max = _ms(max(t_end, 1e-6)) * 1.02
 
-    fig = go.Figure()
+    data = []
     for phase in PHASE_ORDER:
         ps = [s for s in segs if s.phase == phase]
         if ps:
-            fig.add_trace(_phase_bars(phase, ps, pos))
-    _add_markers(fig, result, pos, None if upto is None else t_end)
-    _lanes_layout(fig, all_lanes, x_max, title, height, animate)
+            data.append(_phase_bars(phase, ps, pos))
+    data += _markers(result, pos, None if upto is None else t_end)
+    layout = _lanes_layout(all_lanes, x_max, title, height, animate)
     if engine_lanes:
-        fig.add_hline(y=len(engine_lanes) - 0.5, line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))
+        layout["shapes"] = [dict(type="line", x0=0, x1=1, xref="x domain", y0=len(engine_lanes) - 0.5,
+                                 y1=len(engine_lanes) - 0.5, yref="y",
+                                 line=dict(color=OKABE_ITO["grey"], width=1, dash="dot"))]
+    spec = dict(data=data, layout=layout)
     if animate and result.iterations:
-        fig = _add_animation(fig, result, len(all_lanes), x_max, max_frames)
-    return fig
+        _add_animation(spec, result, len(all_lanes), x_max, max_frames)
+    return lean_figure(spec)
 
 
-def _add_markers(fig: go.Figure, result, pos: dict, t_cut: float | None) -> None:
+def _markers(result, pos: dict, t_cut: float | None) -> list[dict]:
     """A green tick where each request gave its last token, a black cross where one was rejected."""
+    out = []
     done = [r for r in result.requests if r.finish_s is not None and (t_cut is None or r.finish_s <= t_cut + _EPS)]
     if done:
-        fig.add_trace(go.Scatter(
-            name=PHASE_LABELS["done"], x=[_ms(r.finish_s) for r in done], y=[pos[r.id] for r in done],
+        out.append(dict(
+            type="scatter", name=PHASE_LABELS["done"], x=[_ms(r.finish_s) for r in done], y=[pos[r.id] for r in done],
             mode="markers", marker=dict(symbol="line-ns-open", size=10, color=PHASE_COLORS["done"],
                                         line=dict(width=3, color=PHASE_COLORS["done"])),
             hovertext=[f"<b>{r.id}</b> done at {_ms(r.finish_s):,.1f} ms: {r.output_tokens} tokens, "
@@ -209,12 +221,13 @@ def _add_markers(fig: go.Figure, result, pos: dict, t_cut: float | None) -> None
             hovertemplate="%{hovertext}<extra></extra>", meta="done"))
     rejected = [r for r in result.requests if r.rejected_reason]
     if rejected:
-        fig.add_trace(go.Scatter(
-            name="rejected (can never fit)", x=[_ms(r.arrival_s) for r in rejected],
+        out.append(dict(
+            type="scatter", name="rejected (can never fit)", x=[_ms(r.arrival_s) for r in rejected],
             y=[pos[r.id] for r in rejected], mode="markers",
             marker=dict(symbol="x", size=9, color=OKABE_ITO["black"]),
             hovertext=[f"<b>{r.id}</b> rejected: {r.rejected_reason}" for r in rejected],
             hovertemplate="%{hovertext}<extra></extra>", meta="rejected"))
+    return out
 
 
 # Lane height (px): every lane labelled in readable type up to _LABEL_EVERY_LANE lanes; beyond that the
@@ -231,23 +244,23 @@ def lanes_height(n_lanes: int, animate: bool = True) -> int:
     return int(110 + plot_px + (150 if animate else _MARGIN_X_TITLE))
 
 
-def _lanes_layout(fig: go.Figure, all_lanes: list[str], x_max: float, title: str | None, height: int | None,
-                  animate: bool) -> None:
+def _lanes_layout(all_lanes: list[str], x_max: float, title: str | None, height: int | None,
+                  animate: bool) -> dict:
     n = len(all_lanes)
     step = 1 if n <= _LABEL_EVERY_LANE else -(-n // 40)
     tickvals = list(range(0, n, step))
-    fig.update_yaxes(title_text="request (lane, in arrival order)", tickvals=tickvals,
-                     ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False,
-                     tickfont=dict(size=11))
-    fig.update_xaxes(title_text="time (ms)", range=[0, x_max])
     fig_height = height or lanes_height(n, animate)
-    fig.update_layout(
+    return dict(
+        yaxis=dict(title=dict(text="request (lane, in arrival order)"), tickvals=tickvals,
+                   ticktext=[all_lanes[i] for i in tickvals], range=[n - 0.5, -0.6], zeroline=False,
+                   tickfont=dict(size=11)),
+        xaxis=dict(title=dict(text="time (ms)"), range=[0, x_max]),
         # Title at the very top of the container, legend between it and the plot: they never overlap.
         title=dict(text=title or "Batch timeline: one lane per request", x=0, y=0.995, yref="container",
                    yanchor="top"),
         barmode="overlay", bargap=0.15, hovermode="closest",
         height=fig_height,
-        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0, title_text="phase: "),
+        legend=dict(orientation="h", yanchor="bottom", y=1.01, xanchor="left", x=0, title=dict(text="phase: ")),
         margin=dict(l=_MARGIN_LEFT + 22, r=10, t=110,
                     b=_lanes_bottom(fig_height, 110) if animate else _MARGIN_X_TITLE),
     )
@@ -259,22 +272,23 @@ def _lanes_bottom(height: int, top: int) -> int:
     return int(-(-(_SLIDER_BLOCK + 0.06 * (height - top)) // 1.06)) + 1
 
 
-def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frames: int) -> go.Figure:
+def _add_animation(spec: dict, result, n_lanes: int, x_max: float, max_frames: int) -> None:
     """Play/Pause and a slider over sampled iterations. Frames carry only the "now" line and the veil."""
     frames_its = sampled_iterations(result, max_frames)
     y_lo, y_hi = -0.6, n_lanes - 0.5
-    now_idx = len(fig.data)
+    data = spec["data"]
+    now_idx = len(data)
     # Initial state: the whole run visible, "now" at the end; Play replays it from the start.
-    fig.add_trace(go.Scatter(x=[x_max, x_max], y=[y_lo, y_hi], mode="lines", name="now",
-                             line=dict(color=OKABE_ITO["black"], width=2), hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=[x_max, x_max, x_max, x_max], y=[y_lo, y_lo, y_hi, y_hi], fill="toself",
-                             mode="lines", line=dict(width=0), fillcolor="rgba(255,255,255,0.82)",
-                             hoverinfo="skip", hoveron="points", showlegend=False, name="future"))
+    data.append(dict(type="scatter", x=[x_max, x_max], y=[y_lo, y_hi], mode="lines", name="now",
+                     line=dict(color=OKABE_ITO["black"], width=2), hoverinfo="skip", showlegend=False))
+    data.append(dict(type="scatter", x=[x_max, x_max, x_max, x_max], y=[y_lo, y_lo, y_hi, y_hi], fill="toself",
+                     mode="lines", line=dict(width=0), fillcolor="rgba(255,255,255,0.82)",
+                     hoverinfo="skip", hoveron="points", showlegend=False, name="future"))
     # plotly.js redraws only the traces a frame names and drops every other non-scatter trace of the
     # subplot (the bars vanished on Play). So each frame names every bar trace with an empty update (only
     # its type): they are kept and drawn as they are, and the frame still carries only what moves.
-    kept = [i for i, tr in enumerate(fig.data[:now_idx]) if tr.type != "scatter"]
-    kept_data = [dict(type=fig.data[i].type) for i in kept]  # a type, or plotly.py would write "scatter"
+    kept = [i for i, tr in enumerate(data[:now_idx]) if tr["type"] != "scatter"]
+    kept_data = [dict(type=data[i]["type"]) for i in kept]
     frames, steps = [], []
     for it in frames_its:
         t = _ms(it.end_s)
@@ -284,12 +298,12 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
         steps.append(dict(
             method="animate", label=f"{it.index} ({t:,.0f} ms)",
             args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=False), transition=dict(duration=0))]))
-    # The frames, slider steps and buttons are attached to an unvalidated copy of the figure: validating
-    # 300 frames and 300 steps would cost more time than the rest of the figure, and every value in them
-    # is a number or name computed just above (tests check the resulting JSON).
-    out = go.Figure(data=fig.data, layout=fig.layout, frames=frames, _validate=False)
+    # The frames, slider steps and buttons are plain dicts (viz.lean): validating 300 frames and 300 steps
+    # cost more time than the rest of the figure, and every value in them is a number or name computed just
+    # above (tests/test_figure_digests.py checks the resulting JSON).
+    spec["frames"] = frames
     frame_ms = int(min(700, max(40, 12000 / max(len(frames), 1))))
-    out.update_layout(
+    spec["layout"].update(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=-0.06,
                           xanchor="left", yanchor="top", pad=dict(t=40, r=10), buttons=[
                               dict(label="Play", method="animate",
@@ -302,7 +316,6 @@ def _add_animation(fig: go.Figure, result, n_lanes: int, x_max: float, max_frame
                       pad=dict(t=30), currentvalue=dict(prefix="after iteration ", visible=True, xanchor="right"),
                       transition=dict(duration=0))],
     )
-    return out
 
 
 # ---- the book's slot picture -------------------------------------------------------------------------

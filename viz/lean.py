@@ -1,0 +1,74 @@
+"""Plotly figures built from a complete figure dict, without plotly.py's per-property validation.
+
+plotly.py checks every property it is given against the schema: cheap for a chart of a few traces, costly
+for the animated timeline, whose 300 frames and 300 slider steps made up most of the playground's rerun
+time (each frame a Frame object holding a trace object per bar trace). The builders in ``viz`` assemble
+their figure as the dict plotly.js reads, from values they computed themselves, and hand it to
+``lean_figure``:
+
+- data and layout become a ``go.Figure`` with plotly.py's validation switched off
+  (``go.Figure(spec, _validate=False)``), like the JSON the pages send (``plotly.io.to_json(fig,
+  validate=False)``, which is how Streamlit serialises a figure);
+- animation frames stay plain dicts (kept as JSON text) until someone reads ``fig.frames``; ``to_dict``,
+  and so ``plotly.io.to_json``, ``to_html`` and ``st.plotly_chart``, put them into the figure's dict as
+  they are.
+
+The figure is the same figure: ``tests/test_figure_digests.py`` compares the JSON the pages send with the
+JSON of the validated figures they sent before.
+"""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+
+
+class LeanFigure(go.Figure):
+    """A ``go.Figure`` whose animation frames are kept as plain dicts until they are read as objects."""
+
+    def __init__(self, spec: dict):
+        frames = spec.get("frames") or []
+        super().__init__({k: v for k, v in spec.items() if k != "frames"}, _validate=False)
+        # JSON text: to_dict hands every caller fresh dicts (callers may change theirs), and parsing the text
+        # is several times faster than deep-copying the dicts.
+        self._plain_frames = json.dumps(frames, separators=(",", ":")) if frames else ""
+
+    @property
+    def frames(self):
+        """The frames as plotly ``Frame`` objects, built (and validated) the first time they are read."""
+        self._materialise()
+        return go.Figure.frames.fget(self)
+
+    def _materialise(self) -> None:
+        if getattr(self, "_plain_frames", ""):
+            plain, self._plain_frames = json.loads(self._plain_frames), ""
+            go.Figure.frames.fset(self, plain)
+
+    @frames.setter
+    def frames(self, new_frames):
+        self._plain_frames = ""
+        go.Figure.frames.fset(self, new_frames)
+
+    def __getitem__(self, prop):
+        if prop == "frames":
+            self._materialise()
+        return super().__getitem__(prop)
+
+    def to_dict(self):
+        out = super().to_dict()
+        if self._plain_frames:
+            out["frames"] = json.loads(self._plain_frames)
+        return out
+
+    def to_ordered_dict(self, skip_uid=True):
+        self._materialise()  # the ordered dict reads the frame objects
+        return super().to_ordered_dict(skip_uid=skip_uid)
+
+
+def lean_figure(spec: dict) -> go.Figure:
+    """A figure from a complete figure dict ({"data": [...], "layout": {...}, "frames": [...]}), unvalidated."""
+    return LeanFigure(spec)
+
+
+__all__ = ["LeanFigure", "lean_figure"]
