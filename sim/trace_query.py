@@ -50,37 +50,59 @@ def padding_ids(result) -> dict[int, tuple[str, ...]]:
     return out
 
 
-def request_cells(result) -> dict[str, list[Cell]]:
-    """Per request, in time order: every pass it took part in and every KV transfer of its cache."""
-    cells: dict[str, list[Cell]] = {r.id: [] for r in result.requests}
+_PADDING_DETAIL = ("finished, but standard batching keeps its slot (a thrown-away token each pass) until the "
+                   "whole batch ends")
+_DECODE_DETAIL = "decode step: one new token"
+_SLOWED_DETAIL = "decode step slowed by a prefill in the same pass"
+_TAKEN_DETAIL = "no token: this pass only prefills others"
+
+
+def _cells(result) -> dict[str, list[tuple]]:
+    """``request_cells`` as plain tuples (start, end, phase, iteration, engine, detail): the lanes read
+    every cell of a run once, and a tuple costs a fraction of a named one to build."""
+    cells: dict[str, list[tuple]] = {r.id: [] for r in result.requests}
     pads = padding_ids(result)
     for it in result.iterations:
-        for rid in pads.get(it.index, ()):
-            cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "padding", it.index, it.engine,
-                                                  "finished, but standard batching keeps its slot (a thrown-away "
-                                                  "token each pass) until the whole batch ends"))
-        stalled = set(it.stalled)
+        start, end, idx, eng = it.start_s, it.end_s, it.index, it.engine
+        if pads:
+            for rid in pads.get(idx, ()):
+                cells.setdefault(rid, []).append((start, end, "padding", idx, eng, _PADDING_DETAIL))
         for rid, n in it.prefill:
-            cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "prefill", it.index, it.engine,
-                                                  f"prefill of {n} prompt tokens"))
-        for rid in it.decode:
-            if rid in stalled:
-                cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "stalled", it.index, it.engine,
-                                                      "decode step slowed by a prefill in the same pass"))
-            else:
-                cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "decode", it.index, it.engine,
-                                                      "decode step: one new token"))
-        decoding = set(it.decode)
-        for rid in it.stalled:
-            if rid not in decoding:
-                cells.setdefault(rid, []).append(Cell(it.start_s, it.end_s, "stalled", it.index, it.engine,
-                                                      "no token: this pass only prefills others"))
+            cells.setdefault(rid, []).append((start, end, "prefill", idx, eng, f"prefill of {n} prompt tokens"))
+        stalled = it.stalled
+        if stalled:
+            stalled_set = set(stalled)
+            for rid in it.decode:
+                if rid in stalled_set:
+                    cells.setdefault(rid, []).append((start, end, "stalled", idx, eng, _SLOWED_DETAIL))
+                else:
+                    cells.setdefault(rid, []).append((start, end, "decode", idx, eng, _DECODE_DETAIL))
+            decoding = set(it.decode)
+            for rid in stalled:
+                if rid not in decoding:
+                    cells.setdefault(rid, []).append((start, end, "stalled", idx, eng, _TAKEN_DETAIL))
+        else:
+            cell = (start, end, "decode", idx, eng, _DECODE_DETAIL)
+            for rid in it.decode:
+                lst = cells.get(rid)
+                if lst is None:
+                    lst = cells[rid] = []
+                lst.append(cell)
     for t in result.transfers:
-        cells.setdefault(t.request_id, []).append(Cell(t.start_s, t.end_s, "transfer", 0, f"{t.source}->{t.target}",
-                                                       f"KV transfer of {t.tokens:,} tokens"))
+        cells.setdefault(t.request_id, []).append((t.start_s, t.end_s, "transfer", 0, f"{t.source}->{t.target}",
+                                                   f"KV transfer of {t.tokens:,} tokens"))
     for lst in cells.values():
-        lst.sort(key=lambda c: (c[0], c[1]))
+        lst.sort(key=_time_key)
     return cells
+
+
+def _time_key(c: tuple) -> tuple:
+    return c[0], c[1]
+
+
+def request_cells(result) -> dict[str, list[Cell]]:
+    """Per request, in time order: every pass it took part in and every KV transfer of its cache."""
+    return {rid: [Cell(*c) for c in lst] for rid, lst in _cells(result).items()}
 
 
 def preempt_times(result) -> dict[str, list[float]]:
@@ -120,39 +142,57 @@ class LaneSegment(NamedTuple):
 def lane_segments(result, merge: bool | None = None) -> list[LaneSegment]:
     """Every request's lane as phase segments: gaps before admission are ``queued``, gaps after an
     eviction ``preempted``; with ``merge`` (default: only for big runs) consecutive same-phase iterations
-    become one segment."""
-    cells = request_cells(result)
+    of one engine that touch in time become one segment (its first and last iteration, the detail of its
+    first cell, cut before any ":" when its cells' details differ)."""
+    cells = _cells(result)
     if merge is None:
         merge = sum(len(c) for c in cells.values()) > _MERGE_ABOVE_CELLS
     pre = preempt_times(result)
     segs: list[LaneSegment] = []
+    emit = segs.append
     for r in result.requests:
-        own = cells.get(r.id, [])
-        evicted = pre.get(r.id, [])
+        rid = r.id
+        own = cells.get(rid, [])
+        evicted = pre.get(rid, [])
         t = r.arrival_s
-        out: list[LaneSegment] = []
+        # The open stretch, as locals (phase, start, end, first, last, engine, detail): a segment object is
+        # made only when it closes. Without ``merge`` every cell closes its own stretch.
+        run = None
         for start, end, phase, idx, engine, detail in own:
             if start > t + 1e-9:
                 gap_phase = "preempted" if any(t - 1e-9 <= tp <= start + 1e-9 for tp in evicted) else "queued"
-                out.append(LaneSegment(r.id, gap_phase, t, start, detail="waiting in the queue" if gap_phase ==
-                                       "queued" else "evicted from the batch, waiting to resume"))
-            out.append(LaneSegment(r.id, phase, start, end, idx, idx, engine, detail))
-            t = max(t, end)
-        if not own and r.rejected_reason:
-            out.append(LaneSegment(r.id, "queued", r.arrival_s, r.arrival_s,
-                                   detail=f"rejected: {r.rejected_reason}"))
-        if merge:
-            merged: list[LaneSegment] = []
-            for s in out:
-                p = merged[-1] if merged else None
-                if p and p.phase == s.phase and abs(p.end_s - s.start_s) < 1e-9 and p.engine == s.engine:
-                    merged[-1] = p._replace(end_s=s.end_s, first=p.first or s.first, last=s.last or p.last,
-                                            detail=p.detail if p.detail == s.detail else p.detail.split(":")[0])
+                gap = (gap_phase, t, start, 0, 0, "", "waiting in the queue" if gap_phase == "queued" else
+                       "evicted from the batch, waiting to resume")
+                if run is not None:
+                    if merge and run[0] == gap_phase and abs(run[2] - t) < 1e-9 and run[5] == "":
+                        run = _extend(run, gap)
+                    else:
+                        emit(LaneSegment(rid, *run))
+                        run = gap
                 else:
-                    merged.append(s)
-            out = merged
-        segs.extend(out)
+                    run = gap
+            cell = (phase, start, end, idx, idx, engine, detail)
+            if run is not None:
+                if merge and run[0] == phase and abs(run[2] - start) < 1e-9 and run[5] == engine:
+                    run = _extend(run, cell)
+                else:
+                    emit(LaneSegment(rid, *run))
+                    run = cell
+            else:
+                run = cell
+            if end > t:
+                t = end
+        if run is not None:
+            emit(LaneSegment(rid, *run))
+        if not own and r.rejected_reason:
+            emit(LaneSegment(rid, "queued", r.arrival_s, r.arrival_s, detail=f"rejected: {r.rejected_reason}"))
     return segs
+
+
+def _extend(run: tuple, s: tuple) -> tuple:
+    """The open stretch ``run`` continued by ``s`` (both (phase, start, end, first, last, engine, detail))."""
+    detail = run[6] if run[6] == s[6] else run[6].split(":")[0]
+    return run[0], run[1], s[2], run[3] or s[3], s[4] or run[4], run[5], detail
 
 
 def engine_segments(result) -> list[LaneSegment]:
