@@ -16,6 +16,9 @@ with the pictures (narration, the iteration log) are in ``viz.narration``.
 
 from __future__ import annotations
 
+import functools
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -372,13 +375,42 @@ def _bins(items: list, max_points: int) -> list[list]:
     return [items[i:i + k] for i in range(0, len(items), k)]
 
 
+@functools.lru_cache(maxsize=32)
+def _subplot_grid(rows: int, vertical_spacing: float, row_heights: tuple | None, titles: tuple | None) -> tuple:
+    """The layout plotly.subplots.make_subplots gives a one-column grid (axis domains, anchors, shared x,
+    subplot titles) as JSON text, with its grid description and reference (which let ``add_trace(row=...)``
+    work on the figure): made once per shape of grid, not per figure."""
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=vertical_spacing,
+                        row_heights=list(row_heights) if row_heights else None,
+                        subplot_titles=list(titles) if titles else None)
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)  # the figure gets plotly's default template as any new figure does
+    return json.dumps(layout), fig._grid_str, fig._grid_ref
+
+
+def _grid(rows: int, vertical_spacing: float, row_heights=None, titles=None) -> dict:
+    """A fresh spec {"data": [], "layout": ..., "_grid_str", "_grid_ref"} on a cached subplot grid."""
+    layout, grid_str, grid_ref = _subplot_grid(rows, vertical_spacing, tuple(row_heights) if row_heights else None,
+                                               tuple(titles) if titles else None)
+    return {"data": [], "layout": json.loads(layout), "_grid_str": grid_str, "_grid_ref": grid_ref}
+
+
+def _axes(row: int) -> tuple[str, str]:
+    """Trace axis references and layout keys of row ``row`` (from 1) of a one-column grid."""
+    return ("x", "y") if row == 1 else (f"x{row}", f"y{row}")
+
+
+def _axis_key(letter: str, row: int) -> str:
+    return f"{letter}axis" if row == 1 else f"{letter}axis{row}"
+
+
 def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure:
     """Prefill tokens vs decode tokens of every iteration (stacked bars); ``x`` = ``time`` (ms) or
     ``iteration``. Runs with more iterations than ``max_bars`` show the mean over consecutive groups.
     Disaggregated runs get one row per engine."""
     engines = list(result.engines) or ["engine"]
-    fig = make_subplots(rows=len(engines), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=[f"engine {e}" for e in engines] if len(engines) > 1 else None)
+    spec = _grid(len(engines), 0.08, titles=[f"engine {e}" for e in engines] if len(engines) > 1 else None)
+    layout, data = spec["layout"], spec["data"]
     group_size = 1
     for row, eng in enumerate(engines, start=1):
         its = [it for it in result.iterations if it.engine == eng]
@@ -396,28 +428,29 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
             pre.append(round(sum(it.prefill_tokens for it in g) / len(g), 2))
             dec.append(round(sum(len(it.decode) for it in g) / len(g), 2))
             idx.append(f"{a.index}" if a is b else f"{a.index}-{b.index}")
+        xref, yref = _axes(row)
         for name, ys, phase in (("prefill tokens", pre, "prefill"), ("decode tokens (1 per sequence)", dec, "decode")):
-            fig.add_trace(go.Bar(
-                x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
+            data.append(dict(
+                type="bar", x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
                 marker=dict(color=PHASE_COLORS[phase], line=dict(width=0)), customdata=np.array(idx, dtype=object),
                 legendgroup=phase, showlegend=row == 1, meta=phase,
-                hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>"), row=row, col=1)
+                hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>", xaxis=xref, yaxis=yref))
         unit = "tokens per iteration" + (f" (mean of {group_size})" if group_size > 1 else "")
-        fig.update_yaxes(title_text=unit, row=row, col=1)
-    fig.update_xaxes(title_text="time (ms)" if x != "iteration" else "iteration", row=len(engines), col=1)
-    fig.update_layout(barmode="stack", bargap=0, title=dict(text="Batch composition: prefill vs decode tokens "
-                                                                 "per iteration", x=0),
-                      height=320 if len(engines) == 1 else 200 + 160 * len(engines),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-                      margin=dict(l=_MARGIN_LEFT, r=10, t=80, b=_MARGIN_X_TITLE))
-    return fig
+        layout[_axis_key("y", row)]["title"] = dict(text=unit)
+    layout[_axis_key("x", len(engines))]["title"] = dict(text="time (ms)" if x != "iteration" else "iteration")
+    layout.update(barmode="stack", bargap=0, title=dict(text="Batch composition: prefill vs decode tokens "
+                                                             "per iteration", x=0),
+                  height=320 if len(engines) == 1 else 200 + 160 * len(engines),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+                  margin=dict(l=_MARGIN_LEFT, r=10, t=80, b=_MARGIN_X_TITLE))
+    return lean_figure(spec)
 
 
 def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
     """Top: KV cache slots in use (tokens) split into stored / reserved / internal waste, external
     fragmentation and capacity. Bottom: queue length and running sequences over time."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4],
-                        subplot_titles=("KV cache (token slots)", "queue and batch"))
+    spec = _grid(2, 0.1, row_heights=[0.6, 0.4], titles=("KV cache (token slots)", "queue and batch"))
+    layout, data = spec["layout"], spec["data"]
     engines = list(result.engines) or ["engine"]
     # KV of the engine that holds the most (decode engine in disaggregated runs).
     eng = max(engines, key=lambda e: max((it.kv_held for it in result.iterations if it.engine == e), default=0))
@@ -428,41 +461,44 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
                                                                 "kv_reserved"),
              ("internal", "internal waste (unused in held blocks)", "kv_internal"))
     for key, label, attr in stack:
-        fig.add_trace(go.Scatter(x=t, y=np.array([getattr(it, attr) for it in pts]), name=label, stackgroup="kv",
-                                 line=dict(width=0.5, shape="hv", color=KV_COLORS[key]), fillcolor=KV_COLORS[key],
-                                 meta=key, hovertemplate=label + ": %{y:,} tokens<extra></extra>"), row=1, col=1)
+        data.append(dict(type="scatter", x=t, y=np.array([getattr(it, attr) for it in pts]), name=label,
+                         stackgroup="kv", line=dict(width=0.5, shape="hv", color=KV_COLORS[key]),
+                         fillcolor=KV_COLORS[key], meta=key, hovertemplate=label + ": %{y:,} tokens<extra></extra>",
+                         xaxis="x", yaxis="y"))
     if any(it.kv_external for it in pts):
-        fig.add_trace(go.Scatter(x=t, y=np.array([it.kv_external for it in pts]), name="external fragmentation (free, "
-                                 "outside the largest hole)", line=dict(color=KV_COLORS["external"], dash="dot",
-                                                                         shape="hv"), meta="external",
-                                 hovertemplate="external: %{y:,} tokens<extra></extra>"), row=1, col=1)
+        data.append(dict(type="scatter", x=t, y=np.array([it.kv_external for it in pts]),
+                         name="external fragmentation (free, outside the largest hole)",
+                         line=dict(color=KV_COLORS["external"], dash="dot", shape="hv"), meta="external",
+                         hovertemplate="external: %{y:,} tokens<extra></extra>", xaxis="x", yaxis="y"))
     cap = result.kv_capacity_tokens
     peak = max((it.kv_held + it.kv_external for it in its), default=0)
     if peak >= 0.3 * cap:
-        fig.add_hline(y=cap, line=dict(color=OKABE_ITO["black"], dash="dash"), row=1, col=1,
-                      annotation_text=f"capacity {cap:,} tokens", annotation_position="top left")
-        fig.update_yaxes(range=[0, cap * 1.08], row=1, col=1)
+        # plotly's add_hline(row=1, col=1, annotation_position="top left"), written out
+        layout["shapes"] = [dict(type="line", x0=0, x1=1, xref="x domain", y0=cap, y1=cap, yref="y",
+                                 line=dict(color=OKABE_ITO["black"], dash="dash"))]
+        layout["annotations"].append(dict(showarrow=False, text=f"capacity {cap:,} tokens", x=0, xanchor="left",
+                                          xref="x domain", y=cap, yanchor="bottom", yref="y"))
+        layout["yaxis"]["range"] = [0, cap * 1.08]
     else:
         # The capacity line would flatten the curve to nothing: say it in the panel's title instead
         # (a separate note there collides with the title).
-        fig.layout.annotations[0].text = f"KV cache: peak {peak / max(cap, 1):.1%} of {cap:,} token slots"
+        layout["annotations"][0]["text"] = f"KV cache: peak {peak / max(cap, 1):.1%} of {cap:,} token slots"
     all_pts = [g[-1] for g in _bins(list(result.iterations), max_points)]
-    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in all_pts]),
-                             y=np.array([it.waiting for it in all_pts]),
-                             name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"],
-                                                                                shape="hv", width=2),
-                             meta="queue", hovertemplate="queue: %{y} requests<extra></extra>"), row=2, col=1)
-    fig.add_trace(go.Scatter(x=np.array([_ms(it.start_s) for it in pts]), y=np.array([it.running for it in pts]),
-                             name=f"running sequences ({eng})", line=dict(color=PHASE_COLORS["decode"], shape="hv"),
-                             meta="running", hovertemplate="running: %{y}<extra></extra>"), row=2, col=1)
-    fig.update_yaxes(title_text="tokens", row=1, col=1)
-    fig.update_yaxes(title_text="requests", rangemode="tozero", row=2, col=1)
-    fig.update_xaxes(title_text="time (ms)", row=2, col=1)
-    fig.update_layout(title=dict(text="KV memory and queue length over time", x=0), height=540, hovermode="x unified",
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
-                      # the legend below the plot: x title plus its rows at the app's half-page width
-                      margin=dict(l=_MARGIN_LEFT + 6, r=10, t=80, b=178))
-    return fig
+    data.append(dict(type="scatter", x=np.array([_ms(it.start_s) for it in all_pts]),
+                     y=np.array([it.waiting for it in all_pts]),
+                     name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"], shape="hv", width=2),
+                     meta="queue", hovertemplate="queue: %{y} requests<extra></extra>", xaxis="x2", yaxis="y2"))
+    data.append(dict(type="scatter", x=np.array([_ms(it.start_s) for it in pts]), y=np.array([it.running for it in pts]),
+                     name=f"running sequences ({eng})", line=dict(color=PHASE_COLORS["decode"], shape="hv"),
+                     meta="running", hovertemplate="running: %{y}<extra></extra>", xaxis="x2", yaxis="y2"))
+    layout["yaxis"]["title"] = dict(text="tokens")
+    layout["yaxis2"].update(title=dict(text="requests"), rangemode="tozero")
+    layout["xaxis2"]["title"] = dict(text="time (ms)")
+    layout.update(title=dict(text="KV memory and queue length over time", x=0), height=540, hovermode="x unified",
+                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+                  # the legend below the plot: x title plus its rows at the app's half-page width
+                  margin=dict(l=_MARGIN_LEFT + 6, r=10, t=80, b=178))
+    return lean_figure(spec)
 
 
 __all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_grid", "coarsen",
