@@ -275,6 +275,24 @@ def _lanes_bottom(height: int, top: int) -> int:
     return int(-(-(_SLIDER_BLOCK + 0.06 * (height - top)) // 1.06)) + 1
 
 
+# Play's pace. A short run shows each iteration long enough to read (12 s for the whole run, at most 0.7 s an
+# iteration). A long run, sampled to at most 300 frames, plays at the display's rate: plotly.js draws the
+# next frame on the first animation tick more than a frame's duration after the last one, so a duration
+# under one 60 Hz refresh (16.7 ms) draws a frame every refresh the browser keeps up with (up to 60 frames
+# a second, 5 s for 300 frames), where the old floor of 40 ms drew one every third refresh (20 frames a
+# second). Below 30 frames a second the timeline would judder; a duration between 16.7 and 33 ms would
+# pin it to exactly 30.
+_REPLAY_MS = 12000
+_STEP_MIN_MS = 50  # shorter than this per iteration, and the run plays at the display's rate
+_REFRESH_MS = 16
+
+
+def play_frame_ms(n_frames: int) -> int:
+    """The Play button's frame duration (ms) for an animation of ``n_frames`` frames."""
+    per_frame = _REPLAY_MS / max(n_frames, 1)
+    return _REFRESH_MS if per_frame < _STEP_MIN_MS else int(min(700, per_frame))
+
+
 def _add_animation(spec: dict, result, n_lanes: int, x_max: float, max_frames: int) -> None:
     """Play/Pause and a slider over sampled iterations. Frames carry only the "now" line and the veil."""
     frames_its = sampled_iterations(result, max_frames)
@@ -305,7 +323,7 @@ def _add_animation(spec: dict, result, n_lanes: int, x_max: float, max_frames: i
     # cost more time than the rest of the figure, and every value in them is a number or name computed just
     # above (tests/test_figure_digests.py checks the resulting JSON).
     spec["frames"] = frames
-    frame_ms = int(min(700, max(40, 12000 / max(len(frames), 1))))
+    frame_ms = play_frame_ms(len(frames))
     spec["layout"].update(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=-0.06,
                           xanchor="left", yanchor="top", pad=dict(t=40, r=10), buttons=[
