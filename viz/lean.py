@@ -19,9 +19,12 @@ JSON of the validated figures they sent before.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import plotly.graph_objects as go
+from _plotly_utils.basevalidators import is_homogeneous_array
+from _plotly_utils.utils import to_typed_array_spec
 
 
 class LeanFigure(go.Figure):
@@ -56,14 +59,48 @@ class LeanFigure(go.Figure):
         return super().__getitem__(prop)
 
     def to_dict(self):
-        out = super().to_dict()
+        """The figure's dict, as ``go.Figure.to_dict`` makes it (numeric arrays as plotly.js typed-array
+        specs), copied and converted in one walk instead of a ``deepcopy`` and a second pass: this is what
+        ``st.plotly_chart`` calls on every rerun of a page."""
+        out = {"data": _copied(self._data), "layout": _copied(self._layout)}
         if self._plain_frames:
             out["frames"] = json.loads(self._plain_frames)
+        elif self._frame_objs:
+            out["frames"] = _copied([frame._props for frame in self._frame_objs])
         return out
 
     def to_ordered_dict(self, skip_uid=True):
         self._materialise()  # the ordered dict reads the frame objects
         return super().to_ordered_dict(skip_uid=skip_uid)
+
+
+_SKIPPED = frozenset(("geojson", "layer", "layers", "range"))  # _plotly_utils.utils.is_skipped_key's keys
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _copied(obj):
+    """A copy of a figure's property tree with plotly.py's ``convert_to_base64`` applied to the copy: a value
+    under a dict key that is a homogeneous array becomes a typed-array spec, keys plotly skips are copied
+    as they are. Containers are new; arrays are copied (or converted); strings and numbers are shared."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            if isinstance(v, _ATOMS):
+                out[k] = v
+            elif k in _SKIPPED:
+                out[k] = copy.deepcopy(v)
+            elif is_homogeneous_array(v):
+                out[k] = to_typed_array_spec(v)
+            else:
+                out[k] = _copied(v)
+        return out
+    if isinstance(obj, list):
+        return [v if isinstance(v, _ATOMS) else _copied(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(v if isinstance(v, _ATOMS) else _copied(v) for v in obj)
+    if isinstance(obj, _ATOMS):
+        return obj
+    return copy.deepcopy(obj)
 
 
 def lean_figure(spec: dict) -> go.Figure:
