@@ -33,3 +33,25 @@ def test_two_learners_with_the_defaults_cost_one_simulation(monkeypatch):
     # a learner who changes a setting gets a simulation of their own
     sessions[1].number_input(key="w_seed").set_value(seed + 1).run()
     assert len(runs) == 2 and runs[1].seed == seed + 1
+
+
+def test_two_learners_with_the_same_settings_share_the_figures(monkeypatch):
+    """The timeline, composition and KV figures are built once per configuration, not once per session."""
+    import viz.timeline
+
+    built = []
+    for name in ("request_lanes", "batch_composition", "kv_and_queue"):
+        real = getattr(viz.timeline, name)
+
+        def counted(*a, _real=real, _name=name, **kw):
+            built.append(_name)
+            return _real(*a, **kw)
+        monkeypatch.setattr(viz.timeline, name, counted)
+    seed = 987_321  # a configuration no other test has cached in this process
+    for _ in range(2):
+        at = AppTest.from_file(os.path.join(ROOT, "pages", "playground.py"), default_timeout=180)
+        at.query_params["seed"] = str(seed)
+        at.run()
+        assert not at.exception, at.exception
+        assert len(at.get("plotly_chart")) == 3
+    assert sorted(built) == ["batch_composition", "kv_and_queue", "request_lanes"], built
