@@ -1,6 +1,7 @@
 """Digests of the figures the pages draw, so a change meant to make them faster can show it drew nothing
 different: each figure's JSON as Streamlit sends it to the browser (``plotly.io.to_json`` of the figure,
-parsed and written back with sorted keys), hashed with SHA-256, for a fixed set of runs.
+parsed and written back with sorted keys, plotly's default template left out), hashed with SHA-256, for a
+fixed set of runs.
 
     .venv/bin/python scripts/figure_digests.py -o tests/golden/figures.json   # record
     .venv/bin/python scripts/figure_digests.py --check tests/golden/figures.json   # compare (exit 1 on a difference)
@@ -55,8 +56,13 @@ def runs():
 
 
 def canonical(fig) -> str:
+    """The figure's JSON with sorted keys, without ``layout.template``: the template is plotly's default at
+    the time the figure is made (importing Streamlit switches it to Streamlit's), not something the builders
+    draw, and the digests must not depend on which modules a process imported first."""
     import plotly.io as pio
-    return json.dumps(json.loads(pio.to_json(fig, validate=False)), sort_keys=True, separators=(",", ":"))
+    d = json.loads(pio.to_json(fig, validate=False))
+    d.get("layout", {}).pop("template", None)
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
 
 def figures():
