@@ -42,10 +42,19 @@ st.plotly_chart(go.Figure(go.Scatter(x=np.arange(100), y=rng.random(100), mode="
 
 def yardstick_s() -> float:
     """Wall time of one whole yardstick process."""
+    return _yardstick()[0]
+
+
+def _yardstick() -> tuple[float, float]:
+    """Wall and CPU time (user + system) of one whole yardstick process."""
+    import resource
     import subprocess
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(YARDSTICK, check=True)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def bench_rerun(repeat: int) -> dict:
@@ -55,29 +64,32 @@ def bench_rerun(repeat: int) -> dict:
     at = AppTest.from_file(os.path.join(ROOT, "pages", "playground.py"), default_timeout=120)
     at.run()
     assert not at.exception, at.exception
-    new_sim, cached, ratios = [], [], []
+    new_sim, cached, ratios, cpu_ratios = [], [], [], []
     policies = ["static", "continuous"]
     for i in range(repeat):
-        y = yardstick_s()
-        # A new seed is a new configuration: simulate, build the figures, send them.
-        t = time.perf_counter()
+        y, y_cpu = _yardstick()
+        # A new seed is a new configuration: simulate, build the figures, send them. CPU: this process's
+        # (the script thread and Streamlit's), beside the yardstick process's.
+        t, c = time.perf_counter(), time.process_time()
         at.number_input(key="w_seed").set_value(1000 + i).run()
         new_sim.append(time.perf_counter() - t)
         ratios.append(new_sim[-1] / y)
+        cpu_ratios.append((time.process_time() - c) / y_cpu)
         # Changing the strategy to one already run with this seed is served from the cache.
-        at.selectbox(key="w_policy").set_value(policies[i % 2]).run()
+        at.selectbox(key="w_policy@chat").set_value(policies[i % 2]).run()
         t = time.perf_counter()
-        at.selectbox(key="w_policy").set_value(policies[(i + 1) % 2]).run()
-        at.selectbox(key="w_policy").set_value(policies[i % 2]).run()
+        at.selectbox(key="w_policy@chat").set_value(policies[(i + 1) % 2]).run()
+        at.selectbox(key="w_policy@chat").set_value(policies[i % 2]).run()
         cached.append((time.perf_counter() - t) / 2)
         assert not at.exception, at.exception
     strategy = []
     for pol in ("chunked", "prefill-first", "static"):
         at.number_input(key="w_seed").set_value(5000).run()
         t = time.perf_counter()
-        at.selectbox(key="w_policy").set_value(pol).run()
+        at.selectbox(key="w_policy@chat").set_value(pol).run()
         strategy.append(time.perf_counter() - t)
-    return {"rerun_new_simulation_y": statistics.median(ratios), "rerun_new_simulation_s": statistics.median(new_sim), "rerun_new_strategy_s": statistics.median(strategy),
+    return {"rerun_new_simulation_y": statistics.median(ratios), "rerun_new_simulation_cpu_y": statistics.median(cpu_ratios),
+            "rerun_pairs": [round(r, 3) for r in ratios], "rerun_new_simulation_s": statistics.median(new_sim), "rerun_new_strategy_s": statistics.median(strategy),
             "rerun_cached_s": statistics.median(cached), "repeat": repeat}
 
 
@@ -259,6 +271,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"1-min load average at the start: {load:.2f}", file=sys.stderr)
     res = {"cpu_count": os.cpu_count(), "load_1min": round(load, 2),
            "rerun": bench_rerun(args.repeat), "figure": bench_figure(),
            "browser": None if args.no_browser else _or_failure(bench_browser, args.repeat)}
@@ -266,11 +279,13 @@ def main(argv=None) -> int:
         print(json.dumps(res, indent=2))
         return 0
     r = res["rerun"]
-    print(f"machine: {res['cpu_count']} CPUs, 1-min load {res['load_1min']}; Y = the whole process "
+    end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {res['cpu_count']} CPUs, 1-min load {res['load_1min']} at the start, {end:.2f} at the end; Y = the whole process "
           f"python -c 'sum(i*i for i in range(10**7))', B = first chart of a one-scatter Streamlit page; "
           f"medians of {r['repeat']} paired runs")
-    print(f"playground rerun, new simulation (seed change):  {r['rerun_new_simulation_y']:.3f} Y  (target <= "
-          f"{TARGETS['rerun_y']} Y; {r['rerun_new_simulation_s']:.3f} s)")
+    print(f"playground rerun, new simulation (seed change):  {r['rerun_new_simulation_y']:.3f} Y wall, "
+          f"{r['rerun_new_simulation_cpu_y']:.3f} Y CPU  (target <= {TARGETS['rerun_y']} Y; pairs "
+          f"{r['rerun_pairs']}; {r['rerun_new_simulation_s']:.3f} s)")
     print(f"playground rerun, new strategy:                   {r['rerun_new_strategy_s']:.3f} s")
     print(f"playground rerun, cached config (strategy back):  {r['rerun_cached_s']:.3f} s")
     for label, f in res["figure"].items():
@@ -282,9 +297,12 @@ def main(argv=None) -> int:
     elif "skipped" in b:
         print(f"browser: skipped ({b['skipped']})")
     else:
+        pairs = lambda ps: ", ".join(f"{a / y:.2f}" for y, a in ps)  # noqa: E731
         print(f"first chart in chromium, new session, default config: {b['first_chart_default_b']:.2f} B  "
-              f"(target <= {TARGETS['first_chart_b']} B; B = {b['yardstick_page_s']:.2f} s)")
-        print(f"first chart in chromium, new session, new config:     {b['first_chart_new_config_b']:.2f} B")
+              f"(target <= {TARGETS['first_chart_b']} B; pairs {pairs(b['pairs_default'])}; B = "
+              f"{b['yardstick_page_s']:.2f} s)")
+        print(f"first chart in chromium, new session, new config:     {b['first_chart_new_config_b']:.2f} B  "
+              f"(pairs {pairs(b['pairs_new'])})")
         fps = "not measured (no animated chart found)" if b["fps"] is None else f"{b['fps']:.1f} frames/s"
         print(f"animated timeline while playing in chromium: {fps} (target >= {TARGETS['fps']:g}; runs: " +
               ", ".join(f"{f['fps']:.1f} ({f['frames']} frames in {f['span']:.2f} s, browser ticks "
