@@ -331,9 +331,8 @@ def ms(seconds: float | None) -> str:
 def plot(fig, key: str | None = None) -> None:
     """Draw a figure at full width; presentation mode (the sidebar toggle in app.py) enlarges its type."""
     if st.session_state.get("present"):
-        import plotly.graph_objects as go  # a copy, because cached figures are shared between sessions
-        fig = go.Figure(fig)
-        fig.update_layout(font=dict(size=17), hoverlabel=dict(font_size=17))
+        from viz.lean import restyled  # a copy, because cached figures are shared between sessions
+        fig = restyled(fig, font=dict(size=17), hoverlabel=dict(font_size=17))
     st.plotly_chart(fig, width="stretch", key=key)
 
 

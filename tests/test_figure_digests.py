@@ -40,3 +40,23 @@ def test_lean_figure_is_the_figure_plotly_would_build():
     assert len(copy.frames) == len(fig.frames) == 11
     assert json.loads(pio.to_json(copy, validate=False)) == json.loads(before)
     assert json.loads(pio.to_json(fig, validate=False)) == json.loads(before)
+
+
+def test_presentation_copy_is_the_restyled_figure():
+    """viz.lean.restyled (presentation mode's larger type) gives the JSON go.Figure(fig).update_layout gave,
+    and leaves the shared figure as it was."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from sim import scenario, simulate
+    from viz import timeline as tl
+    from viz.lean import restyled
+    res = simulate(scenario("summarization", policy="disaggregated", requests=30))
+    for fig in (tl.request_lanes(res), tl.batch_composition(res), tl.kv_and_queue(res)):
+        before = json.loads(pio.to_json(fig, validate=False))
+        want = go.Figure(fig)
+        want.update_layout(font=dict(size=17), hoverlabel=dict(font_size=17))
+        got = restyled(fig, font=dict(size=17), hoverlabel=dict(font_size=17))
+        assert json.loads(pio.to_json(got, validate=False)) == json.loads(pio.to_json(want, validate=False))
+        assert got.layout.font.size == 17
+        assert json.loads(pio.to_json(fig, validate=False)) == before

@@ -108,4 +108,17 @@ def lean_figure(spec: dict) -> go.Figure:
     return LeanFigure(spec)
 
 
-__all__ = ["LeanFigure", "lean_figure"]
+def restyled(fig: go.Figure, **layout) -> go.Figure:
+    """A copy of ``fig`` with ``fig.update_layout(**layout)`` applied, ``fig`` untouched (figures a page
+    caches are shared between sessions). A LeanFigure is copied from its dict, frames and all, without
+    building and validating them (``go.Figure(fig)`` took 0.2-0.3 s for the timeline, on every rerun
+    in presentation mode); any other figure the usual way."""
+    if isinstance(fig, LeanFigure):
+        out = LeanFigure(fig.to_dict())
+    else:
+        out = go.Figure(fig)
+    out.update_layout(**layout)
+    return out
+
+
+__all__ = ["LeanFigure", "lean_figure", "restyled"]
