@@ -17,8 +17,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from browser_kit import (CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, free_port, open_page,  # noqa: E402
-                         start_server, stop_server)
+from browser_kit import (CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, free_port, menu_hrefs,  # noqa: E402
+                         open_page, start_server, stop_server)
 
 SIZES = {"learner": (1400, 1000, ""), "present": (1280, 720, "present=1")}
 
@@ -26,7 +26,7 @@ SIZES = {"learner": (1400, 1000, ""), "present": (1280, 720, "present=1")}
 def page_paths(page, base: str) -> list[str]:
     """The URL path of every page in the navigation ("" for Home)."""
     open_page(page, base)
-    hrefs = page.eval_on_selector_all('a[data-testid="stSidebarNavLink"]', "els => els.map(e => e.href)")
+    hrefs = menu_hrefs(page)
     return [h.split("?")[0][len(base):].strip("/") for h in hrefs]
 
 

@@ -47,13 +47,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    """The README's command: streamlit run app.py, headless, local only, no usage statistics."""
+def start_server(port: int, env: dict | None = None) -> subprocess.Popen:
+    """The README's command: streamlit run app.py, headless, local only, no usage statistics (``env``: the
+    process's environment, e.g. a private data folder; default this one's)."""
     streamlit = os.path.join(ROOT, ".venv", "bin", "streamlit")
     cmd = [streamlit if os.path.exists(streamlit) else os.path.join(os.path.dirname(sys.executable), "streamlit"),
            "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port",
            str(port), "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -76,6 +77,25 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+# The app's own menu (pages/menu.py): in the sidebar, or embedded (?embed=true) in a collapsed expander at
+# the top of the page. Its section headings exist only once app.py's router has run (a fresh server's
+# legacy mode shows a page bare, without them), so every wait for a finished run starts with them.
+MENU = ".st-key-batchlab_menu"
+MENU_IN_PAGE = ".st-key-batchlab_menu_in_page"
+MENU_SECTION = f"{MENU} .bl-menu-section, {MENU_IN_PAGE} .bl-menu-section"
+
+
+def menu_hrefs(page, menu: str = MENU) -> list[str]:
+    """Every link of the menu (the current page's included), in menu order, without the query string."""
+    page.wait_for_selector(f"{menu} .bl-menu-section", state="attached", timeout=60_000)
+    return [h.split("?")[0] for h in page.eval_on_selector_all(f"{menu} a", "els => els.map(e => e.href)")]
+
+
+def menu_link(page, title: str, menu: str = MENU):
+    """The menu's link to the page titled ``title`` (a Playwright locator)."""
+    return page.locator(f"{menu} a").filter(has_text=title).first
+
+
 _SETTLED = """() => { const busy = document.querySelector('[data-testid="stStatusWidget"]') ||
     document.querySelector('[data-stale="true"]') || document.querySelector('[data-testid="stSkeleton"]');
     const m = document.querySelector('[data-testid="stMain"]');
@@ -86,7 +106,7 @@ def wait_idle(page, timeout_ms: int = 60_000, quiet_ms: int = 1000) -> None:
     """Wait until Streamlit has finished the script run: app rendered, no 'running' status widget, no
     stale elements, and the page's text unchanged for ``quiet_ms`` (a rerun may start a moment after
     the click that caused it)."""
-    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=timeout_ms)
+    page.wait_for_selector(MENU_SECTION, state="attached", timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1e3
     last = None
     while time.time() < deadline:

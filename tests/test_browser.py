@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port, require_browser, start_server
+from browser_kit import MENU_SECTION, CHROMIUM, CHROMIUM_ARGS, free_port, menu_hrefs, require_browser, start_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
@@ -60,11 +60,8 @@ def wait_idle(page, timeout_ms: int = 30_000) -> None:
 
 
 def nav_paths(page) -> list[str]:
-    # Section headers exist only once app.py's st.navigation has run (before that the sidebar may list
-    # the pages/ folder itself).
-    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
-    hrefs = page.eval_on_selector_all('a[data-testid="stSidebarNavLink"]', "els => els.map(e => e.href)")
-    return [h.split("?")[0] for h in hrefs]
+    # The menu's section headings exist only once app.py's router has run (browser_kit.MENU_SECTION).
+    return menu_hrefs(page)
 
 
 def test_every_page_loads_without_exception(server, browser):
@@ -78,7 +75,7 @@ def test_every_page_loads_without_exception(server, browser):
     print("\npages in the navigation:", ", ".join(u.rsplit("/", 1)[-1] or "home" for u in links))
     for url in links:
         page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+        page.wait_for_selector(MENU_SECTION, state="attached", timeout=60_000)
         wait_idle(page, 90_000)
         page.wait_for_timeout(500)
         name = url.rstrip("/").rsplit("/", 1)[-1] or "home"
@@ -94,7 +91,7 @@ def test_presentation_mode_enlarges_type_and_sits_in_the_url(server, browser):
     os.makedirs(SHOTS, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server, wait_until="domcontentloaded")
-    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+    page.wait_for_selector(MENU_SECTION, state="attached", timeout=60_000)
     wait_idle(page, 60_000)
     size = "() => parseFloat(getComputedStyle(document.documentElement).fontSize)"
     normal = page.evaluate(size)
@@ -105,7 +102,7 @@ def test_presentation_mode_enlarges_type_and_sits_in_the_url(server, browser):
     # A shared link opens straight in presentation mode.
     other = browser.new_page(viewport={"width": 1400, "height": 1000})
     other.goto(f"{server}/step-by-step?present=1", wait_until="domcontentloaded")
-    other.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+    other.wait_for_selector(MENU_SECTION, state="attached", timeout=60_000)
     other.wait_for_function(f"() => ({size})() > {normal}", timeout=30_000)
     other.close()
     page.close()
@@ -127,14 +124,14 @@ def test_playground_strategy_change_and_play(server, browser):
     # Warm the server first (its first script run imports plotly, numpy and the simulator), so the time
     # below is what a visitor of a running app waits for.
     page.goto(server, wait_until="domcontentloaded")
-    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=60_000)
+    page.wait_for_selector(MENU_SECTION, state="attached", timeout=60_000)
     wait_idle(page, 60_000)
     t0 = time.time()
     page.goto(f"{server}/playground?scenario=chat&policy=continuous&requests=40", wait_until="domcontentloaded")
     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
     first_chart_s = time.time() - t0
     # Served through app.py's router (sections in the navigation), not as a bare script.
-    page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=30_000)
+    page.wait_for_selector(MENU_SECTION, state="attached", timeout=30_000)
     print(f"\nfirst chart drawn after {first_chart_s:.2f} s (target {FIRST_CHART_TARGET_S} s)")
     wait_idle(page, 60_000)
     before = _lanes_signature(page)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from browser_kit import (CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, bar_paths, chart_index, free_port, main_text,
-                         no_exception, open_page, require_browser, start_server, stop_server, wait_idle,
+                         menu_hrefs, menu_link, no_exception, open_page, require_browser, start_server, stop_server, wait_idle,
                          wait_text)
 
 
@@ -216,9 +216,9 @@ def test_quiz_progress_survives_navigation_with_a_filter(server, page):
         if _metric(page, "Answered") == "1":
             break
     assert _metric(page, "Answered") == "1"
-    page.locator('a[data-testid="stSidebarNavLink"]').filter(has_text="Scheduling playground").click()
+    menu_link(page, "Scheduling playground").click()
     wait_idle(page)
-    page.locator('a[data-testid="stSidebarNavLink"]').filter(has_text="Quiz").click()
+    menu_link(page, "Quiz").click()
     wait_idle(page)
     assert _metric(page, "Answered") == "1"
     assert _metric(page, "Question").endswith(f" of {total}")
@@ -331,7 +331,7 @@ def test_no_text_overflows_its_box(server, browser, size):
     pg = browser.new_page(viewport={"width": w, "height": h})
     try:
         open_page(pg, server)
-        hrefs = pg.eval_on_selector_all('a[data-testid="stSidebarNavLink"]', "els => els.map(e => e.href)")
+        hrefs = menu_hrefs(pg)
         problems = []
         for href in hrefs:
             open_page(pg, href.split("?")[0] + query)

@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 from quiz import catalog
-from tests.browser_kit import free_port as _free_port, require_browser as _require_browser, start_server
+from tests.browser_kit import MENU, free_port as _free_port, require_browser as _require_browser, start_server
 from tests.test_browser import SHOTS, wait_idle
 
 # Query parameters for a page's deep link (a page not listed opens at its bare URL): parameters the page
@@ -72,12 +72,12 @@ def test_deep_link_is_the_first_request_of_a_fresh_server(browser, url_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{base}/{url_path}" + (f"?{query}" if query else ""), wait_until="domcontentloaded")
         # The router's menu has catalog sections; a legacy run would list the files of pages/ instead.
-        page.wait_for_selector('[data-testid="stNavSectionHeader"]', timeout=90_000)
+        page.wait_for_selector(f"{MENU} .bl-menu-section", state="attached", timeout=90_000)
         wait_idle(page, 120_000)
         page.wait_for_timeout(500)
-        headers = page.eval_on_selector_all('[data-testid="stNavSectionHeader"]', "els => els.map(e => e.innerText)")
+        headers = page.eval_on_selector_all(f"{MENU} .bl-menu-section", "els => els.map(e => e.innerText)")
         assert [h.strip() for h in headers] == list(catalog.by_section()), headers
-        links = page.eval_on_selector_all('a[data-testid="stSidebarNavLink"]', "els => els.map(e => e.innerText)")
+        links = page.eval_on_selector_all(f"{MENU} a", "els => els.map(e => e.innerText)")
         assert [_label(t) for t in links] == [p.title for ps in catalog.by_section().values() for p in ps], links
         loc = page.evaluate("() => [location.pathname, location.search]")
         assert loc[0].rstrip("/") == f"/{url_path}".rstrip("/"), loc
@@ -85,7 +85,7 @@ def test_deep_link_is_the_first_request_of_a_fresh_server(browser, url_path):
         for k, v in params.items():
             same = shown.get(k) == v or (k in shown and float(shown[k]) == float(v))
             assert same, f"/{url_path}: the page shows {k}={shown.get(k)!r}, not the link's {v!r}"
-        active = page.eval_on_selector_all('a[data-testid="stSidebarNavLink"][aria-current="page"]',
+        active = page.eval_on_selector_all(f'{MENU} a[aria-current="page"]',
                                            "els => els.map(e => e.innerText)")
         assert [_label(t) for t in active] == [entry.title], active
         assert page.locator('[data-testid="stException"]').count() == 0
