@@ -15,13 +15,17 @@ think time; the presenter's live chart keeps polling, and the run notes when its
 includes each prediction; then the presenter presses "Reveal the answer" and every learner's polling
 view must show the answer; then every learner answers one quiz question under the class's code.
 
-Reported: p50/p95 of (a) submit -> the presenter's chart counting it (the k-th acknowledged prediction
-is counted once the chart shows >= k learners), (b) submit -> the learner's own acknowledgement,
-(c) reveal -> the learner's view showing the answer, (d) quiz "Check my answer" -> the graded result;
-errors (exceptions drawn, refusals, timeouts, dropped connections); and each replica's resident memory
-(now and peak) and CPU seconds used during the run. The CPU yardstick (a whole
+Reported, per class size: p50/p95 of (a) submit -> the presenter's chart counting it (the presenter
+session really receives the redrawn chart, whose title carries the count; the k-th acknowledged
+prediction is counted once a chart received after that learner pressed send shows >= k learners),
+(b) open the join link -> the join view drawn, (c) submit -> the learner's own acknowledgement drawn,
+(d) reveal -> the learner's view showing the answer, (e) quiz "Check my answer" -> the graded result;
+errors (exceptions drawn, refusals, timeouts, dropped connections); each replica's resident memory (now and
+peak) and CPU used during the run (seconds and % of one core), nginx's and this script's own, the
+machine's busy share of all its cores and the load average before and after. The CPU yardstick (a whole
 `python -c "sum(i*i for i in range(10**7))"` process) is timed before and after, so times can be read as
-ratios on a shared machine. Loopback only; every loop is bounded by --timeout.
+ratios on a shared machine. Polling follows the browser's fixed-rate timer (see ``Ticker``). Loopback
+only; every loop is bounded by --timeout. The last lines are the run as a Markdown table.
 """
 
 from __future__ import annotations
@@ -214,6 +218,23 @@ class Stats:
     reveal_at: float | None = None
 
 
+class Ticker:
+    """The browser's timer for st.fragment(run_every=...): a fixed-rate setInterval, which asks for a rerun
+    every ``interval`` seconds however long the last one took. One session here waits for its rerun to
+    finish, so a rerun slower than the interval is followed by the next one at once (a browser would have
+    queued it, and Streamlit coalesces queued reruns of one fragment)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.next = time.monotonic() + interval
+
+    def wait_s(self) -> float:
+        now = time.monotonic()
+        wait = max(0.0, self.next - now)
+        self.next = max(self.next, now) + self.interval
+        return wait
+
+
 async def presenter_start(base: str, timeout_s: float) -> tuple[AppSession, str]:
     p = AppSession(base, timeout_s)
     await p.open()
@@ -231,9 +252,10 @@ async def presenter_poll(p: AppSession, st: Stats, stop: asyncio.Event, deadline
     if not p.auto:
         raise Refused("the presenter's chart asked for no periodic rerun")
     frag, interval = next(iter(p.auto.items()))
+    tick = Ticker(interval)
     while not stop.is_set() and time.monotonic() < deadline:
         try:
-            await asyncio.wait_for(stop.wait(), interval)
+            await asyncio.wait_for(stop.wait(), tick.wait_s())
             break
         except asyncio.TimeoutError:
             pass
@@ -269,8 +291,9 @@ async def learner(i: int, base: str, code: str, st: Stats, delay: float, think: 
         st.ack_at[i] = time.monotonic()
         # Keep the join view polling (as the browser does) until it shows the revealed answer.
         lfrag, interval = next(((f, v) for f, v in s.auto.items()), (frag, 2.0))
+        tick = Ticker(interval)
         while time.monotonic() < deadline:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(tick.wait_s())
             r = await s.rerun(fragment_id=lfrag, auto=True, widgets=[(b, "bool_value", True) for b in picks])
             if reveal.is_set() and any("The simulator's answer" in t for t in texts(r)):
                 st.saw_reveal.append(time.monotonic() - st.reveal_at)
