@@ -216,6 +216,7 @@ class Stats:
     chart: list[tuple[float, int]] = field(default_factory=list)  # (time, learners the chart counted)
     replicas: dict[str, int] = field(default_factory=dict)
     reveal_at: float | None = None
+    learner_polls: int = 0  # the learners' periodic reruns of their live view
 
 
 class Ticker:
@@ -295,6 +296,7 @@ async def learner(i: int, base: str, code: str, st: Stats, delay: float, think: 
         while time.monotonic() < deadline:
             await asyncio.sleep(tick.wait_s())
             r = await s.rerun(fragment_id=lfrag, auto=True, widgets=[(b, "bool_value", True) for b in picks])
+            st.learner_polls += 1
             if reveal.is_set() and any("The simulator's answer" in t for t in texts(r)):
                 st.saw_reveal.append(time.monotonic() - st.reveal_at)
                 break
@@ -427,7 +429,7 @@ def summarise(st: Stats, n: int) -> dict:
     row = {"learners": n, "submitted": len(st.ack_at), "counted_by_chart": len(to_chart),
            "quiz_graded": len(st.quiz), "saw_reveal": len(st.saw_reveal),
            "errors": len(st.errors), "error_samples": st.errors[:5], "learners_per_replica": st.replicas,
-           "presenter_polls": len(st.chart)}
+           "presenter_polls": len(st.chart), "learner_polls": st.learner_polls}
     for name, xs in (("submit_to_chart", to_chart), ("join", st.join), ("submit_to_ack", to_ack),
                      ("reveal_to_learner", st.saw_reveal), ("quiz", st.quiz)):
         row[f"{name}_p50_ms"], row[f"{name}_p95_ms"] = ms(pct(xs, 0.5)), ms(pct(xs, 0.95))
