@@ -197,6 +197,11 @@ def texts(result: RunResult) -> list[str]:
     return out
 
 
+def alerts(result: RunResult) -> list[str]:
+    """The messages a run drew (st.warning, st.error, st.info...): what the app told the learner."""
+    return [el.alert.body for _, el in result.elements if el.WhichOneof("type") == "alert"]
+
+
 def chart_count(result: RunResult) -> int | None:
     for s in texts(result):
         m = LEARNERS_RE.search(s)
@@ -287,8 +292,8 @@ async def learner(i: int, base: str, code: str, st: Stats, delay: float, think: 
         r = await s.rerun(widgets=[(b, "bool_value", True) for b in picks] + [(send, "trigger_value", True)],
                           fragment_id=frag)
         if not any(t.startswith("Your prediction:") for t in texts(r)):
-            raise Refused("submit not acknowledged: " + "; ".join(t[:80] for t in texts(r) if "warning" in t.lower()
-                                                                  or "change" in t)[:200])
+            raise Refused("submit not acknowledged: " + ("; ".join(alerts(r)) or f"{len(r.elements)} elements, "
+                                                         "no message")[:300])
         st.ack_at[i] = time.monotonic()
         # Keep the join view polling (as the browser does) until it shows the revealed answer.
         lfrag, interval = next(((f, v) for f, v in s.auto.items()), (frag, 2.0))

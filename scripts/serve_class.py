@@ -176,15 +176,19 @@ class ClassServer:
         streamlit = os.path.join(os.path.dirname(sys.executable), "streamlit")
         # One cookie secret for all replicas, so a signed cookie one replica set is valid on every other.
         cookie_secret = secrets.token_hex(32)
-        out = subprocess.DEVNULL if self.quiet else None
-        for _ in range(self.replicas):
+        for i in range(self.replicas):
             p = free_port()
             self.replica_ports.append(p)
+            # Quiet: each replica's log goes to the run folder (what went wrong under load is read there).
+            out = open(os.path.join(self.run_dir, f"replica-{i}.log"), "w") if self.quiet else None
             self.procs.append(subprocess.Popen(
                 [streamlit, "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1",
                  "--server.port", str(p), "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                  "--server.runOnSave", "false"], cwd=ROOT,
-                env=dict(env, STREAMLIT_SERVER_COOKIE_SECRET=cookie_secret), stdout=out, stderr=out))
+                env=dict(env, STREAMLIT_SERVER_COOKIE_SECRET=cookie_secret), stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None))
+            if out is not None:
+                out.close()  # the child has its own copy
         for p in self.replica_ports:
             wait_healthy(f"http://127.0.0.1:{p}", self.procs)
             warm(f"http://127.0.0.1:{p}")
@@ -200,6 +204,7 @@ class ClassServer:
         with open(conf, "w") as f:
             f.write(NGINX_CONF.format(workers=2, run=self.run_dir, servers=servers, port=self.port,
                                       samesite=self.samesite, secure=secure))
+        out = subprocess.DEVNULL if self.quiet else None
         self.nginx = subprocess.Popen([nginx, "-p", self.run_dir, "-e", os.path.join(self.run_dir, "nginx-error.log"),
                                        "-c", conf, "-g", "daemon off;"], stdout=out, stderr=out)
         wait_healthy(self.url, [self.nginx])
