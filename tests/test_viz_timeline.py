@@ -194,3 +194,15 @@ def test_disaggregated_run_has_engine_lanes_and_transfers():
     comp = tl.batch_composition(res)
     assert comp.layout.yaxis2.title.text  # one row per engine
     assert "engine" in nr.iteration_table(res)[0]
+
+
+def test_play_pace_long_runs_at_the_display_rate(chat, book):
+    """A long run (300 sampled frames) plays with a frame duration under one 60 Hz refresh, so plotly.js
+    can draw a frame on every animation tick (>= 30 frames/s where the browser keeps up); a short run
+    keeps a readable pace per iteration."""
+    def play_ms(fig):
+        return fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"]
+    assert play_ms(tl.request_lanes(chat)) < 1000 / 60
+    assert tl.play_frame_ms(300) < 1000 / 60 and tl.play_frame_ms(241) < 1000 / 60
+    assert play_ms(tl.request_lanes(book)) == 700  # 11 iterations: 0.7 s each
+    assert tl.play_frame_ms(100) == 120 and tl.play_frame_ms(240) == 50
