@@ -61,15 +61,21 @@ st.markdown("""<style>
 </style>""", unsafe_allow_html=True)
 
 # Accessibility (WCAG 2.1 AA): Streamlit fades captions (opacity 0.6), which leaves them under 4.5:1 contrast
-# on white; the app's captions carry teaching notes, so they are drawn opaque in a dark grey (8.9:1). Keyboard
-# focus gets a visible outline on every control, link and the menu.
+# on white; the app's captions and quoted narration carry teaching notes, so they are drawn opaque in a dark
+# grey (8.9:1). Keyboard focus gets a visible outline on every control, link and the menu; radio buttons,
+# checkboxes and switches keep their real input visually hidden, so the outline goes on their label, and on
+# a select box's frame.
 st.html("""<style>
 [data-testid="stCaptionContainer"] { opacity: 1 !important; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p, [data-testid="stCaptionContainer"] code
   { color: #4a4a4a !important; }
+blockquote, blockquote p { color: #4a4a4a !important; opacity: 1 !important; }
 a:focus-visible, button:focus-visible, [role="button"]:focus-visible, [role="radio"]:focus-visible,
 [role="checkbox"]:focus-visible, [role="tab"]:focus-visible, [role="slider"]:focus-visible, input:focus-visible,
 summary:focus-visible, [tabindex]:focus-visible { outline: 3px solid #0072B2 !important; outline-offset: 2px; }
+label:has(input[type="radio"]:focus-visible), label:has(input[type="checkbox"]:focus-visible),
+[data-baseweb="select"] > div:has(input:focus-visible)
+  { outline: 3px solid #0072B2 !important; outline-offset: 2px; }
 [data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p {
     white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 </style>""")

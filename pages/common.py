@@ -329,11 +329,41 @@ def ms(seconds: float | None) -> str:
 
 
 def plot(fig, key: str | None = None) -> None:
-    """Draw a figure at full width; presentation mode (the sidebar toggle in app.py) enlarges its type."""
+    """Draw a figure at full width, with its data as a table under it (``chart_data``); presentation mode
+    (the sidebar toggle in app.py) enlarges its type."""
     if st.session_state.get("present"):
         from viz.lean import restyled  # a copy, because cached figures are shared between sessions
         fig = restyled(fig, font=dict(size=17), hoverlabel=dict(font_size=17))
     st.plotly_chart(fig, width="stretch", key=key)
+    chart_data(fig, key)
+
+
+TABLE_LABEL = "Chart data as a table"
+_HTML_TABLE_ROWS = 60  # up to this many rows an HTML table (read cell by cell by a screen reader)
+
+
+def chart_data(fig, key: str | None = None) -> None:
+    """The chart's text alternative: its data (viz.chart_table: one row per drawn point, with the hover
+    text written out) in a "Chart data as a table" expander right under it, reachable with Tab and opened
+    with Enter or Space. The table is built only while the expander is open (it tracks its state and reruns
+    the page when toggled), so a closed one costs nothing. Small tables are HTML tables; larger ones a
+    data grid (arrow keys move through its cells; it scrolls, and sorts by a column)."""
+    from viz.chart_table import chart_table
+    title = re.sub(r"<[^>]+>", "", str(fig.layout.title.text or "")) if fig.layout.title else ""
+    ident = key or re.sub(r"\W+", "_", title).strip("_")[:60] or "chart"
+    box = st.expander(TABLE_LABEL, icon=":material/table:", key=f"table_{ident}", on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        rows = chart_table(fig)
+        alt = f"Data of the chart {title}" if title else "Data of the chart above"
+        if not rows:
+            st.caption("This chart has no data points yet.")
+        elif len(rows) <= _HTML_TABLE_ROWS:
+            st.table(rows, hide_index=True, alt=alt)
+        else:
+            st.caption(f"{len(rows):,} rows, one per drawn point{': ' + title if title else ''}.")
+            st.dataframe(rows, hide_index=True, width="stretch", height=320, alt=alt)
 
 
 # ---- links between pages (the catalog's URL paths) ---------------------------------------------------------

@@ -73,8 +73,9 @@ common.plot(fig_d, key="lanes_dis")
 common.plot(fig_c, key="lanes_col")
 common.explain(
     "Same arrivals, same time axis, one chart above the other. In the upper chart the top lanes are the "
-    "engines (orange: a prefill pass, blue: a decode pass) and below them one lane per request: orange "
-    "prefill on a prefill engine, yellow the KV transfer to a decode engine, blue decode steps there. In the "
+    "engines (hatched orange: a prefill pass, solid blue: a decode pass) and below them one lane per request: "
+    "hatched orange prefill on a prefill engine, striped yellow the KV transfer to a decode engine, solid blue "
+    "decode steps there. In the "
     "lower chart one engine does both, and cross-hatched vermillion marks decode steps stalled by a prefill in the same pass. "
     "Press Play to watch the upper one run.")
 

@@ -266,10 +266,10 @@ st.caption("**This run:** " + common.plain(_ran_with(cfg)))
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
 common.plot(views.lanes, key="pg_lanes")
-common.explain("One lane per request, in arrival order; time runs right in ms. Grey = queued, orange = prefill, "
-               "blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
-               "or a token gap over the TBT goal because a prefill shared the pass), striped purple = preempted, yellow = "
-               "KV transfer, grey-hatched = padding (static batching keeps a finished sequence's slot in the batch "
+common.explain("One lane per request, in arrival order; time runs right in ms. Dotted grey = queued, hatched orange "
+               "= prefill, solid blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
+               "or a token gap over the TBT goal because a prefill shared the pass), hatched purple = preempted, striped yellow = "
+               "KV transfer, grey with upright stripes = padding (static batching keeps a finished sequence's slot in the batch "
                "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
                "Long runs merge short neighbouring stretches (hover says so).")
 
@@ -283,8 +283,8 @@ if result.iterations:
 c1, c2 = st.columns(2)
 with c1:
     common.plot(views.composition, key="pg_comp")
-    common.explain("Tokens each iteration computed: prompt tokens prefilled (orange) on top of one token per "
-                   "decoding sequence (blue). Tall orange bars are passes where prefill dominates and decode "
+    common.explain("Tokens each iteration computed: prompt tokens prefilled (hatched orange) under one token "
+                   "per decoding sequence (solid blue). Tall orange bars are passes where prefill dominates and decode "
                    "steps slow down.")
 with c2:
     common.plot(views.kv, key="pg_kv")

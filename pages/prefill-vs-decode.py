@@ -114,9 +114,9 @@ common.plot(fig_a, key="lanes_a")
 st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
 common.plot(fig_b, key="lanes_b")
 common.explain(
-    "One lane per request in arrival order, time to the right; A above B on the same time axis. Grey: "
-    "waiting in the queue; orange: prefill (the prompt is processed, the first token comes out); blue: "
-    "decode steps; cross-hatched vermillion: a stall (no token this pass because a prefill took it, or a token "
+    "One lane per request in arrival order, time to the right; A above B on the same time axis. Dotted "
+    "grey: waiting in the queue; hatched orange: prefill (the prompt is processed, the first token comes out); "
+    "solid blue: decode steps; cross-hatched vermillion: a stall (no token this pass because a prefill took it, or a token "
     "gap over the TBT goal because a prefill shared the pass); green tick: done. The run "
     "that ends further left served the same requests sooner.")
 

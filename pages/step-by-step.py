@@ -147,13 +147,13 @@ left, right_col = st.columns([0.58, 0.42])
 with left:
     common.plot(tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}"), key="slots")
     common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
-                   "slots. Orange cells are prefills, blue cells decode steps; the grey line under a "
+                   "slots. Orange squares are prefills, blue circles decode steps; the grey line under a "
                    "column lists the requests waiting in the queue during that pass.")
     if k > 0:
         common.plot(tl.request_lanes(result, upto=k, title="Timeline so far: one lane per request",
                                      height=330), key="lanes")
-        common.explain("Time runs to the right (ms). Grey = waiting in the queue, orange = prefill, blue = "
-                       "decode, green tick = last token out. Hover a bar for the iteration.")
+        common.explain("Time runs to the right (ms). Dotted grey = waiting in the queue, hatched orange = "
+                       "prefill, solid blue = decode, green tick = last token out. Hover a bar for the iteration.")
 with right_col:
     # The requests as the learner needs them to predict: arrival, lengths, progress so far.
     rows = [{"id": q.id, "arrives (ms)": round(q.arrival_s * 1e3, 1), "tokens out": f"{q.tokens_out} of "

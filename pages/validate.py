@@ -189,7 +189,7 @@ with cpu_tab:
     common.explain(
         "Top: the run as the simulator predicts it; bottom: the same requests with the same scheduler on the real "
         "model. Each bar is one forward pass (iteration): as wide as it took, as tall as the tokens it computed, "
-        "prefill (orange) stacked on decode (blue). Green ticks mark requests finishing. Where the cost model is "
+        "prefill (hatched orange) stacked on decode (solid blue). Green ticks mark requests finishing. Where the cost model is "
         "right, the bars line up; where it errs, the bottom row drifts ahead or behind, and the error compounds "
         "because every later pass starts later.")
 

@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from sim.trace_query import LaneSegment, engine_segments, lane_segments, queued_ids, slot_assignment
 from viz.lean import lean_figure
-from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS
+from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS, PHASE_PATTERNS, PHASE_SYMBOLS
 
 # Legend names: the book's term first, a plain-words gloss beside it.
 PHASE_LABELS = {
@@ -139,19 +139,15 @@ def _phase_bars(phase: str, ps: list, pos: dict) -> dict:
                 "from %{base:,.1f} ms for %{x:,.1f} ms" + ("<br>%{customdata[2]}" if with_detail else "")
                 + "<extra></extra>")
     marker = dict(color=PHASE_COLORS[phase], line=dict(width=0.5 if len(ps) < 400 else 0, color="white"))
-    if phase in _PATTERNS:
+    if _PATTERNS[phase].get("shape"):  # decode is solid: no pattern to draw
         marker["pattern"] = dict(_PATTERNS[phase])
     return dict(type="bar", name=PHASE_LABELS[phase], orientation="h",
                 y=np.fromiter((pos[s.lane] for s in ps), np.int64, len(ps)), x=lengths, base=starts.tolist(),
                 customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase, marker=marker)
 
 
-# Colour is not the only cue: stalled bars (vermillion, close to prefill's orange for some eyes) are
-# cross-hatched, preempted ones striped.
-_PATTERNS = {"stalled": dict(shape="x", fgcolor="black", size=6, solidity=0.25),
-             # padding: light grey under a hatch, apart from the queue's grey without relying on colour
-             "padding": dict(shape="/", fgcolor="#666666", size=6, solidity=0.3),
-             "preempted": dict(shape="/", fgcolor="white", size=6, solidity=0.3)}
+# Colour is not the only cue: every phase has its own fill pattern (viz.palette.PHASE_PATTERNS).
+_PATTERNS = PHASE_PATTERNS
 
 
 # ---- the animated request-lane timeline ----------------------------------------------------------------
@@ -343,7 +339,8 @@ def _add_animation(spec: dict, result, n_lanes: int, x_max: float, max_frames: i
 
 def slot_grid(result, upto: int | None = None, slots: int | None = None, title: str | None = None) -> go.Figure:
     """Engine slots (rows) x iterations (columns): each cell names the sequence in that slot and is
-    coloured prefill / decode / stalled; the queue length is written under each column."""
+    coloured and shaped prefill (square) / decode (circle) / stalled (diamond); the queue is written under
+    each column."""
     rows = slot_assignment(result)
     its = [it for it in result.iterations if it.engine == (result.engines[0] if result.engines else "engine")]
     n_slots = slots or max([max(r) for r in rows if r] + [1])
@@ -361,7 +358,7 @@ def slot_grid(result, upto: int | None = None, slots: int | None = None, title: 
         if xs:
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="markers+text", text=texts, textfont=dict(color="white", size=13),
-                marker=dict(symbol="square", size=38, color=PHASE_COLORS[phase]), name=PHASE_LABELS[phase],
+                marker=dict(symbol=PHASE_SYMBOLS[phase], size=38, color=PHASE_COLORS[phase]), name=PHASE_LABELS[phase],
                 hovertext=hovers, hovertemplate="%{hovertext}<extra></extra>", meta=phase))
     # Queue under each column: who is waiting when this pass starts.
     qx, qtext = [], []
@@ -448,9 +445,12 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
             idx.append(f"{a.index}" if a is b else f"{a.index}-{b.index}")
         xref, yref = _axes(row)
         for name, ys, phase in (("prefill tokens", pre, "prefill"), ("decode tokens (1 per sequence)", dec, "decode")):
+            marker = dict(color=PHASE_COLORS[phase], line=dict(width=0))
+            if PHASE_PATTERNS[phase].get("shape"):
+                marker["pattern"] = dict(PHASE_PATTERNS[phase])
             data.append(dict(
                 type="bar", x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
-                marker=dict(color=PHASE_COLORS[phase], line=dict(width=0)), customdata=np.array(idx, dtype=object),
+                marker=marker, customdata=np.array(idx, dtype=object),
                 legendgroup=phase, showlegend=row == 1, meta=phase,
                 hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>", xaxis=xref, yaxis=yref))
         unit = "tokens per iteration" + (f" (mean of {group_size})" if group_size > 1 else "")

@@ -22,7 +22,7 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.palette import OKABE_ITO, PHASE_COLORS
+from viz.palette import OKABE_ITO, PHASE_COLORS, PHASE_PATTERNS
 
 KIND_COLORS = {"prefill only": PHASE_COLORS["prefill"], "decode only": PHASE_COLORS["decode"],
                "prefill + decode": OKABE_ITO["vermillion"]}
@@ -53,7 +53,8 @@ def timelines(simulated, measured, title: str | None = None) -> go.Figure:
                  f"{it.prefill_tokens} tokens; {len(it.decode)} decodes" for it in its]
         for name, ys, phase in (("decode tokens (1 per sequence)", [len(it.decode) for it in its], "decode"),
                                 ("prefill tokens", [it.prefill_tokens for it in its], "prefill")):
-            fig.add_trace(go.Bar(x=x, y=ys, width=w, name=name, marker=dict(color=PHASE_COLORS[phase], line=dict(width=0)),
+            fig.add_trace(go.Bar(x=x, y=ys, width=w, name=name, marker=dict(color=PHASE_COLORS[phase], line=dict(width=0),
+                                                                            pattern=PHASE_PATTERNS[phase]),
                                  legendgroup=phase, showlegend=row == 1, hovertext=hover, meta=phase,
                                  hovertemplate="%{hovertext}<extra></extra>"), row=row, col=1)
         done = [r for r in res.requests if r.finish_s is not None]
