@@ -39,3 +39,14 @@ def test_a_small_class_across_two_replicas_and_postgresql():
     assert row["submitted"] == 6 and row["counted_by_chart"] == 6 and row["quiz_graded"] == 6
     assert len(st.saw_reveal) == 6
     assert sum(row["learners_per_replica"].values()) == 6
+
+
+def test_the_server_does_not_collect_garbage_after_every_script_run():
+    """Streamlit's default runner.postScriptGC calls gc.collect(2) after every script run, a fragment's
+    periodic rerun included: with plotly, pandas and the simulator loaded, ~0.1 CPU-s each, 10x what a
+    learner's live-view poll costs without it, and what saturated the class server (README, Serve a class).
+    Every server command of the repo (app.sh, serve-class, the tests' servers) runs from the repo's folder
+    and so reads .streamlit/config.toml."""
+    import tomllib
+    with open(os.path.join(ROOT, ".streamlit", "config.toml"), "rb") as f:
+        assert tomllib.load(f)["runner"]["postScriptGC"] is False
