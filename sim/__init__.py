@@ -1,4 +1,4 @@
-"""Batch Lab's discrete-event simulator of LLM inference scheduling (pure Python + numpy; SimPy's event order in sim.clock).
+"""Batch Lab's discrete-event simulator of LLM inference scheduling (pure Python + numpy + SimPy as the event clock).
 
 Import what a caller needs from here: ``SimConfig``, ``scenario`` and ``simulate``.
 """

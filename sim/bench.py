@@ -10,6 +10,10 @@ Targets (issue 15): ``sim run`` of 10,000 chat requests at 2 and 12 requests/s, 
 every other strategy <= 0.8 Y; ``--million``: 1,000,000 requests at 12/s <= 25 Y and <= 1 GB peak (with
 the memory at 10k and 100k beside it); ``--sweep``: 5 policies x 10 rates x 3 seeds x 2,000 requests
 with ``--jobs 1`` and ``--jobs 2``, the speed-up paired run by run (>= 1.8 on 2 cores).
+
+``--baseline DIR`` times a change: every target also runs from another checkout of the repository (a
+directory holding ``sim/``, e.g. ``git archive main | tar -x -C DIR``), inside the same pairs (Y, this
+tree, DIR), and a column gives the median of this tree's time over DIR's, run by run.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Target:
     limit_y: float | None = None  # target, in yardsticks (wall)
     limit_mb: float | None = None
     pairs: list = field(default_factory=list)  # (yardstick Timing, target Timing)
+    base: list = field(default_factory=list)  # the same target run from --baseline's checkout, pair by pair
 
     def ratio(self, attr: str) -> float:
         return statistics.median(getattr(t, attr) / getattr(y, attr) for y, t in self.pairs)
@@ -54,10 +59,11 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def time_process(argv) -> Timing:
-    """Wall time, CPU time and peak resident memory of one whole process (os.wait4's own rusage)."""
+def time_process(argv, cwd: str | None = None) -> Timing:
+    """Wall time, CPU time and peak resident memory of one whole process (os.wait4's own rusage);
+    ``cwd``: where ``python -m sim`` finds its ``sim/`` (default: this process's directory)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=cwd)
     err = proc.stderr.read()
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -68,12 +74,15 @@ def time_process(argv) -> Timing:
     return Timing(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
 
 
-def run_targets(targets: list[Target], repeat: int, out=sys.stdout) -> None:
-    """Y T Y T ... for each target, ``repeat`` pairs; a progress line per pair on stderr."""
+def run_targets(targets: list[Target], repeat: int, out=sys.stdout, baseline: str | None = None) -> None:
+    """Y T Y T ... for each target, ``repeat`` pairs (Y T B ... with a baseline checkout); a progress
+    line per pair on stderr."""
     for t in targets:
         for i in range(repeat):
             y = time_process(YARDSTICK)
             t.pairs.append((y, time_process(t.argv)))
+            if baseline:
+                t.base.append(time_process(t.argv, cwd=baseline))
             print(f"  {t.label}: pair {i + 1}/{repeat}", file=sys.stderr, flush=True)
 
 
@@ -103,8 +112,9 @@ def build_targets(args, policies) -> list[Target]:
 
 def report(targets: list[Target], out=sys.stdout) -> None:
     w = max(len(t.label) for t in targets)
-    print(f"{'target':<{w}}  {'wall/Y':>7} {'CPU/Y':>7} {'peak MB':>8}  {'Y wall s':>8} {'wall s':>7}  goal",
-          file=out)
+    based = any(t.base for t in targets)
+    print(f"{'target':<{w}}  {'wall/Y':>7} {'CPU/Y':>7} {'peak MB':>8}  {'Y wall s':>8} {'wall s':>7}  "
+          + (f"{'base/Y':>7} {'vs base':>7} {'CPU vs':>7}  " if based else "") + "goal", file=out)
     for t in targets:
         goal = []
         if t.limit_y is not None:
@@ -114,8 +124,13 @@ def report(targets: list[Target], out=sys.stdout) -> None:
             goal.append(f"<= {t.limit_mb:,.0f} MB {'ok' if peak <= t.limit_mb else 'MISSED'}")
         ywall = statistics.median(y.wall_s for y, _ in t.pairs)
         twall = statistics.median(x.wall_s for _, x in t.pairs)
+        vs = ""
+        if based:  # this tree over the baseline checkout, pair by pair (and the baseline over Y)
+            vs = (f"{statistics.median(b.wall_s / y.wall_s for (y, _), b in zip(t.pairs, t.base)):>7.2f} "
+                  f"{statistics.median(x.wall_s / b.wall_s for (_, x), b in zip(t.pairs, t.base)):>7.2f} "
+                  f"{statistics.median(x.cpu_s / b.cpu_s for (_, x), b in zip(t.pairs, t.base)):>7.2f}  ")
         print(f"{t.label:<{w}}  {t.ratio('wall_s'):>7.2f} {t.ratio('cpu_s'):>7.2f} {peak:>8.0f}  {ywall:>8.2f} "
-              f"{twall:>7.2f}  {', '.join(goal)}", file=out)
+              f"{twall:>7.2f}  {vs}{', '.join(goal)}", file=out)
     sweeps = [t for t in targets if t.label.startswith("sim sweep")]
     if len(sweeps) == 2:
         one, two = sweeps
@@ -138,12 +153,16 @@ def main(args) -> int:
         for p in policies:
             if p not in POLICIES:
                 raise ConfigError("only", f"unknown policy {p!r}; choose from {', '.join(POLICIES)}")
-    subprocess.run([sys.executable, "-c", "import sim.cli, sim.engine"], env=_env(), check=False)  # compile once
+    baseline = args.baseline
+    if baseline and not os.path.isfile(os.path.join(baseline, "sim", "__main__.py")):
+        raise ConfigError("baseline", f"{baseline!r} holds no sim/ package (give a checkout of the repository)")
+    for cwd in (None, baseline) if baseline else (None,):  # compile once
+        subprocess.run([sys.executable, "-c", "import sim.cli, sim.engine"], env=_env(), check=False, cwd=cwd)
     targets = build_targets(args, policies)
     load0 = os.getloadavg()[0]
-    run_targets(targets, args.repeat)
+    run_targets(targets, args.repeat, baseline=baseline)
     print(f"{os.cpu_count()} CPUs; 1-minute load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after; "
           f"Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target, "
-          "medians of the pairs' ratios")
+          "medians of the pairs' ratios" + (f"; base = the same commands run from {baseline}" if baseline else ""))
     report(targets)
     return 0

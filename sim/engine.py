@@ -4,13 +4,17 @@
 process per engine runs the engine loop (``sim.loop``) with the cost model as the price of each plan.
 With ``disaggregated`` there are prefill engines and decode engines, and a process per handed-off
 sequence moves its KV cache over a shared link (C10). Without a per-iteration trace the schedulers carry
-a decode cohort and skip steady stretches analytically (``sim.cohort``): the same numbers, faster.
-The clock is ``sim.clock``: SimPy's event order without importing SimPy (tests/test_clock.py runs both).
+a decode cohort and skip steady stretches analytically (``sim.cohort``): the same numbers, faster, and
+one SimPy timeout for a whole stretch of passes instead of one per pass.
+
+The clock is SimPy's: a ``simpy.Environment`` holds simulated time and the event queue, every process
+is a generator SimPy resumes, and the shared link is a ``simpy.Resource`` of capacity 1 (first come,
+first served).
 """
 
 from __future__ import annotations
 
-from sim.clock import Environment, Resource
+from simpy import Environment, Resource
 
 from sim.cohort import CohortScheduler
 from sim.config import SimConfig
