@@ -20,7 +20,7 @@ from sim.cohort import CohortScheduler
 from sim.config import SimConfig
 from sim.cost_model import MODELS, build_cost_model
 from sim.loop import (build_result, build_schedulers, engine_loop, never_fits, new_seq, price_stalls,
-                      sweep_unadmitted, tbt_goals)
+                      request_result, sweep_unadmitted, tbt_goals)
 from sim.plan import Seq, StepPlan
 from sim.recorder import Recorder
 from sim.scheduler import Scheduler
@@ -119,7 +119,10 @@ class Simulation:
         scheds = build_schedulers(cfg, self.recorder, CohortScheduler if self.fast_forward else Scheduler)
         self.requests = generate(cfg.workload, cfg.seed)
         self.tbt_goals = tbt_goals(cfg)
-        self.seqs: list[Seq] = []
+        # Request i's sequence, replaced by its RequestResult once it finishes: a finished sequence's
+        # numbers are final, and a million-request run would otherwise hold every Seq (and its Request)
+        # to the end as well as the results.
+        self.seqs: list = []
         self.link = Resource(self.env, capacity=1)  # one shared interconnect between engine pools
         self.engines = [EngineProc(self, name, sched) for name, sched in scheds]
         self.prefill = [e for e in self.engines if e.sched.role != "decode"]  # where new requests go
@@ -129,11 +132,13 @@ class Simulation:
 
     def arrivals(self):
         env = self.env
-        for i, req in enumerate(self.requests):
+        requests = self.requests
+        for i, req in enumerate(requests):
             if req.arrival_s > env.now:
                 yield env.timeout(req.arrival_s - env.now)
             seq = new_seq(req, i, self.tbt_goals)
             self.seqs.append(seq)
+            requests[i] = None  # its sequence holds it now (and lets it go when it finishes)
             target = min(self.prefill, key=EngineProc.load)
             reason = never_fits(req, [target.sched] + [e.sched for e in self.decode[:1]])
             if reason:
@@ -181,6 +186,9 @@ class Simulation:
                                                     seq.computed, nbytes))
 
     def on_finished(self, finished: list[Seq]) -> None:
+        seqs = self.seqs
+        for s in finished:
+            seqs[s.seq_no] = request_result(s)
         # A finish frees slots and memory; engines asleep with a queue can now admit.
         for e in self.engines:
             if len(e.sched.waiting):
@@ -192,12 +200,12 @@ class Simulation:
         for e in self.engines:
             env.process(e.process())
         env.run()
-        sweep_unadmitted(self.seqs)
+        sweep_unadmitted([s for s in self.seqs if type(s) is Seq])
         return self._result()
 
     def _result(self) -> SimResult:
         return build_result(self.cfg, self.seqs, self.recorder, tuple(e.name for e in self.engines),
-                            self.capacity, self.cost.describe())
+                            self.capacity, self.cost.describe(), consume=True)
 
 
 def simulate(cfg: SimConfig) -> SimResult:

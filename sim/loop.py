@@ -134,14 +134,27 @@ def sweep_unadmitted(seqs: list[Seq]) -> None:
             seq.rejected_reason = "never admitted: no engine could fit it"
 
 
-def build_result(cfg, seqs: list[Seq], recorder, engines: tuple, capacity: int, cost_description: list) -> SimResult:
-    """Per-request results and metrics from the engine's sequences (both executors)."""
-    reqs = [RequestResult(
-        id=s.id, cls=s.req.cls, priority=s.req.priority, arrival_s=s.req.arrival_s,
-        prompt_tokens=s.req.prompt_tokens, output_tokens=s.req.output_tokens, generated_tokens=s.generated,
-        admitted_s=s.admitted_s, first_token_s=s.first_token_s, finish_s=s.finish_s if s.done else None,
-        preemptions=s.preemptions, stalls=s.stalls, max_gap_s=s.max_gap_s, stall_time_s=s.stall_s,
-        rejected_reason=s.rejected_reason, deadline_s=s.req.deadline_s) for s in seqs]
+def request_result(s: Seq) -> RequestResult:
+    """A sequence's fate as the run leaves it (final once it is done or the run is over)."""
+    req = s.req
+    return RequestResult(s.id, req.cls, req.priority, req.arrival_s, req.prompt_tokens, req.output_tokens,
+                         s.generated, s.admitted_s, s.first_token_s, s.finish_s if s.done else None,
+                         s.preemptions, s.stalls, s.max_gap_s, s.rejected_reason, req.deadline_s, s.stall_s)
+
+
+def build_result(cfg, seqs: list, recorder, engines: tuple, capacity: int, cost_description: list,
+                 consume: bool = False) -> SimResult:
+    """Per-request results and metrics from the engine's sequences (both executors). An entry of ``seqs``
+    may already be its ``RequestResult`` (the simulator turns a sequence into one as it finishes).
+    ``consume``: empty ``seqs`` as the results are built, so a long run never holds both at once."""
+    reqs = []
+    add = reqs.append
+    for i, s in enumerate(seqs):
+        add(s if type(s) is RequestResult else request_result(s))
+        if consume:
+            seqs[i] = None
+    if consume:
+        seqs.clear()
     metrics, by_class = compute_metrics(reqs, recorder, cfg.workload, len(engines))
     return SimResult(config=cfg, requests=reqs, iterations=recorder.iterations,
                      transfers=recorder.transfers, metrics=metrics, by_class=by_class,

@@ -38,12 +38,12 @@ DEFAULT_TTFT_SLO_S = 1.0
 DEFAULT_TBT_SLO_S = 0.1
 
 
-def _pcts(values, qs: tuple) -> list:
+def _pcts(values: np.ndarray, qs: tuple) -> list:
     """Percentiles with linear interpolation, as numpy's default computes them (same rounding), for
     several q from one sort; np.percentile itself costs more than the sort for a few thousand values."""
     if not len(values):
         return [None] * len(qs)
-    a = sorted(values)
+    a = np.sort(values)
     out = []
     for q in qs:
         pos = q / 100.0 * (len(a) - 1)
@@ -73,44 +73,84 @@ def _weighted_pcts(gaps: tuple, qs: tuple) -> list:
     return out
 
 
-def _summary(reqs, gaps: tuple, slos: dict, span: tuple[float, float] | None) -> dict:
-    done = [r for r in reqs if r.completed]
-    ttft = [r.ttft_s for r in done]
-    e2e = [r.e2e_s for r in done]
-    queue = [r.queue_s for r in reqs if r.queue_s is not None]
+class _Columns:
+    """The per-request numbers the metrics read, one numpy array each (NaN where a time never came), so
+    a summary is a few vectorized operations instead of Python loops over a million records."""
+
+    def __init__(self, reqs):
+        nan = float("nan")
+        n = len(reqs)
+        self.n = n
+        self.arrival = np.fromiter([r.arrival_s for r in reqs], float, n)
+        self.first = np.fromiter([nan if r.first_token_s is None else r.first_token_s for r in reqs], float, n)
+        self.finish = np.fromiter([nan if r.finish_s is None else r.finish_s for r in reqs], float, n)
+        self.admitted = np.fromiter([nan if r.admitted_s is None else r.admitted_s for r in reqs], float, n)
+        self.output = np.fromiter([r.output_tokens for r in reqs], np.int64, n)
+        self.max_gap = np.fromiter([r.max_gap_s for r in reqs], float, n)
+        self.rejected = np.fromiter([bool(r.rejected_reason) for r in reqs], bool, n)
+        self.preemptions = np.fromiter([r.preemptions for r in reqs], np.int64, n)
+        self.stalls = np.fromiter([r.stalls for r in reqs], np.int64, n)
+        self.stall_time = np.fromiter([r.stall_time_s for r in reqs], float, n)
+        # Classes by number, in order of first appearance (a set's order would change with the hash seed).
+        self.classes = list(dict.fromkeys(r.cls for r in reqs))
+        code = {c: i for i, c in enumerate(self.classes)}
+        self.cls = np.fromiter([code[r.cls] for r in reqs], np.int64, n)
+        self.priority = np.fromiter([r.priority for r in reqs], np.int64, n)
+
+    def subset(self, mask: np.ndarray) -> _Columns:
+        sub = object.__new__(_Columns)
+        for name, v in vars(self).items():
+            setattr(sub, name, v[mask] if isinstance(v, np.ndarray) else v)
+        sub.n = int(mask.sum())
+        return sub
+
+
+def _summary(col: _Columns, gaps: tuple, slos: dict, span: tuple[float, float] | None) -> dict:
+    done = ~np.isnan(col.finish)
+    arrival_done = col.arrival[done]
+    ttft = col.first[done] - arrival_done
+    e2e = col.finish[done] - arrival_done
+    admitted = ~np.isnan(col.admitted)
+    queue = col.admitted[admitted] - col.arrival[admitted]
+    n_done = int(done.sum())
     if span is None:
-        span = (min((r.arrival_s for r in reqs), default=0.0), max((r.finish_s for r in done), default=0.0))
+        span = (float(col.arrival.min()) if col.n else 0.0, float(col.finish[done].max()) if n_done else 0.0)
     makespan = max(span[1] - span[0], 0.0)
-    tokens = sum(r.output_tokens for r in done)
+    tokens = int(col.output[done].sum())
     tbt = _weighted_pcts(gaps, (50, 90, 99, 99.9))
     ttft_p, e2e_p = _pcts(ttft, (50, 90, 99)), _pcts(e2e, (50, 99))
-    good = 0
-    for r in done:
-        ttft_slo, tbt_slo = slos.get(r.cls, (DEFAULT_TTFT_SLO_S, DEFAULT_TBT_SLO_S))
-        if r.ttft_s <= ttft_slo and r.max_gap_s <= tbt_slo:
-            good += 1
+    # Goodput: finished within its class's TTFT goal with no token gap over its class's TBT goal.
+    ttft_slo = np.empty(len(col.classes))
+    tbt_slo = np.empty(len(col.classes))
+    for i, c in enumerate(col.classes):
+        ttft_slo[i], tbt_slo[i] = slos.get(c, (DEFAULT_TTFT_SLO_S, DEFAULT_TBT_SLO_S))
+    cls_done = col.cls[done]
+    good = int(np.count_nonzero((ttft <= ttft_slo[cls_done]) & (col.max_gap[done] <= tbt_slo[cls_done])))
+    with_tpot = done & ~np.isnan(col.first) & (col.output >= 2)
+    tpot = (col.finish[with_tpot] - col.first[with_tpot]) / (col.output[with_tpot] - 1)
     per_s = (lambda x: x / makespan) if makespan > 0 else (lambda x: 0.0)
+    # Sums of floats in request order, one after another (np.sum adds pairwise: other last bits).
+    stall_time = float(np.add.accumulate(col.stall_time)[-1]) if col.n else 0
     return {
-        "completed": len(done),
-        "rejected": sum(1 for r in reqs if r.rejected_reason),
+        "completed": n_done,
+        "rejected": int(np.count_nonzero(col.rejected)),
         "makespan_s": makespan,
         "throughput_tokens_per_s": per_s(tokens),
-        "requests_per_s": per_s(len(done)),
+        "requests_per_s": per_s(n_done),
         "ttft_p50_s": ttft_p[0], "ttft_p90_s": ttft_p[1], "ttft_p99_s": ttft_p[2],
         "tbt_p50_s": tbt[0], "tbt_p90_s": tbt[1], "tbt_p99_s": tbt[2], "tbt_p999_s": tbt[3],
         "tbt_max_s": max(gaps[0]) if len(gaps[0]) else None,  # the longest stall, which p99 can hide
-        "tpot_mean_s": float(np.mean([r.tpot_s for r in done if r.tpot_s is not None]))
-        if any(r.tpot_s is not None for r in done) else None,
-        "e2e_mean_s": float(np.mean(e2e)) if e2e else None,
+        "tpot_mean_s": float(np.mean(tpot)) if len(tpot) else None,
+        "e2e_mean_s": float(np.mean(e2e)) if len(e2e) else None,
         "e2e_p50_s": e2e_p[0], "e2e_p99_s": e2e_p[1],
-        "queue_p50_s": _pcts(queue, (50,))[0], "queue_max_s": max(queue) if queue else None,
+        "queue_p50_s": _pcts(queue, (50,))[0], "queue_max_s": float(queue.max()) if len(queue) else None,
         "goodput_requests_per_s": per_s(good),
-        "slo_attainment": good / len(done) if done else 0.0,
-        "preemptions": sum(r.preemptions for r in reqs),
+        "slo_attainment": good / n_done if n_done else 0.0,
+        "preemptions": int(col.preemptions.sum()),
         # Generation stalls (C6): token gaps over the class's TBT goal that a prefill caused, and the total
         # delay prefills added to running sequences' tokens (sharing their pass, or taking it).
-        "stalls": sum(r.stalls for r in reqs),
-        "stall_time_s": sum(r.stall_time_s for r in reqs),
+        "stalls": int(col.stalls.sum()),
+        "stall_time_s": stall_time,
         "ttft_samples": len(ttft), "tbt_samples": int(sum(gaps[1])),
     }
 
@@ -123,7 +163,8 @@ def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dic
     else:
         all_gaps = ([g for v, _ in recorder.gaps.values() for g in v],
                     [n for _, w in recorder.gaps.values() for n in w])
-    overall = _summary(reqs, all_gaps, slos, None)
+    col = _Columns(reqs)
+    overall = _summary(col, all_gaps, slos, None)
     busy = sum(recorder.busy_s.values())
     engine_wide = {
         "busy_fraction": busy / (overall["makespan_s"] * n_engines) if overall["makespan_s"] > 0 else 0.0,
@@ -132,19 +173,16 @@ def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dic
         "max_concurrent": recorder.max_concurrent,
     }
     overall.update(engine_wide)
-    span = None
-    done = [r for r in reqs if r.completed]
-    if done:
-        span = (min(r.arrival_s for r in reqs), max(r.finish_s for r in done))
-    by_class = {}
-    # Classes in order of first appearance, so classes of equal priority keep a fixed order (a set's order
-    # changes with the process's string hash seed, and with it the --json output).
-    classes = list(dict.fromkeys(r.cls for r in reqs))
+    classes = col.classes  # in order of first appearance, so classes of equal priority keep a fixed order
     if len(classes) == 1:  # one class: its breakdown is the overall summary (no second pass)
         return overall, {classes[0]: dict(overall)}
-    for cls in sorted(classes, key=lambda c: min(r.priority for r in reqs if r.cls == c)):
-        sub = [r for r in reqs if r.cls == cls]
-        m = _summary(sub, recorder.gaps.get(cls, ([], [])), slos, span)  # rates over the whole run's span
-        m.update(engine_wide)
-        by_class[cls] = m
+    span = None
+    done = ~np.isnan(col.finish)
+    if done.any():
+        span = (float(col.arrival.min()), float(col.finish[done].max()))
+    by_class = {}
+    for i in sorted(range(len(classes)), key=lambda i: int(col.priority[col.cls == i].min())):
+        m = _summary(col.subset(col.cls == i), recorder.gaps.get(classes[i], ([], [])), slos, span)
+        m.update(engine_wide)  # rates over the whole run's span
+        by_class[classes[i]] = m
     return overall, by_class
