@@ -167,10 +167,13 @@ class DecodeCohort:
     def _due(self, heap: list, tick: int) -> list:
         """Pop the live entries of a cohort heap due at or before ``tick`` (stale ones are dropped)."""
         due = []
-        while heap and heap[0][0] <= tick:
-            entry = heapq.heappop(heap)
-            if self._live(entry):
-                due.append(entry)
+        if heap and heap[0][0] <= tick:
+            members, pop = self.members, heapq.heappop
+            while heap and heap[0][0] <= tick:
+                entry = pop(heap)
+                seq = entry[3]
+                if seq.cohort_gen == entry[2] and seq in members:  # _live, inlined: every pass comes here
+                    due.append(entry)
         return due
 
     def blocks_due(self) -> list | None:
@@ -182,11 +185,11 @@ class DecodeCohort:
         return None
 
     def give_blocks(self, due: list) -> None:
-        kv, bs, heap = self.kv, self.kv.block_size, self._block_heap
+        bs, heap, push = self.kv.block_size, self._block_heap, heapq.heappush
+        self.kv.take_block_each([entry[3].id for entry in due])  # the caller checked enough are free
         for key, no, gen, seq in due:
-            kv.take_block(seq.id)
             seq.kv_slots += bs
-            heapq.heappush(heap, (key + bs, no, gen, seq))
+            push(heap, (key + bs, no, gen, seq))
 
     def decoded(self, n: int, end_s: float, step_gap: float, stepped: dict, gaps: dict,
                 prefill_delay_s: float = 0.0) -> list[Seq]:

@@ -132,15 +132,17 @@ class Simulation:
 
     def arrivals(self):
         env = self.env
-        requests = self.requests
+        requests, prefill = self.requests, self.prefill
+        first = prefill[0]
+        scheds = [first.sched] + [e.sched for e in self.decode[:1]]  # where a request must fit
         for i, req in enumerate(requests):
             if req.arrival_s > env.now:
                 yield env.timeout(req.arrival_s - env.now)
             seq = new_seq(req, i, self.tbt_goals)
             self.seqs.append(seq)
             requests[i] = None  # its sequence holds it now (and lets it go when it finishes)
-            target = min(self.prefill, key=EngineProc.load)
-            reason = never_fits(req, [target.sched] + [e.sched for e in self.decode[:1]])
+            target = min(prefill, key=EngineProc.load) if len(prefill) > 1 else prefill[0]
+            reason = never_fits(req, scheds if target is first else [target.sched] + scheds[1:])
             if reason:
                 seq.rejected_reason = reason
                 continue

@@ -93,6 +93,14 @@ class PagedKV:
         self.held_tokens += self.block_size
         return True
 
+    def take_block_each(self, seq_ids: list[str]) -> None:
+        """One more block for each of ``seq_ids``, which already hold some (the caller checked enough are
+        free): the blocks ``take_block`` would give them one by one, in one call (the decode cohort's growth)."""
+        free, blocks = self._free, self._blocks
+        for sid in seq_ids:
+            blocks[sid].append(free.pop())
+        self.held_tokens += len(seq_ids) * self.block_size
+
     def free(self, seq_id: str) -> None:
         owned = self._blocks.pop(seq_id, None)
         if owned:
