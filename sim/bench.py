@@ -18,6 +18,7 @@ tree, DIR), and a column gives the median of this tree's time over DIR's, run by
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import subprocess
@@ -43,6 +44,9 @@ class Target:
     argv: tuple
     limit_y: float | None = None  # target, in yardsticks (wall)
     limit_mb: float | None = None
+    repeat: int | None = None  # pairs for this target (None: --repeat); the long rows take --long-repeat
+    group: str = ""  # targets of one group run in turns, pair by pair (Y A Y B, Y A Y B, ...)
+    outputs: set = field(default_factory=set)  # hashes of what the group's runs printed (sweeps: same table?)
     pairs: list = field(default_factory=list)  # (yardstick Timing, target Timing)
     base: list = field(default_factory=list)  # the same target run from --baseline's checkout, pair by pair
 
@@ -59,11 +63,15 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def time_process(argv, cwd: str | None = None) -> Timing:
+def time_process(argv, cwd: str | None = None, outputs: set | None = None) -> Timing:
     """Wall time, CPU time and peak resident memory of one whole process (os.wait4's own rusage);
-    ``cwd``: where ``python -m sim`` finds its ``sim/`` (default: this process's directory)."""
+    ``cwd``: where ``python -m sim`` finds its ``sim/`` (default: this process's directory); ``outputs``:
+    add a hash of what it printed."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=cwd)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL if outputs is None else subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env(), cwd=cwd)
+    if outputs is not None:  # the sweep's CSV: small, read before stderr (a bar on stderr is small too)
+        outputs.add(hashlib.sha256(proc.stdout.read()).hexdigest())
     err = proc.stderr.read()
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -77,13 +85,18 @@ def time_process(argv, cwd: str | None = None) -> Timing:
 def run_targets(targets: list[Target], repeat: int, out=sys.stdout, baseline: str | None = None) -> None:
     """Y T Y T ... for each target, ``repeat`` pairs (Y T B ... with a baseline checkout); a progress
     line per pair on stderr."""
+    groups: dict = {}
     for t in targets:
-        for i in range(repeat):
-            y = time_process(YARDSTICK)
-            t.pairs.append((y, time_process(t.argv)))
-            if baseline:
-                t.base.append(time_process(t.argv, cwd=baseline))
-            print(f"  {t.label}: pair {i + 1}/{repeat}", file=sys.stderr, flush=True)
+        groups.setdefault(t.group or t.label, []).append(t)
+    for group in groups.values():
+        n = group[0].repeat or repeat
+        for i in range(n):
+            for t in group:
+                y = time_process(YARDSTICK)
+                t.pairs.append((y, time_process(t.argv, outputs=t.outputs if t.group else None)))
+                if baseline and t.repeat is None:  # the long rows are not run twice
+                    t.base.append(time_process(t.argv, cwd=baseline))
+                print(f"  {t.label}: pair {i + 1}/{n}", file=sys.stderr, flush=True)
 
 
 def sim_run(policy: str, requests: int, rate: float, *extra: str) -> tuple:
@@ -102,11 +115,12 @@ def build_targets(args, policies) -> list[Target]:
         for n in (10_000, 100_000, 1_000_000):
             targets.append(Target(f"sim run continuous, {n:,} chat requests, 12/s",
                                   sim_run("continuous", n, 12.0, "--large"), 25.0 if n == 1_000_000 else None,
-                                  1000.0 if n == 1_000_000 else None))
+                                  1000.0 if n == 1_000_000 else None, repeat=args.long_repeat))
     if args.sweep:
         base = (sys.executable, "-m", "sim", "sweep", *SWEEP_GRID, "--csv")
-        targets.append(Target("sim sweep 5x10x3 x 2,000 requests, --jobs 1", base + ("--jobs", "1")))
-        targets.append(Target("sim sweep 5x10x3 x 2,000 requests, --jobs 2", base + ("--jobs", "2")))
+        for jobs in ("1", "2"):
+            targets.append(Target(f"sim sweep 5x10x3 x 2,000 requests, --jobs {jobs}", base + ("--jobs", jobs),
+                                  repeat=args.long_repeat, group="sweep"))
     return targets
 
 
@@ -125,7 +139,7 @@ def report(targets: list[Target], out=sys.stdout) -> None:
         ywall = statistics.median(y.wall_s for y, _ in t.pairs)
         twall = statistics.median(x.wall_s for _, x in t.pairs)
         vs = ""
-        if based:  # this tree over the baseline checkout, pair by pair (and the baseline over Y)
+        if based and t.base:  # this tree over the baseline checkout, pair by pair (and the baseline over Y)
             vs = (f"{statistics.median(b.wall_s / y.wall_s for (y, _), b in zip(t.pairs, t.base)):>7.2f} "
                   f"{statistics.median(x.wall_s / b.wall_s for (_, x), b in zip(t.pairs, t.base)):>7.2f} "
                   f"{statistics.median(x.cpu_s / b.cpu_s for (_, x), b in zip(t.pairs, t.base)):>7.2f}  ")
@@ -135,8 +149,10 @@ def report(targets: list[Target], out=sys.stdout) -> None:
     if len(sweeps) == 2:
         one, two = sweeps
         speedup = statistics.median(a.wall_s / b.wall_s for (_, a), (_, b) in zip(one.pairs, two.pairs))
+        same = len(one.outputs | two.outputs) == 1
         print(f"sweep speed-up, --jobs 2 over --jobs 1 (median of paired runs): {speedup:.2f}x  goal >= 1.8x "
-              f"{'ok' if speedup >= 1.8 else 'MISSED'}", file=out)
+              f"{'ok' if speedup >= 1.8 else 'MISSED'}; tables {'identical' if same else 'DIFFER'} in all "
+              f"{len(one.pairs) + len(two.pairs)} runs", file=out)
     print(f"commands: {targets[0].command()} ... (python -m sim bench --help lists the options)", file=out)
 
 
@@ -147,6 +163,7 @@ def main(args) -> int:
     whole("requests", args.requests, 1, MAX_REQUESTS)  # checked once here, not in failing children
     number("heavy-rate", args.heavy_rate, MIN_RATE_PER_S, MAX_RATE_PER_S, "requests per second")
     whole("repeat", args.repeat, 1, 99)
+    whole("long-repeat", args.long_repeat, 1, 99)
     policies = POLICIES
     if args.only:
         policies = tuple(p for p in args.only.split(",") if p)
@@ -162,7 +179,8 @@ def main(args) -> int:
     load0 = os.getloadavg()[0]
     run_targets(targets, args.repeat, baseline=baseline)
     print(f"{os.cpu_count()} CPUs; 1-minute load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after; "
-          f"Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target, "
+          f"Y = the whole process python -c 'sum(i*i for i in range(10**7))'; {args.repeat} pairs per target "
+          f"({args.long_repeat} for the million and sweep rows), "
           "medians of the pairs' ratios" + (f"; base = the same commands run from {baseline}" if baseline else ""))
     report(targets)
     return 0

@@ -348,6 +348,8 @@ def parser() -> argparse.ArgumentParser:
                    help="also 10,000, 100,000 and 1,000,000 continuous requests (time and peak memory)")
     b.add_argument("--sweep", action="store_true",
                    help="also the 5 policies x 10 rates x 3 seeds x 2,000 requests sweep, --jobs 1 and 2")
+    b.add_argument("--long-repeat", type=_whole_number, default=1, metavar="N",
+                   help="pairs for the --million and --sweep rows (default 1: a million requests take minutes)")
     b.add_argument("--baseline", metavar="DIR", default=None,
                    help="also run every target from another checkout of the repository (DIR holds sim/), in "
                         "the same pairs, and print this tree's time over DIR's (median, run by run)")

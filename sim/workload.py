@@ -199,14 +199,16 @@ def generate(cfg: WorkloadConfig, seed: int) -> list[Request]:
             outputs[mask] = c.output.sample(rng, m)
         width = len(str(n))
         reqs = []
-        for i in range(n):
-            c = cfg.classes[which[i]]
-            arr = float(arrivals[i])
-            reqs.append(Request(
-                id=f"r{i + 1:0{width}d}", arrival_s=arr, prompt_tokens=int(prompts[i]),
-                output_tokens=int(outputs[i]), priority=c.priority, cls=c.name,
-                deadline_s=None if c.deadline_after_s is None else arr + c.deadline_after_s,
-                max_new_tokens=max(int(outputs[i]), c.output.cap)))
+        add = reqs.append
+        classes = cfg.classes
+        # Python numbers in one call each (.tolist() gives the same values as float(a[i]) / int(a[i]),
+        # without a numpy scalar per element), and every field given, so __post_init__ changes nothing.
+        for i, (k, arr, prompt, out) in enumerate(zip(which.tolist(), arrivals.tolist(), prompts.tolist(),
+                                                      outputs.tolist())):
+            c = classes[k]
+            add(Request(f"r{i + 1:0{width}d}", arr, prompt, out, c.priority, c.name,
+                        None if c.deadline_after_s is None else arr + c.deadline_after_s,
+                        max(out, c.output.cap), float(out)))
     if cfg.predictor_noise > 0:
         noise = rng.lognormal(0.0, cfg.predictor_noise, size=len(reqs))
         reqs = [replace(r, predicted_output_tokens=float(r.output_tokens * z)) for r, z in zip(reqs, noise)]
