@@ -300,6 +300,24 @@ def cmd_validate(args) -> int:
     return validate_main(args)
 
 
+def _bench_parser(sub) -> None:
+    b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")
+    b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
+    b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
+    b.add_argument("--repeat", type=_whole_number, default=3, help="pairs (yardstick, target) per target")
+    b.add_argument("--only", default="", metavar="POLICIES", help="comma-separated strategies (default: all)")
+    b.add_argument("--million", action="store_true",
+                   help="also 10,000, 100,000 and 1,000,000 continuous requests (time and peak memory)")
+    b.add_argument("--sweep", action="store_true",
+                   help="also the 5 policies x 10 rates x 3 seeds x 2,000 requests sweep, --jobs 1 and 2")
+    b.add_argument("--long-repeat", type=_whole_number, default=1, metavar="N",
+                   help="pairs for the --million and --sweep rows (default 1: a million requests take minutes)")
+    b.add_argument("--baseline", metavar="DIR", default=None,
+                   help="also run every target from another checkout of the repository (DIR holds sim/), in "
+                        "the same pairs, and print this tree's time over DIR's (median, run by run)")
+    b.set_defaults(func=cmd_bench)
+
+
 def _sweep_parser(sub) -> None:
     s = sub.add_parser("sweep", help="run a grid of policies x arrival rates over several seeds", epilog=LIMITS_HELP)
     s.add_argument("scenario", nargs="?", help="scenario preset or file; default chat")
@@ -339,21 +357,7 @@ def parser() -> argparse.ArgumentParser:
                    f"(default limit {MAX_REQUESTS:,}; a million chat requests take about 1 GB and minutes)")
     r.set_defaults(func=cmd_run)
     _sweep_parser(sub)
-    b = sub.add_parser("bench", help="time the simulator's speed targets beside the CPU yardstick (ratios)")
-    b.add_argument("--requests", type=_whole_number, default=10_000, help="requests per run")
-    b.add_argument("--heavy-rate", type=_number, default=12.0, help="arrival rate of the heavy load, requests/s")
-    b.add_argument("--repeat", type=_whole_number, default=3, help="pairs (yardstick, target) per target")
-    b.add_argument("--only", default="", metavar="POLICIES", help="comma-separated strategies (default: all)")
-    b.add_argument("--million", action="store_true",
-                   help="also 10,000, 100,000 and 1,000,000 continuous requests (time and peak memory)")
-    b.add_argument("--sweep", action="store_true",
-                   help="also the 5 policies x 10 rates x 3 seeds x 2,000 requests sweep, --jobs 1 and 2")
-    b.add_argument("--long-repeat", type=_whole_number, default=1, metavar="N",
-                   help="pairs for the --million and --sweep rows (default 1: a million requests take minutes)")
-    b.add_argument("--baseline", metavar="DIR", default=None,
-                   help="also run every target from another checkout of the repository (DIR holds sim/), in "
-                        "the same pairs, and print this tree's time over DIR's (median, run by run)")
-    b.set_defaults(func=cmd_bench)
+    _bench_parser(sub)
     c = sub.add_parser("cost", help="price one forward pass with a model and hardware preset, part by part")
     c.add_argument("--model", required=True, help="model preset: " + ", ".join(MODELS))
     c.add_argument("--hardware", required=True, help="hardware preset: " + ", ".join(HARDWARE))
