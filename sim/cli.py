@@ -354,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
                         "engine, start_s, end_s, request_id, action, tokens); actions prefill, decode, waiting, "
                         "preempted, finished, padding")
     r.add_argument("--large", action="store_true", help=f"allow up to {MAX_REQUESTS_LARGE:,} generated requests "
-                   f"(default limit {MAX_REQUESTS:,}; a million chat requests take about 1 GB and minutes)")
+                   f"(default limit {MAX_REQUESTS:,}; a million chat requests take about 0.85 GB and minutes)")
     r.set_defaults(func=cmd_run)
     _sweep_parser(sub)
     _bench_parser(sub)
