@@ -289,6 +289,43 @@ def url_toggle(label: str, key: str, default: bool = False, help: str | None = N
     return out
 
 
+# ---- following one request across the views (viz/follow.py draws the highlights) ---------------------
+
+def follow_select(ids, label: str = "Follow one request", key: str = "follow") -> str | None:
+    """A select of the run's request ids mirrored in the URL as ``?follow=<id>`` (absent when nobody is
+    followed). A link naming no request of this run gets one note naming the parameter and follows nobody.
+    The widget is scoped by the id list, so a new run with other requests starts again from the URL."""
+    ids = list(ids)
+    raw = _qp(key)
+    index = 0
+    if raw:
+        if raw in ids:
+            index = ids.index(raw) + 1
+        else:
+            _url_refused(key, raw, "no request of this run has that id", "nobody followed")
+    scope = f"{len(ids)}:{ids[0] if ids else ''}:{ids[-1] if ids else ''}"
+    value = st.selectbox(label, [None] + ids, index=index, key=f"w_{key}@{scope}",
+                         format_func=lambda o: "nobody (no highlight)" if o is None else o,
+                         help="Marks this request in every view of the run: its lane in the timeline (others "
+                              "dimmed), its slots, its own KV cache and its rows in the iteration log. Also "
+                              "in a link: ?follow=<id>.")
+    if value is None:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = value
+    return value
+
+
+def follow_bar(ids, note) -> str | None:
+    """``follow_select`` in a narrow column, and beside it ``note(id)`` (Markdown: what the page marks)."""
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    with c1:
+        follow = follow_select(ids)
+    if follow:
+        c2.caption(note(follow))
+    return follow
+
+
 # ---- metric deltas ------------------------------------------------------------------------------------
 
 def change(text: str | None, new: float | None, old: float | None, higher_is_better: bool) -> dict:

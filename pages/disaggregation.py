@@ -10,6 +10,7 @@ from sim.cost_model import MODELS
 from sim.workload import PRESETS
 from viz import compare as vc
 from viz import disagg as vd
+from viz import follow as vf
 from viz import narration as nr
 from viz.timeline import request_lanes
 
@@ -60,15 +61,20 @@ span = vc.time_span_ms([dis, col])
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int | None):
-    """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
+def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int | None, follow: str | None = None):
+    """One lane figure per (run, shared time range, followed request), built once and shared read-only
+    between sessions; the followed request's lane is marked on a copy of the plain figure."""
+    if follow:
+        return vf.follow_lanes(_lanes(cfg, span_ms, animate, title, height), common.run(cfg), follow)
     fig = request_lanes(common.run(cfg), animate=animate, title=title, height=height)
     return vc.align_time_axes([fig], span_ms)[0]
 
 
 # Heights from the lane count (about 16 px a lane), so every engine and request lane has a readable label.
-fig_d = _lanes(dis.config, span, True, f"Disaggregated: {n_pre} prefill + {n_dec} decode engine(s)", None)
-fig_c = _lanes(col.config, span, False, f"Colocated: one engine, {colo}", None)
+follow = common.follow_bar([r.id for r in dis.requests], lambda rid: common.plain(vf.follow_sentence(dis, rid))
+                           + " (disaggregated run). Outlined in both timelines.")
+fig_d = _lanes(dis.config, span, True, f"Disaggregated: {n_pre} prefill + {n_dec} decode engine(s)", None, follow)
+fig_c = _lanes(col.config, span, False, f"Colocated: one engine, {colo}", None, follow)
 common.plot(fig_d, key="lanes_dis")
 common.plot(fig_c, key="lanes_col")
 common.explain(
@@ -77,7 +83,8 @@ common.explain(
     "hatched orange prefill on a prefill engine, striped yellow the KV transfer to a decode engine, solid blue "
     "decode steps there. In the "
     "lower chart one engine does both, and cross-hatched vermillion marks decode steps stalled by a prefill in the same pass. "
-    "Press Play to watch the upper one run.")
+    "Press Play to watch the upper one run."
+    + (f" {common.plain(follow)}'s lane is outlined in both; the other lanes are dimmed." if follow else ""))
 
 # ---- transfer cost with the numbers -------------------------------------------------------------------
 st.subheader("What a transfer costs")

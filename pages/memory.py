@@ -8,6 +8,7 @@ from pages import common
 from sim import ConfigError, scenario
 from sim.config import resolve_workload
 from sim.workload import PRESETS
+from viz import follow as vf
 from viz import memory as vm
 
 common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
@@ -91,14 +92,20 @@ it_c = common.url_slider("Inspect iteration (contiguous run)", 1, n_it, "it", de
 t_now = contig.iterations[it_c - 1].end_s
 it_p = vm.iteration_at(paged, t_now)
 show_hl = moment if moment is not None and it_c == moment.state_iteration else None
+follow = common.follow_bar([r.id for r in contig.requests], lambda rid: f"{common.plain(rid)}'s KV cells are "
+                           "outlined in black in both maps.")
+map_c = vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
+                     title=f"Contiguous: after iteration {it_c} ({t_now:.2f} s)")
+map_p = vm.block_map(paged, it_p, cell_tokens=int(block),
+                     title=f"Paged: after iteration {it_p} ({paged.iterations[it_p - 1].end_s:.2f} s)")
+if follow:
+    map_c = vf.follow_blocks(map_c, contig, it_c, follow, int(block))
+    map_p = vf.follow_blocks(map_p, paged, it_p, follow, int(block))
 left, right = st.columns(2)
 with left:
-    common.plot(vm.block_map(contig, it_c, cell_tokens=int(block), highlight=show_hl,
-                                 title=f"Contiguous: after iteration {it_c} ({t_now:.2f} s)"), key="map_contig")
+    common.plot(map_c, key="map_contig")
 with right:
-    common.plot(vm.block_map(paged, it_p, cell_tokens=int(block),
-                                 title=f"Paged: after iteration {it_p} "
-                                       f"({paged.iterations[it_p - 1].end_s:.2f} s)"), key="map_paged")
+    common.plot(map_p, key="map_paged")
 common.explain(
     f"The KV cache as a grid; each cell is {block} token slots, in address order (slot 0 top left). "
     "Dark blue cells hold computed tokens, light blue cells are reserved for tokens a request will still "
@@ -106,6 +113,7 @@ common.explain(
     "red cells are free but outside the largest hole (external waste; light grey cells are the largest hole). "
     "Hover a cell for its owner. "
     "The slider moves the contiguous run; the paged run is shown at the same moment in time."
+    + (f" Black outlines: the cells holding {common.plain(follow)}'s KV cache." if follow else "")
     + (f" Iteration {moment.state_iteration} is the state just before the refusal." if moment else ""))
 
 # ---- waste over time --------------------------------------------------------------------------------

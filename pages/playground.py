@@ -21,6 +21,7 @@ from sim.queue_order import EXPR_FIELDS, ORDERS, CustomExpression
 from sim.iteration_log import iterations_csv
 from sim.trace import requests_csv
 from sim.workload import PRESETS
+from viz import follow as vf
 from viz import narration as nr
 from viz import roofline as vr
 from viz import timeline as tl
@@ -168,6 +169,20 @@ class _Views:
     def __init__(self, cfg):
         self.cfg = cfg
         self.result = simulate(cfg)
+        self._followed: dict = {}
+
+    def followed(self, view: str, rid: str | None):
+        """The lanes or KV chart (``view``) with request ``rid`` marked (viz.follow); built once per view and
+        request, the last few kept."""
+        if rid is None:
+            return getattr(self, view)
+        key = (view, rid)
+        if key not in self._followed:
+            mark = vf.follow_lanes if view == "lanes" else vf.follow_kv
+            self._followed[key] = mark(getattr(self, view), self.result, rid)
+            while len(self._followed) > 8:
+                self._followed.pop(next(iter(self._followed)))
+        return self._followed[key]
 
     @functools.cached_property
     def lanes(self):
@@ -265,7 +280,9 @@ st.caption("**This run:** " + common.plain(_ran_with(cfg)))
 
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
-common.plot(views.lanes, key="pg_lanes")
+follow = common.follow_bar([r.id for r in result.requests], lambda rid: common.plain(vf.follow_sentence(
+    result, rid)) + " Marked in the timeline, the KV chart and the iteration log.")
+common.plot(views.followed("lanes", follow), key="pg_lanes")
 common.explain("One lane per request, in arrival order; time runs right in ms. Dotted grey = queued, hatched orange "
                "= prefill, solid blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
                "or a token gap over the TBT goal because a prefill shared the pass), hatched purple = preempted, striped yellow = "
@@ -287,10 +304,12 @@ with c1:
                    "per decoding sequence (solid blue). Tall orange bars are passes where prefill dominates and decode "
                    "steps slow down.")
 with c2:
-    common.plot(views.kv, key="pg_kv")
+    common.plot(views.followed("kv", follow), key="pg_kv")
     common.explain("Top: KV cache token slots held by running sequences, split into stored tokens, slots reserved "
                    "for tokens still to come, and internal waste; external fragmentation dotted. Bottom: requests "
-                   "waiting in the queue and sequences in the batch.")
+                   "waiting in the queue and sequences in the batch."
+                   + (f" The black line is {common.plain(follow)}'s own KV cache; the shaded band its time from arrival to "
+                      "last token." if follow else ""))
 
 st.subheader("Iteration log")
 # Opened on request: the table component is the heaviest script in the browser after plotly, and loading
@@ -298,8 +317,11 @@ st.subheader("Iteration log")
 # covers one iteration in words; the log holds all of them. ?log=1 in a link opens it.
 if common.url_toggle("Show the iteration log (one row per forward pass)", "log",
                      help=f"{len(result.iterations):,} rows for this run; the CSV download below has the requests."):
-    st.dataframe(views.table, hide_index=True, width="stretch", height=320)
-    st.caption("One row per forward pass. prefilled = request:prompt tokens computed in this pass; queue = "
+    rows = views.table if not follow else vf.follow_rows(views.table, result, follow)
+    st.dataframe(rows, hide_index=True, width="stretch", height=320)
+    st.caption((f"Only the {len(rows):,} of {len(views.table):,} passes that involved {common.plain(follow or '')}, with what each "
+                "did for it in the first column. " if follow else "One row per forward pass. ") +
+               "prefilled = request:prompt tokens computed in this pass; queue = "
                "requests waiting after the pass was planned; KV % = share of the KV cache held.")
 
 d1, d2, d3 = st.columns(3)

@@ -10,6 +10,7 @@ from sim.config import resolve_workload
 from sim.metrics import STALL_DEFINITION, STALL_NOTE
 from sim.workload import PRESETS
 from viz import compare as vc
+from viz import follow as vf
 from viz import narration as nr
 from viz import roofline as vr
 from viz import sweep as vs
@@ -101,14 +102,20 @@ span = vc.time_span_ms([res_a, res_b])
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _lanes(cfg, span_ms: float, title: str):
-    """One lane figure per (run, shared time range), built once and shared read-only between sessions."""
+def _lanes(cfg, span_ms: float, title: str, follow: str | None = None):
+    """One lane figure per (run, shared time range, followed request), built once and shared read-only
+    between sessions; the followed request's lane is marked on a copy of the plain figure."""
+    if follow:
+        return vf.follow_lanes(_lanes(cfg, span_ms, title), common.run(cfg), follow)
     fig = request_lanes(common.run(cfg), animate=False, title=title)  # height from the lane count
     return vc.align_time_axes([fig], span_ms)[0]
 
 
-fig_a = _lanes(res_a.config, span, f"A: {pol_a}")
-fig_b = _lanes(res_b.config, span, f"B: {pol_b}")
+follow = common.follow_bar([r.id for r in res_a.requests], lambda rid: f"{common.plain(rid)} is outlined in both "
+                           f"timelines. A: {common.plain(vf.follow_sentence(res_a, rid))} B: "
+                           f"{common.plain(vf.follow_sentence(res_b, rid))}")
+fig_a = _lanes(res_a.config, span, f"A: {pol_a}", follow)
+fig_b = _lanes(res_b.config, span, f"B: {pol_b}", follow)
 st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
 common.plot(fig_a, key="lanes_a")
 st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")

@@ -15,6 +15,7 @@ from quiz.classroom import LivePrompt
 from sim import scenario
 from sim.workload import PRESETS
 from sim import trace_query as tq
+from viz import follow as vf
 from viz import narration as nr
 from viz import timeline as tl
 
@@ -145,18 +146,21 @@ else:
 
 left, right_col = st.columns([0.58, 0.42])
 with left:
-    common.plot(tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}"), key="slots")
+    follow = common.follow_bar([r.id for r in result.requests], lambda rid: f"{common.plain(rid)}: outlined in "
+                               "the slots and the timeline, marked ▶ in the table and the narration log.")
+    grid = tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}")
+    common.plot(vf.follow_slots(grid, follow) if follow else grid, key="slots")
     common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
                    "slots. Orange squares are prefills, blue circles decode steps; the grey line under a "
                    "column lists the requests waiting in the queue during that pass.")
     if k > 0:
-        common.plot(tl.request_lanes(result, upto=k, title="Timeline so far: one lane per request",
-                                     height=330), key="lanes")
+        lanes = tl.request_lanes(result, upto=k, title="Timeline so far: one lane per request", height=330)
+        common.plot(vf.follow_lanes(lanes, result, follow) if follow else lanes, key="lanes")
         common.explain("Time runs to the right (ms). Dotted grey = waiting in the queue, hatched orange = "
                        "prefill, solid blue = decode, green tick = last token out. Hover a bar for the iteration.")
 with right_col:
     # The requests as the learner needs them to predict: arrival, lengths, progress so far.
-    rows = [{"id": q.id, "arrives (ms)": round(q.arrival_s * 1e3, 1), "tokens out": f"{q.tokens_out} of "
+    rows = [{"id": ("▶ " if q.id == follow else "") + q.id, "arrives (ms)": round(q.arrival_s * 1e3, 1), "tokens out": f"{q.tokens_out} of "
              f"{q.output_tokens}", "now": q.state} for q in tq.request_states(result, k)]
     st.markdown(f"**Requests {'before iteration ' + str(k + 1) if k < n else 'at the end'}**")
     st.dataframe(rows, hide_index=True, width="stretch")
@@ -187,8 +191,8 @@ with right_col:
 live_class.presenter_panel("step-by-step", class_prompts)
 
 with st.expander(f"Narration log ({k} of {n} iterations)", expanded=False):
-    for line in lines[:k]:
-        st.markdown(f"- {line}")
+    for line, it in zip(lines[:k], its):
+        st.markdown(f"- {'▶ ' if follow and vf.role_in(it, follow) else ''}{line}")
 
 if st.session_state["sbs_playing"]:
     if k < n:

@@ -386,6 +386,35 @@ def computed_tokens_at(result, iteration_index: int) -> dict[str, int]:
     return computed
 
 
+def request_kv_tokens(result, rid: str) -> list[tuple[float, int]]:
+    """(end of pass, tokens) for one request: how many tokens of its KV cache are stored in accelerator
+    memory after each pass of any engine it takes part in, replayed like ``computed_tokens_at``. An eviction
+    empties it (0); a swapped-out cache that comes back without a prefill resumes at its old size; the last
+    pass's point is followed by 0 (the sequence leaves and frees its cache)."""
+    held, stash, out = 0, 0, []
+    for it in result.iterations:
+        prefilled = sum(n for r, n in it.prefill if r == rid)
+        decoded = rid in it.decode
+        evicted = rid in it.preempted
+        if not (prefilled or decoded or evicted):
+            continue
+        if evicted:
+            stash, held = held, 0
+            out.append((it.start_s, 0))
+        if prefilled:
+            held, stash = held + prefilled, 0
+        if decoded:
+            if held == 0 and stash:  # swapped back in: its cache returns whole
+                held, stash = stash, 0
+            held += 1
+        if prefilled or decoded:
+            out.append((it.end_s, held))
+        if rid in it.finished:
+            out.append((it.end_s, 0))
+            held = 0
+    return out
+
+
 def free_holes(layout, capacity: int) -> list[tuple[int, int]]:
     """(first slot, length) of every free run of slots between the owned segments of a layout."""
     holes, pos = [], 0

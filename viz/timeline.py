@@ -162,6 +162,13 @@ def sampled_iterations(result, max_frames: int = 300) -> list:
     return [its[i] for i in picks]
 
 
+def lane_ids(result) -> list[str]:
+    """The lanes of ``request_lanes`` top to bottom: the engines (when there are several), then one lane
+    per request in arrival order (``viz.follow`` finds a request's lane by it)."""
+    engines = [f"engine {e}" for e in result.engines] if len(result.engines) > 1 else []
+    return engines + [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))]
+
+
 def request_lanes(result, max_frames: int = 300, animate: bool = True, title: str | None = None,
                   upto: int | None = None, merge: bool | None = None, height: int | None = None,
                   max_segments: int = 6000) -> go.Figure:
@@ -180,12 +187,10 @@ def request_lanes(result, max_frames: int = 300, animate: bool = True, title: st
         segs = [s._replace(end_s=cut) if s.end_s > cut else s for s in segs]
         t_end = cut or t_end
         animate = False
-    lanes = [r.id for r in sorted(result.requests, key=lambda r: (r.arrival_s, r.id))]
-    engine_lanes: list[str] = []
-    if len(result.engines) > 1:
+    all_lanes = lane_ids(result)
+    engine_lanes = all_lanes[:len(all_lanes) - len(result.requests)]
+    if engine_lanes:
         segs = [s for s in engine_segments(result) if upto is None or s.first <= upto] + segs
-        engine_lanes = [f"engine {e}" for e in result.engines]
-    all_lanes = engine_lanes + lanes
     pos = {lane: i for i, lane in enumerate(all_lanes)}
     x_max = _ms(max(t_end, 1e-6)) * 1.02
 
@@ -519,5 +524,5 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
     return lean_figure(spec)
 
 
-__all__ = ["PHASE_LABELS", "Segment", "lane_segments", "sampled_iterations", "request_lanes", "slot_grid", "coarsen",
+__all__ = ["PHASE_LABELS", "Segment", "lane_segments", "lane_ids", "sampled_iterations", "request_lanes", "slot_grid", "coarsen",
            "batch_composition", "kv_and_queue"]
