@@ -17,7 +17,8 @@ from quiz.model import CONCEPTS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPERS = {"pages/common.py", "pages/live_class.py", "pages/menu.py"}  # modules of pages/ that are not pages
 URL_WIDGETS = {"url_select": 2, "url_radio": 2, "url_slider": 3, "url_number": 3, "url_text": 1, "url_toggle": 1}
-KINDS = {"url_select": "choice", "url_radio": "choice", "url_text": "text", "url_toggle": "flag"}
+KINDS = {"url_select": "choice", "url_radio": "choice", "url_text": "text", "url_toggle": "flag", "follow_bar": "choice"}
+FOLLOW = ("follow_bar", "follow_select")  # common's follow-one-request picker: ?follow=<a request id of the run>
 
 
 def _page_files() -> set[str]:
@@ -63,6 +64,9 @@ def _url_widgets(path: str):
     """(helper name, key, lo, hi) for every ``common.url_*`` call in a page; lo/hi None unless literal."""
     tree = ast.parse(open(os.path.join(ROOT, path), encoding="utf-8").read())
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FOLLOW:
+            yield "follow_bar", "follow", None, None
+            continue
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in URL_WIDGETS):
             continue

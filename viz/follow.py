@@ -106,7 +106,8 @@ def follow_kv(fig: go.Figure, result, rid: str) -> go.Figure:
     for t, n in pts:
         xs.append(round(t * 1e3, 4))
         ys.append(n)
-    out.add_trace(go.Scatter(x=xs, y=ys, xaxis="x", yaxis="y", mode="lines", name=f"{html.escape(rid)}'s KV cache (tokens)",
+    out.add_trace(go.Scatter(x=xs, y=ys, xaxis="x", yaxis="y", mode="lines",
+                             name=f"{html.escape(rid)}'s KV cache (peak {max(ys):,} tokens)",
                              line=dict(color=MARK, width=2.5, shape="hv"), meta="follow",
                              hovertemplate=f"{html.escape(rid)}: %{{y:,}} tokens cached<extra></extra>"))
     end = req.finish_s if req.finish_s is not None else max([it.end_s for it in result.iterations] + [t0])

@@ -1,0 +1,154 @@
+"""Real-browser tests of following one request across views (issue 11: "a learner should be able to follow
+one request ... highlight it everywhere: lanes, slot grid, KV chart, log"), in Debian chromium with the app
+started as the README says.
+
+What is checked is what plotly drew, not only the figure's data: the outline shape and the bold lane label
+in the timeline's SVG, the outlined cells in the slot grid, the request's own KV line on the KV chart, the
+log cut to its passes; and that Play, a step and a shared link keep the highlight.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from browser_kit import (CHROMIUM, CHROMIUM_ARGS, bar_paths, chart_index, free_port, main_text, no_exception,
+                         open_page, require_browser, start_server, stop_server, wait_idle, wait_text)
+
+
+@pytest.fixture(scope="module")
+def server():
+    require_browser()
+    proc = start_server(free_port())
+    port = proc.args[proc.args.index("--server.port") + 1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield pg
+    pg.close()
+
+
+# What plotly drew for the follow highlight in the nth chart: the outline and veil shapes (drawn SVG paths
+# of layout shapes named "follow..."), the y-axis label of the followed lane, legend entries.
+DRAWN = """(n) => { const gd = document.querySelectorAll('.js-plotly-plot')[n];
+    if (!gd || !gd._fullLayout) return null;
+    const shapes = (gd._fullLayout.shapes || []);
+    const drawn = Array.from(gd.querySelectorAll('.shapelayer path'));
+    const idx = shapes.map((s, i) => [s.name, i]).filter(p => String(p[0]).startsWith('follow')).map(p => p[1]);
+    return {follow_shapes: idx.length,
+            drawn_follow: drawn.filter(p => idx.includes(+p.getAttribute('data-index'))).length,
+            ticks: Array.from(gd.querySelectorAll('.ytick text')).map(t => t.textContent),
+            legend: Array.from(gd.querySelectorAll('.legendtext')).map(t => t.textContent),
+            title: (gd.querySelector('.gtitle') || {}).textContent || ''}; }"""
+
+
+def drawn(page, nth: int) -> dict:
+    return page.evaluate(DRAWN, nth)
+
+
+def _lane_marked(page, title: str, rid: str) -> dict:
+    nth = chart_index(page, title)
+    d = drawn(page, nth)
+    assert d["drawn_follow"] >= 2, f"{title}: the follow outline and veils are not drawn: {d}"
+    assert f"▶ {rid}" in d["ticks"], f"{title}: no marked lane label for {rid} in {d['ticks'][:8]}"
+    assert f"following {rid}" in d["title"], d["title"]
+    return d
+
+
+def _play(page, nth: int) -> None:
+    page.locator(".js-plotly-plot").nth(nth).locator(".updatemenu-button").filter(has_text="Play").first.click()
+
+
+def test_playground_follows_one_request_in_lanes_kv_and_log_and_keeps_it_while_playing(server, page):
+    open_page(page, f"{server}/playground?scenario=chat&policy=continuous&requests=40&follow=r07&log=1")
+    no_exception(page)
+    nth = chart_index(page, "Batch timeline")
+    before = _lane_marked(page, "Batch timeline", "r07")
+    bars = bar_paths(page, nth)
+    assert bars > 50
+    # Play: every frame keeps the bars and the highlight (frames carry trace data, the highlight is layout).
+    _play(page, nth)
+    for wait in (500, 2000, 3500):
+        page.wait_for_timeout(wait)
+        d = drawn(page, nth)
+        assert (bar_paths(page, nth), d["drawn_follow"]) == (bars, before["drawn_follow"]), \
+            f"while playing: {bars} bars and {before['drawn_follow']} follow shapes became {bar_paths(page, nth)}, {d}"
+        assert "▶ r07" in d["ticks"]
+    # The KV chart: the request's own KV cache as a line, its time in the system shaded.
+    kv = drawn(page, chart_index(page, "KV memory and queue"))
+    assert any(t.startswith("r07's KV cache (peak ") for t in kv["legend"]), kv["legend"]
+    assert kv["drawn_follow"] == 2, kv
+    # The log: only r07's passes, as many as the sentence beside the picker says it took part in.
+    text = wait_text(page, "passes that involved r07")
+    took = int(re.search(r"r07 arrived at .*? it took part in ([\d,]+) forward passes", text).group(1).replace(",", ""))
+    shown, total = re.search(r"Only the ([\d,]+) of ([\d,]+) passes that involved r07", text).groups()
+    assert int(shown.replace(",", "")) == took > 0
+    assert total == re.search(r"([\d,]+) iterations on 1 engine", text).group(1)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    assert grid.is_visible()
+
+
+def test_a_shared_follow_link_reopens_the_highlight_and_a_bad_one_is_named(server, page):
+    # Pick a request in the select: the URL gets ?follow=, and that URL opened afresh shows the same view.
+    open_page(page, f"{server}/disaggregation")
+    box = page.get_by_role("combobox", name="Follow one request")
+    box.click()
+    box.fill("r05")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert "follow=r05" in page.url
+    url = page.url
+    page.goto("about:blank")
+    open_page(page, url)
+    no_exception(page)
+    assert page.get_by_role("combobox", name="Follow one request").input_value() == "r05"
+    nth = chart_index(page, "Disaggregated")
+    d = _lane_marked(page, "Disaggregated", "r05")
+    _lane_marked(page, "Colocated", "r05")
+    bars = bar_paths(page, nth)
+    _play(page, nth)
+    page.wait_for_timeout(1500)
+    assert (bar_paths(page, nth), drawn(page, nth)["drawn_follow"]) == (bars, d["drawn_follow"])
+    # A link naming no request of the run: one note naming the parameter, nobody followed, no crash.
+    open_page(page, f"{server}/playground?follow=%3Cb%3Enobody")
+    no_exception(page)
+    text = main_text(page)
+    assert "Link parameter follow = '<b>nobody' ignored: no request of this run has that id" in text, text[:600]
+    assert "follow=" not in page.url
+    assert drawn(page, chart_index(page, "Batch timeline"))["follow_shapes"] == 0
+
+
+def test_step_by_step_follows_one_request_in_slots_lanes_and_table_across_steps(server, page):
+    open_page(page, f"{server}/step-by-step?it=5&follow=x3")
+    no_exception(page)
+    slots = drawn(page, chart_index(page, "Batch slots"))
+    assert "following x3" in slots["legend"], slots["legend"]
+    grid = page.locator(".js-plotly-plot").nth(chart_index(page, "Batch slots"))
+    outlined = grid.evaluate("""gd => gd.data.filter(t => t.meta === 'follow').map(t => t.x.length)""")
+    assert outlined == [2], outlined  # x3 prefilled in iteration 4 and decoded in 5
+    _lane_marked(page, "Timeline so far", "x3")
+    page.get_by_role("button", name="Step", exact=True).click()
+    wait_idle(page)
+    assert "follow=x3" in page.url and "it=6" in page.url
+    grid = page.locator(".js-plotly-plot").nth(chart_index(page, "Batch slots"))
+    assert grid.evaluate("""gd => gd.data.filter(t => t.meta === 'follow').map(t => t.x.length)""") == [3]
+    _lane_marked(page, "Timeline so far", "x3")
