@@ -305,7 +305,7 @@ def follow_select(ids, label: str = "Follow one request", key: str = "follow") -
             _url_refused(key, raw, "no request of this run has that id", "nobody followed")
     scope = f"{len(ids)}:{ids[0] if ids else ''}:{ids[-1] if ids else ''}"
     value = st.selectbox(label, [None] + ids, index=index, key=f"w_{key}@{scope}",
-                         format_func=lambda o: "nobody (no highlight)" if o is None else o,
+                         format_func=lambda o: "nobody" if o is None else o,
                          help="Marks this request in every view of the run: its lane in the timeline (others "
                               "dimmed), its slots, its own KV cache and its rows in the iteration log. Also "
                               "in a link: ?follow=<id>.")

@@ -112,7 +112,9 @@ def _check_and_step() -> None:
 k = st.session_state[key]
 st.query_params["it"] = str(k)
 
-b = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
+# Four equal buttons on one row and the progress under them: on a projector (1280x720, larger type) a fifth
+# column for the progress squeezed "Restart" and "Step back" until they broke mid-word.
+b = st.columns(4, vertical_alignment="center")
 b[0].button("Restart", icon=":material/first_page:", on_click=_go, kwargs={"to": 0}, disabled=k == 0,
             width="stretch")
 b[1].button("Step back", icon=":material/chevron_left:", on_click=_go, args=(-1,), disabled=k == 0, width="stretch")
@@ -124,7 +126,7 @@ if st.session_state["sbs_playing"]:
 else:
     b[3].button("Play", icon=":material/play_arrow:", width="stretch", disabled=k >= n,
                 on_click=lambda: st.session_state.update(sbs_playing=True))
-b[4].progress(k / n, text=f"{style}: iteration {k} of {n}")
+st.progress(k / n, text=f"{style}: iteration {k} of {n}")
 
 # ---- where we are --------------------------------------------------------------------------------------
 if k == 0:
@@ -144,10 +146,14 @@ else:
                        f"{', '.join(t) or 'none'} ({mark})")
         (st.success if right == 4 else st.warning)("\n".join(msg))
 
-left, right_col = st.columns([0.58, 0.42])
+# Charts on the left, the requests and the prediction on the right; on a projector (presentation mode,
+# larger type) one below the other, or the slot cells, queue labels and table columns overlap.
+present = bool(st.session_state.get("present"))
+pick_box = st.container() if present else None
+left, right_col = (st.container(), st.container()) if present else st.columns([0.58, 0.42])
+with pick_box or right_col:  # above the requests table, where it has room; the charts on the left read it
+    follow = common.follow_select([r.id for r in result.requests])
 with left:
-    follow = common.follow_bar([r.id for r in result.requests], lambda rid: f"{common.plain(rid)}: outlined in "
-                               "the slots and the timeline, marked ▶ in the table and the narration log.")
     grid = tl.slot_grid(result, upto=k, slots=slots, title=f"Batch slots, {style}")
     common.plot(vf.follow_slots(grid, follow) if follow else grid, key="slots")
     common.explain("Each column is one iteration (one forward pass), each row one of the engine's 3 batch "
@@ -162,6 +168,9 @@ with right_col:
     # The requests as the learner needs them to predict: arrival, lengths, progress so far.
     rows = [{"id": ("▶ " if q.id == follow else "") + q.id, "arrives (ms)": round(q.arrival_s * 1e3, 1), "tokens out": f"{q.tokens_out} of "
              f"{q.output_tokens}", "now": q.state} for q in tq.request_states(result, k)]
+    if follow:
+        st.caption(f"{common.plain(follow)}: outlined in the slots and the timeline, marked ▶ in the table and "
+                   "the narration log.")
     st.markdown(f"**Requests {'before iteration ' + str(k + 1) if k < n else 'at the end'}**")
     st.dataframe(rows, hide_index=True, width="stretch")
     st.caption(f"Every prompt here is {result.requests[0].prompt_tokens} tokens. A prefill produces a request's "

@@ -152,3 +152,38 @@ def test_step_by_step_follows_one_request_in_slots_lanes_and_table_across_steps(
     grid = page.locator(".js-plotly-plot").nth(chart_index(page, "Batch slots"))
     assert grid.evaluate("""gd => gd.data.filter(t => t.meta === 'follow').map(t => t.x.length)""") == [3]
     _lane_marked(page, "Timeline so far", "x3")
+
+
+# ---- presentation mode at 1280x720 (issue 11: step-by-step buttons broke mid-word, "Rest / art") ----------
+
+# Buttons whose label runs over more than one line: the distinct line boxes of the label's text.
+WRAPPED_BUTTONS = """() => Array.from(document.querySelectorAll('[data-testid="stMain"] button')).filter(b =>
+        b.offsetParent !== null && b.innerText.trim()).map(b => {
+    const rects = [];
+    const walk = document.createTreeWalker(b, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (!n.textContent.trim() || n.parentElement.closest('[data-testid="stIconMaterial"]')) continue;
+        const r = document.createRange(); r.selectNodeContents(n);
+        rects.push(...Array.from(r.getClientRects()).filter(x => x.width > 0 && x.height > 0));
+    }
+    rects.sort((x, y) => x.top - y.top);
+    let lines = 0, bottom = -1e9;
+    for (const x of rects) { if (x.top >= bottom - 2) { lines += 1; bottom = x.bottom; } }
+    const label = Array.from(b.querySelectorAll('p')).map(p => p.innerText).join(' ') || b.innerText;
+    return [label.trim().replace(/\\s+/g, ' '), lines]; }).filter(p => p[1] > 1)"""
+
+
+def test_presentation_mode_button_labels_stay_on_one_line(server, browser):
+    from quiz import catalog
+    pg = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        broken = []
+        for p in catalog.PAGES:
+            open_page(pg, f"{server}/{p.url_path}?present=1")
+            broken += [f"{p.url_path or 'home'}: {label!r} on {lines} lines" for label, lines in pg.evaluate(WRAPPED_BUTTONS)]
+        open_page(pg, f"{server}/step-by-step?present=1&it=4")  # mid-replay: every button enabled
+        assert pg.get_by_role("button", name="Step back").is_enabled()
+        broken += [f"step-by-step?it=4: {label!r} on {lines} lines" for label, lines in pg.evaluate(WRAPPED_BUTTONS)]
+        assert not broken, "\n".join(broken)
+    finally:
+        pg.close()
