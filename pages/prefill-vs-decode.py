@@ -26,17 +26,13 @@ SWEEP_SEEDS = 3
 
 st.title("Prefill vs decode priority")
 common.intro(
-    "Each forward pass can spend its time on two kinds of work: **prefilling** newcomers' prompts (which "
-    "produces their first token) and **decoding** one more token for running sequences. A scheduler that "
-    "gives **prefilling priority** admits new requests as soon as resources allow, which is the book's "
-    "*prefilling-prioritized strategy* in **continuous batching**: higher throughput and short waits for a "
-    "first token, but running sequences see **generation stalls** while a long prompt shares (or takes) "
-    "their pass. **Standard batching** is *decoding-prioritized*: once a batch is running it only decodes, "
-    "so tokens flow evenly, but newcomers wait for the whole batch and the engine idles in padding slots. "
-    "**Chunked prefill** is continuous batching too (newcomers are admitted every iteration) with each "
-    "prompt split into chunks: decodes go first and prompt chunks fill each pass up to a token budget. A "
-    "small budget keeps the token stream smooth; a budget around the hardware's ridge point also raises "
-    "throughput, because each pass is filled with useful work, while tiny chunks lose throughput again.")
+    "A forward pass spends its time **prefilling** newcomers' prompts (each yields a first token) or "
+    "**decoding** one token for each running sequence. **Continuous batching** is the book's "
+    "*prefilling-prioritized strategy*: newcomers join as soon as they fit, and running sequences see "
+    "**generation stalls** while a long prompt shares their pass. **Standard batching** is "
+    "*decoding-prioritized*: a running batch only decodes; newcomers wait for all of it. **Chunked prefill** "
+    "admits every iteration but splits prompts into chunks, within a token budget per pass. Below: which "
+    "one wins on this stream, measured.")
 
 with st.sidebar:
     st.subheader("Arrivals")
@@ -121,11 +117,8 @@ common.plot(fig_a, key="lanes_a")
 st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
 common.plot(fig_b, key="lanes_b")
 common.explain(
-    "One lane per request in arrival order, time to the right; A above B on the same time axis. Dotted "
-    "grey: waiting in the queue; hatched orange: prefill (the prompt is processed, the first token comes out); "
-    "solid blue: decode steps; cross-hatched vermillion: a stall (no token this pass because a prefill took it, or a token "
-    "gap over the TBT goal because a prefill shared the pass); green tick: done. The run "
-    "that ends further left served the same requests sooner.")
+    "One lane per request, A above B on one time axis, each phase's colour and pattern as in the legend "
+    "(hover a bar for its iterations). The run that ends further left served the same requests sooner.")
 
 # ---- metric deltas ---------------------------------------------------------------------------------
 st.subheader("What changed from A to B")
@@ -139,9 +132,8 @@ for i, r in enumerate(rows):
     cols[i % 4].metric(f"B: {r['metric']} ({r['unit']})", vc.fmt_value(r[lab_b]),
                        **common.change(delta, r[lab_b], r[lab_a], higher_better))
 st.caption(f"{len(res_a.requests)} requests; TBT over {res_a.metrics['tbt_samples']:,} (A) and "
-           f"{res_b.metrics['tbt_samples']:,} (B) token gaps. The arrow shows which way B moved; green and "
-           "'better' mean B did better on that metric. TBT p99 hides the longest stalls (one gap in a thousand "
-           "is outside it): p99.9 and the longest gap show them.")
+           f"{res_b.metrics['tbt_samples']:,} (B) token gaps. Arrows: which way B moved; 'better' or 'worse' for "
+           "B. The longest stalls hide outside TBT p99: see p99.9 and the longest gap.")
 st.caption(f"**Generation stalls.** {STALL_DEFINITION} {STALL_NOTE}")
 
 c1, c2 = st.columns(2)
@@ -150,10 +142,9 @@ with c1:
 with c2:
     common.plot(vc.gap_ccdf({lab_a: res_a, lab_b: res_b}), key="gaps")
 common.explain(
-    "Left: how many requests had their first token (dotted) and had finished (solid) by each moment; the "
-    "grey line is arrivals. The closer a policy's lines hug the arrivals, the less it makes people wait. "
-    "Right: every gap between two consecutive tokens of every request, as the share of gaps at least that "
-    "long. Prefill-prioritized policies push this tail to the right: those are the generation stalls.")
+    "Left: requests with a first token (dotted) and finished (solid) by each moment; grey = arrivals. Lines "
+    "close to the arrivals mean short waits. Right: the share of all token gaps at least that long; a tail "
+    "far to the right is generation stalls.")
 
 # ---- trade-off curves over load ------------------------------------------------------------------------
 st.subheader("Throughput vs token latency over load")
@@ -190,10 +181,8 @@ if stored is not None and stored[0] == key:
         common.plot(vs.tradeoff(sweep_rows, "throughput_tokens_per_s", "tbt_p99_s",
                                     title="Throughput vs time between tokens"), key="tt_tbt")
     common.explain(
-        "Each point is one arrival rate (labelled), averaged over the seeds; error bars are one standard "
-        "deviation across seeds. Moving right = more tokens per second; moving down = shorter waits. "
-        "Standard batching pays for its smooth tokens (low TBT) with long waits for the first token; "
-        "prefill-prioritized policies get the first token out fast but their TBT tail grows with load.")
+        "One point per arrival rate (labelled), mean over the seeds, error bars one standard deviation. "
+        "Right = more tokens per second; down = shorter waits.")
     common.plot(vs.metric_vs_x(sweep_rows, "tbt_p99_s", "arrival rate (requests/s)", log_x=True,
                                    title="TBT p99 against load"), key="tbt_load")
     common.explain("The worst 1% of gaps between tokens at each load, mean over seeds with a band of one "
@@ -206,10 +195,8 @@ if stored is not None and stored[0] == key:
         common.plot(vs.metric_vs_x(sweep_rows, "stalls", "arrival rate (requests/s)", log_x=True,
                                        title="Generation stalls against load"), key="stalls_load")
     common.explain(
-        "Left: the single longest gap between two tokens of any request. A p99 over all gaps can fall while "
-        "this rises: prefill-first at overload runs prefill pass after prefill pass, so few running "
-        "sequences wait, but those wait for seconds. Right: token gaps over the scenario's TBT goal that a "
-        f"prefill caused. {STALL_DEFINITION} {STALL_NOTE}")
+        "Left: the longest gap between two tokens of any request (a p99 over all gaps can fall while it "
+        "rises). Right: token gaps over the scenario's TBT goal that a prefill caused, as defined above.")
 else:
     st.caption("Press the button to run the sweep (a few seconds; results are cached).")
 

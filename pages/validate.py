@@ -27,28 +27,21 @@ with gpu_tab:
     compared = gpu_passes.compare()
     table = gpu_passes.error_table(compared)
     st.markdown(
-        "The other pages price GPU passes with **presets**: a model's shape (config.json) on a card's datasheet "
-        "numbers, with a pass split into its parts (linear layers, attention, KV-cache write, CPU overhead), "
-        "each priced by its own roofline and efficiency factors fitted to measured passes. Here the presets "
-        "are held against those measurements: per-iteration times of real A100 and H100 GPUs. "
-        f"**Data:** {gpu_passes.SOURCE}. Each part of the cost model was fitted to its own measured part on "
-        "the rows marked *main*; the rest are held out (`python scripts/fit_costs.py` prints both tables).")
-    st.info(f"**What this does not cover:** {gpu_passes.NOT_COVERED}. The CPU overhead rows (scheduling, "
-            "input preparation, sampling, output processing per iteration) were measured on an A100 host "
-            "and are compared on their own. **Look for:** points on the identity line; every bar under the "
-            "5% line and every diamond under the 15% line.")
+        "The other pages price GPU passes with **presets**: a model's shape on a card's datasheet, each part "
+        "of a pass (linear layers, attention, KV write, CPU overhead) priced by its own roofline. Here they "
+        f"meet passes measured on real A100 and H100 GPUs. **Data:** {gpu_passes.SOURCE}. Fitted on the rows "
+        "marked *main*, the rest held out (`python scripts/fit_costs.py` prints both).")
+    st.info(f"**What this does not cover:** {gpu_passes.NOT_COVERED}. CPU overhead rows (measured on an A100 "
+            "host) are compared on their own. **Look for:** points on the identity line, bars under 5%, "
+            "diamonds under 15%.")
     common.plot(vv.gpu_scatter(compared), key="gpu_scatter")
     common.explain(
-        "One point per measured row of the reference data: its measured time across, the preset's prediction "
-        "for exactly that shape up (both in ms, log scales because passes run from about 1 ms to 1 s). Full "
-        "passes compare the GPU part of the prediction (linear layers + attention + KV write) with the "
-        "measured kernels; *linear layers only* rows compare the linear part; CPU overhead rows the predicted "
-        "overhead. On the solid line the preset is exact; the dotted lines are ±15%. Hover a point for its shape.")
+        "One point per measured row: measured time across, the preset's prediction for that shape up (ms, log "
+        "scales). Each kind compares its own part of the prediction (full pass: linear + attention + KV write). "
+        "Solid line: exact; dotted: ±15%. Hover a point for its shape.")
     common.plot(vv.gpu_errors(table), key="gpu_errors")
-    common.explain(
-        "One bar per kind of measured pass (and model and GPU): the median absolute error over its rows; the "
-        "diamond is the largest. The targets are a median of at most 5% and a largest error of at most 15% "
-        "per kind.")
+    common.explain("Per kind of pass, model and GPU: the median absolute error (bar) and the largest (diamond). "
+                   "Targets: median at most 5%, largest at most 15%.")
     missed = [k for k in table if not k.within_targets]
     if missed:
         st.markdown("**Outside the targets:** " + "; ".join(
@@ -66,15 +59,11 @@ with gpu_tab:
                   for n in build_cost_model("llama-3-8b", "a100-80gb").numbers()], hide_index=True, width="stretch")
 
 cpu_tab.markdown(
-    "Every other page prices a forward pass with a **cost model**. Here the claim is checked: the *same* "
-    "scheduler objects (batching strategy, queue order, KV manager) that the simulator uses drive a small "
-    "real transformer (4 layers, d_model 256, 4 heads, vocab 1000, seeded random weights, defined in this "
-    "repo). Each **iteration** (one forward pass) mixes prefill chunks of some sequences with decode steps "
-    "of others, exactly as the plan says, and is timed. The cost model's coefficients are **fitted on this "
-    "machine** (calibration: the model is timed over a grid of made-up batch shapes right before the run, "
-    "in short pauses during it and right after it, so the fit sees the machine the run saw), then the same "
-    "workload is simulated with that fit. The fit never sees the run's own passes. If the two timelines agree, the simulator's way of turning "
-    "batch composition into time can be trusted.")
+    "Every other page prices a forward pass with a **cost model**. Here the simulator's *own* scheduler drives "
+    "a tiny real transformer (4 layers, d_model 256, seeded random weights) and each **iteration** is timed. "
+    "The cost model is **fitted on this machine** on made-up batch shapes, never the run's own passes, and the "
+    "same workload is simulated with it. Timelines that agree mean batch composition turns into time as the "
+    "simulator says.")
 
 
 @st.cache_resource(show_spinner="Loading the tiny model...")
@@ -106,13 +95,13 @@ with st.sidebar:
                               help="wall: time.perf_counter (the default). cpu: the compute thread's CPU time, "
                                    "steadier when other programs compete for a shared CPU.")
     recal = common.url_toggle("Recalibrate first", "recal", True,
-                              help="Fit the cost model around the run (about 12-18 s of timing). Off: reuse a fit from the "
-                                   "last 2 minutes if there is one. A CPU's speed drifts over minutes, so an old "
-                                   "fit makes the comparison look worse than it is.")
+                              help="Fit the cost model around the run (timed before, during and after it). Off: "
+                                   "reuse a fit from the last 2 minutes if there is one. A CPU's speed drifts over "
+                                   "minutes, so an old fit makes the comparison look worse than it is.")
     runs_n = common.url_slider("Runs", 1, 5, "runs", 1, step=1,
                                help="Run the whole validation this many times (each run after the first calibrates "
                                     "around itself) and show every error as the median with its range: on a shared "
-                                    "CPU one run's error is one draw. Each run takes 20-25 s for 50 requests.")
+                                    "CPU one run's error is one draw. The finished run reports how long it took.")
 
 with cpu_tab:
     st.info(f"**Workload.** {workload(int(requests), rate).description} Engine: at most {MAX_BATCH} sequences per batch; "
@@ -187,33 +176,26 @@ with cpu_tab:
     st.subheader("Timelines on one time axis")
     common.plot(vv.timelines(sim_res, real_res), key="timelines")
     common.explain(
-        "Top: the run as the simulator predicts it; bottom: the same requests with the same scheduler on the real "
-        "model. Each bar is one forward pass (iteration): as wide as it took, as tall as the tokens it computed, "
-        "prefill (hatched orange) stacked on decode (solid blue). Green ticks mark requests finishing. Where the cost model is "
-        "right, the bars line up; where it errs, the bottom row drifts ahead or behind, and the error compounds "
-        "because every later pass starts later.")
+        "Top: simulated; bottom: measured on the real model, same requests, same scheduler. Each bar is one pass, "
+        "as wide as it took and as tall as its tokens (hatched orange prefill on solid blue decode). Where the "
+        "cost model errs the bottom row drifts, and the drift compounds: every later pass starts later.")
 
     c1, c2 = st.columns(2)
     with c1:
         common.plot(vv.e2e_scatter(sim_res, real_res), key="e2e")
-        common.explain("One point per request: its measured end-to-end latency (arrival to last token) across, the "
-                       "simulated one up. On the solid line the simulator was exact; the dotted lines are ±15%.")
+        common.explain("One point per request: measured end-to-end latency across, simulated up. Solid line: "
+                       "exact; dotted: ±15%.")
     with c2:
         common.plot(vv.iteration_scatter(real_res, v.iteration_predicted_s), key="passes")
-        common.explain("One point per measured forward pass: its measured time across, the cost model's prediction "
-                       "for exactly that batch (same prefill chunks, decodes and context lengths) up. These passes "
-                       "were not used for calibration, so this is a held-out test; dotted lines are ±10%.")
+        common.explain("One point per measured pass: measured time across, the cost model's prediction for that "
+                       "exact batch up. The fit never saw these passes; dotted: ±10%.")
 
     st.subheader("The fitted cost model")
     fit = v.fit
     st.markdown(
         f"Fit quality: **R² = {fit.r2:.3f}** on {fit.n_fit} timed batch shapes, **{fit.heldout_mape_pct:.1f}%** mean "
-        f"error on {fit.n_heldout} shapes held out of the fit ({fit.seconds:.1f} s of calibration). Each kind of "
-        "work has its own price, because on this model they really cost differently: prefill tokens run through "
-        "the weight matrices together, each sequence needs its own attention call, attention grows with the "
-        "context (prompt length squared for a prefill), a pass of only a few tokens pays extra per token (the "
-        "weights are read for few rows: a small roofline), and a static batch's padding slot has no context "
-        "to read.")
+        f"error on {fit.n_heldout} shapes held out ({fit.seconds:.1f} s of calibration). One price per kind of "
+        "work, because each costs differently:")
     st.dataframe([{"quantity": q, "value": val, "note": src} for q, val, src in fit.cost.describe()],
                  hide_index=True, width="stretch")
 
@@ -221,27 +203,18 @@ with cpu_tab:
     ok = (spreads["iteration_mape_pct"]["median"] or 99) <= 10 and (spreads["makespan_abs_pct"]["median"] or 99) <= 5
     which = "This run is" if len(runs) == 1 else f"The median of these {len(runs)} runs is"
     st.markdown(
-        (f"**{which} inside the targets** (per-pass error at most 10%, makespan error at most 5%). "
+        (f"**{which} inside the targets** (per-pass error at most 10%, makespan error at most 5%)."
          if ok else f"**{which} outside the targets** (per-pass error at most 10%, makespan error at most 5%). "
-         "On a shared or busy CPU, timings drift by 20-30% within minutes; try the CPU clock, recalibrate, or run "
-         "again when the machine is quiet. On a small machine the browser drawing this page competes with the timed "
-         "model too; `python -m sim validate` on the command line measures without it. ")
-        + "What transfers to the other pages is the *mechanism*: the scheduler's plans are the ones a real engine "
-        "executes, and a cost that depends on batch composition (prefill tokens, decoding sequences, context "
-        "length) predicts when each token comes out. Trust **comparisons between policies** (which one has the "
-        "shorter TBT tail, the higher throughput, by roughly what factor) more than absolute milliseconds: the "
-        "other pages price GPUs with a roofline model from datasheets, which is not calibrated here. A per-pass "
-        "error of e% shifts every latency by about e% in the same direction for every policy, so rankings and "
-        "ratios survive it; per-request errors are larger than per-pass ones because a late pass delays all "
-        "the passes after it. Under standard (static) batching they can be much larger still: a request that "
-        "arrives just as a batch forms is in it or waits for the whole next batch, so a few percent of timing "
-        "error moves it by a whole batch, while the makespan barely changes.")
+         "A shared or busy CPU drifts within minutes: try the CPU clock, recalibrate, or run again when the "
+         "machine is quiet (`python -m sim validate` measures without a browser competing).")
+        + "\n\n- Trust **comparisons between policies** more than absolute milliseconds: a per-pass error of e% "
+        "moves every policy's latencies by about e% the same way, so rankings survive; the GPU presets are not "
+        "calibrated here.\n- Per-request errors exceed per-pass ones (a late pass delays every later one), most "
+        "under static batching, where a few percent can move a request into the next batch.")
     amp = v.amplification
     if amp:
         st.markdown(
-            f"**How much this workload amplifies timing errors.** The simulator against itself, with every pass "
-            f"{AMPLIFICATION_PCT:g}% slower (or faster) than the fit says: per-request end-to-end latency moves by "
-            f"**{amp['e2e_median_abs_pct']:.1f}%** (median over requests), TTFT by **{amp['ttft_median_abs_pct']:.1f}%**, "
-            f"the makespan by **{amp['makespan_abs_pct']:.1f}%**. A per-request error above is only as meaningful as "
-            f"this factor allows: where it is large, the error says more about queueing near saturation "
-            f"(or batch boundaries) than about the cost model.")
+            f"**How much this workload amplifies timing errors.** With every pass {AMPLIFICATION_PCT:g}% off the "
+            f"fit, the simulator moves end-to-end latency by **{amp['e2e_median_abs_pct']:.1f}%** (median request), "
+            f"TTFT by **{amp['ttft_median_abs_pct']:.1f}%**, the makespan by **{amp['makespan_abs_pct']:.1f}%**. "
+            "Where these are large, a per-request error above says more about queueing than about the cost model.")
