@@ -58,12 +58,13 @@ with gpu_tab:
     st.dataframe([{"quantity": n.quantity, "value": f"{n.value:,.4g}", "unit": n.unit, "source": n.source}
                   for n in build_cost_model("llama-3-8b", "a100-80gb").numbers()], hide_index=True, width="stretch")
 
-cpu_tab.markdown(
-    "Every other page prices a forward pass with a **cost model**. Here the simulator's *own* scheduler drives "
-    "a tiny real transformer (4 layers, d_model 256, seeded random weights) and each **iteration** is timed. "
-    "The cost model is **fitted on this machine** on made-up batch shapes, never the run's own passes, and the "
-    "same workload is simulated with it. Timelines that agree mean batch composition turns into time as the "
-    "simulator says.")
+with cpu_tab:  # common.intro: folded away in presentation mode
+    common.intro(
+        "Every other page prices a forward pass with a **cost model**. Here the simulator's *own* scheduler "
+        "drives a tiny real transformer (4 layers, d_model 256, seeded random weights) and each **iteration** is "
+        "timed. The cost model is **fitted on this machine** on made-up batch shapes, never the run's own "
+        "passes, and the same workload is simulated with it. Timelines that agree mean batch composition turns "
+        "into time as the simulator says.")
 
 
 @st.cache_resource(show_spinner="Loading the tiny model...")
