@@ -291,24 +291,45 @@ def url_toggle(label: str, key: str, default: bool = False, help: str | None = N
 
 # ---- following one request across the views (viz/follow.py draws the highlights) ---------------------
 
-def follow_select(ids, label: str = "Follow one request", key: str = "follow") -> str | None:
+def lane_clicked(chart_key: str, lanes: list[str], ids) -> str | None:
+    """The request whose lane was clicked on the timeline drawn by ``plot(..., key=chart_key, clickable=True)``
+    (``lanes``: the figure's lanes top to bottom, viz.timeline.lane_ids); None for an engine lane, no click,
+    or a click already taken (the chart keeps its last click until it is redrawn)."""
+    event = st.session_state.get(chart_key) or {}
+    points = (event.get("selection") or {}).get("points") or []
+    if not points:
+        return None
+    seen = repr(points[0])
+    if st.session_state.get(f"{chart_key}_taken") == seen:
+        return None
+    st.session_state[f"{chart_key}_taken"] = seen
+    try:
+        lane = lanes[int(round(float(points[0].get("y"))))]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return lane if lane in set(ids) else None
+
+
+def follow_select(ids, label: str = "Follow one request", key: str = "follow", clicked: str | None = None) -> str | None:
     """A select of the run's request ids mirrored in the URL as ``?follow=<id>`` (absent when nobody is
-    followed). A link naming no request of this run gets one note naming the parameter and follows nobody.
-    The widget is scoped by the id list, so a new run with other requests starts again from the URL."""
+    followed); ``clicked`` (a lane clicked on the timeline, ``lane_clicked``) becomes its choice. A link
+    naming no request of this run gets one note naming the parameter and follows nobody. The widget is
+    scoped by the id list, so a new run with other requests starts again from the URL."""
     ids = list(ids)
-    raw = _qp(key)
-    index = 0
-    if raw:
-        if raw in ids:
-            index = ids.index(raw) + 1
-        else:
-            _url_refused(key, raw, "no request of this run has that id", "nobody followed")
     scope = f"{len(ids)}:{ids[0] if ids else ''}:{ids[-1] if ids else ''}"
-    value = st.selectbox(label, [None] + ids, index=index, key=f"w_{key}@{scope}",
+    wkey = f"w_{key}@{scope}"
+    if clicked in ids:
+        st.session_state[wkey] = clicked
+    elif wkey not in st.session_state:  # a new widget starts from the link
+        raw = _qp(key)
+        if raw and raw not in ids:
+            _url_refused(key, raw, "no request of this run has that id", "nobody followed")
+        st.session_state[wkey] = raw if raw in ids else None
+    value = st.selectbox(label, [None] + ids, key=wkey,
                          format_func=lambda o: "nobody" if o is None else o,
                          help="Marks this request in every view of the run: its lane in the timeline (others "
-                              "dimmed), its slots, its own KV cache and its rows in the iteration log. Also "
-                              "in a link: ?follow=<id>.")
+                              "dimmed), its slots, its own KV cache and its rows in the iteration log. Click a "
+                              "lane of the timeline to pick it there. Also in a link: ?follow=<id>.")
     if value is None:
         st.query_params.pop(key, None)
     else:
@@ -316,11 +337,11 @@ def follow_select(ids, label: str = "Follow one request", key: str = "follow") -
     return value
 
 
-def follow_bar(ids, note) -> str | None:
+def follow_bar(ids, note, clicked: str | None = None) -> str | None:
     """``follow_select`` in a narrow column, and beside it ``note(id)`` (Markdown: what the page marks)."""
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     with c1:
-        follow = follow_select(ids)
+        follow = follow_select(ids, clicked=clicked)
     if follow:
         c2.caption(note(follow))
     return follow
@@ -365,13 +386,17 @@ def ms(seconds: float | None) -> str:
     return f"{seconds * 1e3:,.1f} ms" if seconds < 10 else f"{seconds:,.2f} s"
 
 
-def plot(fig, key: str | None = None) -> None:
+def plot(fig, key: str | None = None, clickable: bool = False) -> None:
     """Draw a figure at full width, with its data as a table under it (``chart_data``); presentation mode
-    (the sidebar toggle in app.py) enlarges its type."""
+    (the sidebar toggle in app.py) enlarges its type. ``clickable``: a click on a point reruns the page with
+    it in ``st.session_state[key]`` (``lane_clicked``)."""
     if st.session_state.get("present"):
         from viz.lean import restyled  # a copy, because cached figures are shared between sessions
         fig = restyled(fig, font=dict(size=17), hoverlabel=dict(font_size=17))
-    st.plotly_chart(fig, width="stretch", key=key)
+    if clickable:
+        st.plotly_chart(fig, width="stretch", key=key, on_select="rerun", selection_mode="points")
+    else:
+        st.plotly_chart(fig, width="stretch", key=key)
     chart_data(fig, key)
 
 

@@ -12,7 +12,7 @@ from viz import compare as vc
 from viz import disagg as vd
 from viz import follow as vf
 from viz import narration as nr
-from viz.timeline import request_lanes
+from viz.timeline import lane_ids, request_lanes
 
 common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
 
@@ -71,12 +71,15 @@ def _lanes(cfg, span_ms: float, animate: bool, title: str, height: int | None, f
 
 
 # Heights from the lane count (about 16 px a lane), so every engine and request lane has a readable label.
-follow = common.follow_bar([r.id for r in dis.requests], lambda rid: common.plain(vf.follow_sentence(dis, rid))
-                           + " (disaggregated run). Outlined in both timelines.")
+ids = [r.id for r in dis.requests]
+clicks = [common.lane_clicked(k, lane_ids(r), ids) for k, r in (("lanes_dis", dis), ("lanes_col", col))]
+follow = common.follow_bar(ids, lambda rid: common.plain(vf.follow_sentence(dis, rid))
+                           + " (disaggregated run). Outlined in both timelines; click a lane to follow another.",
+                           clicked=next((c for c in clicks if c), None))
 fig_d = _lanes(dis.config, span, True, f"Disaggregated: {n_pre} prefill + {n_dec} decode engine(s)", None, follow)
 fig_c = _lanes(col.config, span, False, f"Colocated: one engine, {colo}", None, follow)
-common.plot(fig_d, key="lanes_dis")
-common.plot(fig_c, key="lanes_col")
+common.plot(fig_d, key="lanes_dis", clickable=True)
+common.plot(fig_c, key="lanes_col", clickable=True)
 common.explain(
     "Same arrivals, same time axis, one chart above the other. In the upper chart the top lanes are the "
     "engines (hatched orange: a prefill pass, solid blue: a decode pass) and below them one lane per request: "

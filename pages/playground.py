@@ -280,15 +280,17 @@ st.caption("**This run:** " + common.plain(_ran_with(cfg)))
 
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
-follow = common.follow_bar([r.id for r in result.requests], lambda rid: common.plain(vf.follow_sentence(
-    result, rid)) + " Marked in the timeline, the KV chart and the iteration log.")
-common.plot(views.followed("lanes", follow), key="pg_lanes")
+ids = [r.id for r in result.requests]
+follow = common.follow_bar(ids, lambda rid: common.plain(vf.follow_sentence(result, rid)) + " Marked in the "
+                           "timeline, the KV chart and the iteration log.",
+                           clicked=common.lane_clicked("pg_lanes", tl.lane_ids(result), ids))
+common.plot(views.followed("lanes", follow), key="pg_lanes", clickable=True)
 common.explain("One lane per request, in arrival order; time runs right in ms. Dotted grey = queued, hatched orange "
                "= prefill, solid blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
                "or a token gap over the TBT goal because a prefill shared the pass), hatched purple = preempted, striped yellow = "
                "KV transfer, grey with upright stripes = padding (static batching keeps a finished sequence's slot in the batch "
                "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
-               "Long runs merge short neighbouring stretches (hover says so).")
+               "Long runs merge short neighbouring stretches (hover says so). Click a lane to follow that request.")
 
 if result.iterations:
     # A number box, not a slider: over thousands of iterations a slider cannot be aimed at one of them.

@@ -14,7 +14,7 @@ from viz import follow as vf
 from viz import narration as nr
 from viz import roofline as vr
 from viz import sweep as vs
-from viz.timeline import request_lanes
+from viz.timeline import lane_ids, request_lanes
 
 common.reroute_first_visit()  # first, on every run: a fresh server's first visits go through app.py's router
 
@@ -107,15 +107,18 @@ def _lanes(cfg, span_ms: float, title: str, follow: str | None = None):
     return vc.align_time_axes([fig], span_ms)[0]
 
 
-follow = common.follow_bar([r.id for r in res_a.requests], lambda rid: f"{common.plain(rid)} is outlined in both "
-                           f"timelines. A: {common.plain(vf.follow_sentence(res_a, rid))} B: "
-                           f"{common.plain(vf.follow_sentence(res_b, rid))}")
+ids = [r.id for r in res_a.requests]
+clicks = [common.lane_clicked(k, lane_ids(r), ids) for k, r in (("lanes_a", res_a), ("lanes_b", res_b))]
+follow = common.follow_bar(ids, lambda rid: f"{common.plain(rid)} is outlined in both timelines (click a lane to "
+                           f"follow another). A: {common.plain(vf.follow_sentence(res_a, rid))} B: "
+                           f"{common.plain(vf.follow_sentence(res_b, rid))}",
+                           clicked=next((c for c in clicks if c), None))
 fig_a = _lanes(res_a.config, span, f"A: {pol_a}", follow)
 fig_b = _lanes(res_b.config, span, f"B: {pol_b}", follow)
 st.caption(f"**A = {pol_a}:** {POLICY_TEXT[pol_a]}.")
-common.plot(fig_a, key="lanes_a")
+common.plot(fig_a, key="lanes_a", clickable=True)
 st.caption(f"**B = {pol_b}:** {POLICY_TEXT[pol_b]}.")
-common.plot(fig_b, key="lanes_b")
+common.plot(fig_b, key="lanes_b", clickable=True)
 common.explain(
     "One lane per request, A above B on one time axis, each phase's colour and pattern as in the legend "
     "(hover a bar for its iterations). The run that ends further left served the same requests sooner.")

@@ -187,3 +187,47 @@ def test_presentation_mode_button_labels_stay_on_one_line(server, browser):
         assert not broken, "\n".join(broken)
     finally:
         pg.close()
+
+
+# The drawn bar of ``rid``'s lane that is widest on screen, marked for a click (bars are one SVG path each,
+# in the order of their trace's points).
+MARK_BAR = """([n, rid]) => { const gd = document.querySelectorAll('.js-plotly-plot')[n];
+    let best = null, width = 0;
+    gd.querySelectorAll('.barlayer .trace').forEach((tr, k) => {
+        const d = gd.calcdata[k] && gd.calcdata[k][0] && gd.calcdata[k][0].trace;
+        if (!d || !d.customdata) return;
+        tr.querySelectorAll('.point').forEach((pt, i) => {
+            const w = pt.getBoundingClientRect().width;
+            if (d.customdata[i] && d.customdata[i][0] === rid && w > width) { best = pt; width = w; } }); });
+    if (best) best.querySelector('path').setAttribute('data-follow-target', rid);
+    return width; }"""
+
+
+def test_clicking_a_lane_follows_that_request(server, page):
+    open_page(page, f"{server}/playground?scenario=chat&policy=continuous&requests=40")
+    nth = chart_index(page, "Batch timeline")
+    assert drawn(page, nth)["follow_shapes"] == 0
+    assert page.evaluate(MARK_BAR, [nth, "r10"]) > 3, "no bar of r10 wide enough to click"
+    page.locator('[data-follow-target="r10"]').click(force=True)
+    wait_idle(page)
+    no_exception(page)
+    assert "follow=r10" in page.url
+    assert page.get_by_role("combobox", name="Follow one request").input_value() == "r10"
+    _lane_marked(page, "Batch timeline", "r10")
+    # The picker still works after a click: choosing another request replaces the clicked one.
+    box = page.get_by_role("combobox", name="Follow one request")
+    box.click()
+    box.fill("r03")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert "follow=r03" in page.url
+    _lane_marked(page, "Batch timeline", "r03")
+    # On the disaggregation page a click on the lower (colocated) timeline marks the request in both.
+    open_page(page, f"{server}/disaggregation")
+    nth = chart_index(page, "Colocated")
+    assert page.evaluate(MARK_BAR, [nth, "r08"]) > 3
+    page.locator('[data-follow-target="r08"]').click(force=True)
+    wait_idle(page)
+    assert "follow=r08" in page.url
+    _lane_marked(page, "Colocated", "r08")
+    _lane_marked(page, "Disaggregated", "r08")
