@@ -213,13 +213,13 @@ def run_validation(policy: str = "continuous", n_requests: int = 50, seed: int =
     if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 9:
         raise ConfigError("pass-repeats", f"must be a whole number from 1 to 9, got {repeats!r}")
     from sim.real import calibrate
-    from sim.real.executor import execute, load_model
+    from sim.real.executor import effective_clock, execute, load_model
     from sim.real.model import describe_device
     t0 = time.perf_counter()
     say = progress or (lambda frac, text: None)
     say(0.0, "loading the tiny model")
     model = model or load_model()
-    device = describe_device(model.device)
+    device, clock = describe_device(model.device), effective_clock(clock, model.device)  # GPU: the wall clock
     fit = None if recalibrate else calibrate.fresh(device, clock, fit_max_age_s)
     session = between = None
     if fit is None:
