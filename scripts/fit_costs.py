@@ -8,7 +8,10 @@ stack's CPU work (``CpuOverhead``), never a correction per shape; each part of t
 own measured part, weighing its errors by the time of the pass it belongs to:
 
 * linear layers (per card type): MFU, MBU and the exposed share of the shorter roof, to ``linear_ms`` of
-  every row measured on that card (full passes and linear-only rows);
+  every row measured on that card (full passes and linear-only rows). The least time of one kernel
+  (``KERNEL_S``, 9 kernels per layer) is an input, not fitted: the rows cannot tell it from MBU (both are
+  the same at one token), so it is measured where it shows alone, in the norm and RoPE kernels of the same
+  profiling data at one token (4 us on both cards);
 * attention (A100: the only card with attention data): attention MFU, attention MBU and the launch time
   per layer per kernel, to ``attn_prefill_ms + attn_decode_ms``;
 * KV-cache write (A100): the launch time per layer and the time per prompt token per layer, to
@@ -32,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim import gpu_passes as gp  # noqa: E402
-from sim.cost_model import (CPU_OVERHEAD, EFFICIENCY, HARDWARE, MODELS, CpuOverhead, Efficiency,  # noqa: E402
-                            RooflineCost)
+from sim.cost_model import (CPU_OVERHEAD, EFFICIENCY, HARDWARE, KERNEL_S, MODELS, CpuOverhead,  # noqa: E402
+                            Efficiency, RooflineCost)
 
 FRACTIONS = ("mfu", "mbu", "exposed", "attn_mfu", "attn_mbu")  # fitted inside (0, 1)
 
@@ -107,7 +110,7 @@ PART = {"mfu": "linear", "attn_mfu": "attention", "kv_write_launch_s": "kv_write
 def fit(rows: list) -> tuple[dict[str, Efficiency], CpuOverhead]:
     main = [r for r in rows if r.split == "main"]
     start = Efficiency(mfu=0.6, mbu=0.7, exposed=0.3, attn_mfu=0.5, attn_mbu=0.8, attn_launch_s=2e-5,
-                       kv_write_launch_s=3e-6, kv_write_token_s=5e-7)
+                       kv_write_launch_s=3e-6, kv_write_token_s=5e-7, kernel_s=KERNEL_S)
     effs = {}
     for card in ("a100", "h100"):
         mine = [r for r in main if r.gpu == card and r.linear_ms is not None and r.model in MODELS]
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{card}: MFU {e.mfu:.3g}, MBU {e.mbu:.3g}, exposed share {e.exposed:.3g}; attention MFU "
               f"{e.attn_mfu:.3g}, MBU {e.attn_mbu:.3g}, launch {e.attn_launch_s * 1e6:.3g} us/layer/kernel; "
               f"KV write launch {e.kv_write_launch_s * 1e6:.3g} us/layer, {e.kv_write_token_s * 1e6:.3g} us per "
-              f"prompt token per layer")
+              f"prompt token per layer; least time of one kernel {e.kernel_s * 1e6:.3g} us (measured, not fitted)")
         print("  " + ", ".join(f"{f}={getattr(e, f)!r}" for f in e.__dataclass_fields__ if f != "source"))
     print(f"\nCPU overhead: {cpu.fixed_s * 1e3:.3g} ms + {cpu.per_seq_s * 1e3:.3g} ms per sequence "
           f"(fixed_s={cpu.fixed_s!r}, per_seq_s={cpu.per_seq_s!r})")

@@ -282,8 +282,11 @@ def cmd_cost(args) -> int:
     if counts["decode"]:
         what.append(f"{counts['decode']:,} decoding sequences at {counts['context']:,} tokens of context")
     print(f"One pass of {args.model} on {args.hardware}: {' and '.join(what)}")
-    rows = [("linear layers", p.linear_s, f"compute {p.linear_compute_s * 1e3:.2f} ms, weights read "
-                                          f"{p.linear_memory_s * 1e3:.2f} ms" if p.linear_memory_s else ""),
+    linear_note = (f"compute {p.linear_compute_s * 1e3:.2f} ms, weights read {p.linear_memory_s * 1e3:.2f} ms"
+                   if p.linear_memory_s else "")
+    if p.linear_fixed_s:
+        linear_note += f", kernels' least time {p.linear_fixed_s * 1e3:.2f} ms"
+    rows = [("linear layers", p.linear_s, linear_note),
             ("attention", p.attention_s, f"compute {p.attention_compute_s * 1e3:.2f} ms, KV read "
                                          f"{p.attention_memory_s * 1e3:.2f} ms" if p.attention_memory_s else ""),
             ("KV-cache write", p.kv_write_s, "K and V of the new tokens" if p.kv_write_s else

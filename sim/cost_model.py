@@ -42,8 +42,8 @@ from typing import NamedTuple
 
 from sim.errors import ConfigError
 # The numbers the presets rest on live in sim.presets (re-exported here: callers import them from either).
-from sim.presets import (CPU_OVERHEAD, EFFICIENCY, GB, HARDWARE, MODELS, CpuOverhead, Efficiency,  # noqa: F401
-                         HardwareSpec, ModelSpec)
+from sim.presets import (CPU_OVERHEAD, EFFICIENCY, GB, HARDWARE, KERNEL_S, KERNEL_S_SOURCE, LINEAR_KERNELS_PER_LAYER,  # noqa: F401
+                         MODELS, CpuOverhead, Efficiency, HardwareSpec, ModelSpec)
 
 
 
@@ -90,6 +90,7 @@ class PassCost:
     overhead_s: float  # CPU time of the iteration (scheduling, inputs, sampling, outputs)
     extra_s: float = 0.0  # reorganization (joins/leaves, C4) and swap traffic on top
     bound: str = "memory"  # "compute" or "memory": the roof the pass's kernels sit on
+    linear_fixed_s: float = 0.0  # of linear_s: every kernel's least time (launch, filling and draining the SMs)
 
     @property
     def gpu_s(self) -> float:
@@ -137,6 +138,9 @@ class RooflineCost:
             "_lin_c": 2.0 * m.block_params / (peak * e.mfu),  # s per token
             "_lin_m": m.block_params * m.bytes_per_param / (bw * e.mbu),  # s per pass: the weights read
             "_lin_act": m.activation_bytes_per_token / (bw * e.mbu),  # s per token: the element-wise kernels
+            # s per pass: every kernel of the linear part takes at least kernel_s, however few its tokens (with
+            # tensor parallelism each card runs all of them: the floor does not shrink with more cards)
+            "_lin_fixed": m.layers * LINEAR_KERNELS_PER_LAYER * e.kernel_s,
             "_att_c": 4.0 * m.layers * attn_width / (peak * e.attn_mfu),  # s per attention pair
             "_att_kv": kv / (bw * e.attn_mbu),  # s per cached token read
             # Q read and the output written, plus K and V read, per prompt token (all layers)
@@ -146,6 +150,7 @@ class RooflineCost:
             "_kv_launch": m.layers * e.kv_write_launch_s,
             "_kv_tok": m.layers * e.kv_write_token_s,  # s per prompt token
         }
+        per["_pass_fixed"] = per["_kv_launch"] + per["_lin_fixed"]  # both paid once by any pass with tokens
         for k, v in per.items():
             object.__setattr__(self, k, v)
 
@@ -157,7 +162,7 @@ class RooflineCost:
     def parts(self, s: BatchShape) -> PassCost:
         tokens = s.prefill_tokens + s.decode_seqs
         lin_c, lin_m = self._lin_c * tokens, self._lin_m if tokens else 0.0
-        linear = self._roof(lin_c, lin_m) + self._lin_act * tokens
+        linear = self._roof(lin_c, lin_m) + self._lin_act * tokens + (self._lin_fixed if tokens else 0.0)
         att_c = att_m = attention = 0.0
         if s.prefill_tokens:
             c = self._att_c * s.prefill_attn_pairs
@@ -173,7 +178,8 @@ class RooflineCost:
         overhead = self.overhead_s + self.overhead_per_seq_s * (s.decode_seqs + s.prefill_seqs)
         extra = self.reorg_s * (s.joins + s.leaves) + s.swap_tokens * self.model.kv_bytes_per_token / self.hw.host_link_bytes_per_s
         bound = "compute" if lin_c + att_c > lin_m + att_m else "memory"
-        return PassCost(lin_c, lin_m, linear, att_c, att_m, attention, kv_write, overhead, extra, bound)
+        return PassCost(lin_c, lin_m, linear, att_c, att_m, attention, kv_write, overhead, extra, bound,
+                        self._lin_fixed if tokens else 0.0)
 
     def iteration_time(self, s: BatchShape) -> float:
         # The same sum as parts(), without building the breakdown (the simulator's inner loop).
@@ -183,7 +189,7 @@ class RooflineCost:
         if tokens:
             c, m = self._lin_c * tokens, self._lin_m
             t += (c + exposed * m if c > m else m + exposed * c) + self._lin_act * tokens
-            t += self._kv_launch + self._kv_w * tokens + self._kv_tok * s.prefill_tokens
+            t += self._pass_fixed + self._kv_w * tokens + self._kv_tok * s.prefill_tokens
         if s.prefill_tokens:
             c = self._att_c * s.prefill_attn_pairs
             m = self._att_kv * s.prefill_cached_tokens + self._att_tok * s.prefill_tokens
@@ -204,7 +210,7 @@ class RooflineCost:
         grows with the context, and its roofline of two terms proportional to ctx is one slope."""
         tokens = decode_seqs
         c, m = self._lin_c * tokens, self._lin_m
-        fixed = self._roof(c, m) + self._lin_act * tokens + self._kv_launch + self._kv_w * tokens
+        fixed = self._roof(c, m) + self._lin_act * tokens + self._pass_fixed + self._kv_w * tokens
         fixed += self.overhead_s + self.overhead_per_seq_s * decode_seqs
         slope = 0.0
         if decode_seqs > padding:
@@ -221,7 +227,8 @@ class RooflineCost:
         return self._lin_m / self._lin_c
 
     def weights_floor_s(self) -> float:
-        """The least time any pass takes on the GPU: every block weight read once at ``bandwidth x mbu``."""
+        """A floor under every pass's GPU time: every block weight read once at ``bandwidth x mbu`` (a pass also
+        pays each kernel's least time, ``kernel_s``, and its attention and KV write)."""
         return self._lin_m
 
     def numbers(self) -> list[Number]:
@@ -243,6 +250,8 @@ class RooflineCost:
             Number("MFU (linear layers)", e.mfu, "fraction of peak", fit),
             Number("MBU (weights, KV write)", e.mbu, "fraction of peak", fit),
             Number("exposed share of the shorter roof", e.exposed, "fraction", fit + "; 0 = max, 1 = sum"),
+            Number("least time of one kernel", e.kernel_s * 1e6, "us",
+                   f"{KERNEL_S_SOURCE}; {LINEAR_KERNELS_PER_LAYER} kernels per layer in the linear part"),
             Number("attention MFU", e.attn_mfu, "fraction of peak", fit),
             Number("attention MBU (KV read)", e.attn_mbu, "fraction of peak", fit),
             Number("attention launch per layer per kernel", e.attn_launch_s * 1e6, "us", fit),
@@ -253,7 +262,7 @@ class RooflineCost:
             Number("reorganization per join/leave", self.reorg_s * 1e3, "ms", "C4: a teaching parameter"),
             Number("ridge point (linear layers)", self.ridge_tokens(), "tokens per pass",
                    "compute time = weights-read time at the fitted MFU and MBU"),
-            Number("weights-read floor", self.weights_floor_s() * 1e3, "ms", "least GPU time of any pass"),
+            Number("weights-read floor", self.weights_floor_s() * 1e3, "ms", "no pass takes less GPU time"),
         ]
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -399,7 +408,10 @@ def price_pass(model_name: str, hw_name: str, prefill: int = 0, cached: int = 0,
         prompt = cached + prefill
         held = prompt + decode * (context + 1)
         if held > capacity:
-            flag = "prefill" if prompt > capacity else "context" if decode * context > prompt else "decode"
+            if prompt > capacity:  # the prompt alone does not fit: name the larger of its two parts
+                flag = "cached" if cached > prefill else "prefill"
+            else:
+                flag = "context" if decode * context > prompt else "decode"
             raise ConfigError(flag, f"the pass holds {held:,} KV tokens ({prompt:,} of the prompt + {decode:,} "
                                     f"sequences x {context + 1:,}); {model_name} on {hw_name} has room for "
                                     f"{capacity:,}")

@@ -120,19 +120,30 @@ class Efficiency:
     attn_launch_s: float  # per layer, per attention kernel (prefill, decode): launch and setup time
     kv_write_launch_s: float  # per layer: the KV-cache write kernel's launch time
     kv_write_token_s: float  # per prompt token per layer: the measured write kernel's time per token
+    # The least time one kernel takes however little it computes (launch, filling and draining the SMs):
+    # measured, not fitted (see KERNEL_S_SOURCE). A layer's linear part runs LINEAR_KERNELS_PER_LAYER kernels.
+    kernel_s: float = 0.0
     source: str = ""
+
+
+# The kernels of one layer's linear part, as the measured passes count them (Vidur's sum): RMSNorm, QKV
+# projection, RoPE, output projection, RMSNorm, gate/up projection, SiLU x up, down projection, residual add.
+LINEAR_KERNELS_PER_LAYER = 9
+KERNEL_S = 4e-6  # s: the least time of one kernel, measured (below); an input of the fit, not fitted
+KERNEL_S_SOURCE = ("measured: the norm and RoPE kernels of the same profiling data at one token, which move a few "
+                   "KB, take 4 us each on both cards (Vidur mlp.csv, A100 Llama-3-8B and H100 Llama-2-7B)")
 
 
 # Fitted by `python scripts/fit_costs.py` on the rows of sim/data/gpu-passes.csv marked split=main
 # (its held-out rows and the table it prints are in the README). Vidur's public profiling data
 # (github.com/microsoft/vidur): fp16 kernels, tensor parallel 1, median time per operation per layer.
 EFFICIENCY: dict[str, Efficiency] = {
-    "a100": Efficiency(mfu=0.72, mbu=0.691, exposed=0.291, attn_mfu=0.439, attn_mbu=0.855, attn_launch_s=2.18e-05,
-                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07,
+    "a100": Efficiency(mfu=0.725, mbu=0.777, exposed=0.274, attn_mfu=0.438, attn_mbu=0.854, attn_launch_s=2.18e-05,
+                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07, kernel_s=KERNEL_S,
                        source="fitted to Llama-3-8B passes measured on an A100 (linear layers, FlashInfer "
                               "attention and KV write)"),
-    "h100": Efficiency(mfu=0.814, mbu=0.716, exposed=0.526, attn_mfu=0.439, attn_mbu=0.855, attn_launch_s=2.18e-05,
-                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07,
+    "h100": Efficiency(mfu=0.812, mbu=0.907, exposed=0.536, attn_mfu=0.438, attn_mbu=0.854, attn_launch_s=2.18e-05,
+                       kv_write_launch_s=2e-06, kv_write_token_s=5.11e-07, kernel_s=KERNEL_S,
                        source="linear layers fitted to Llama-2-7B passes measured on an H100; attention and "
                               "KV write not measured on H100: the A100's factors"),
 }

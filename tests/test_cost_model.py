@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sim import gpu_passes as gp
-from sim.cost_model import (EFFICIENCY, HARDWARE, MODELS, BatchShape, RooflineCost, build_cost_model, pass_shape,
-                            price_pass)
+from sim.cost_model import (EFFICIENCY, HARDWARE, LINEAR_KERNELS_PER_LAYER, MODELS, BatchShape, RooflineCost,
+                            build_cost_model, pass_shape, price_pass)
 from sim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +32,12 @@ def test_parts_add_up_to_the_iteration_time(model, hw):
         assert p.total_s == pytest.approx(cost.iteration_time(s), rel=1e-12)
         assert p.total_s == pytest.approx(p.linear_s + p.attention_s + p.kv_write_s + p.overhead_s + p.extra_s)
         assert min(p.linear_s, p.attention_s, p.kv_write_s, p.overhead_s) >= 0
-        # Each part is its own roofline: at least the larger roof, at most both roofs added.
+        # Each part is its own roofline: at least the larger roof, at most both roofs added (plus the
+        # element-wise kernels and every kernel's least time).
         assert max(p.linear_compute_s, p.linear_memory_s) <= p.linear_s
-        assert p.linear_s <= p.linear_compute_s + p.linear_memory_s + cost._lin_act * s.tokens + 1e-15
+        kernels = cost.model.layers * LINEAR_KERNELS_PER_LAYER * cost.eff.kernel_s
+        assert kernels > 0 and p.linear_fixed_s == kernels  # measured, so the same for every card type
+        assert p.linear_s <= p.linear_compute_s + p.linear_memory_s + cost._lin_act * s.tokens + kernels + 1e-15
 
 
 @pytest.mark.parametrize("model,hw", GPU_PAIRS)
@@ -155,6 +158,13 @@ def test_sim_cost_json():
     (("--prefill", "12abc"), "--prefill"),
     (("--decode", "256", "--context", "100000"), "--context"),
     (("--prefill", "900000"), "--prefill"),
+    (("--prefill", "8", "--cached", "900000"), "--cached"),
+    (("--prefill", "8", "--cached", "-1"), "--cached"),
+    (("--cached", "5"), "--cached"),
+    (("--decode", "-3"), "--decode"),
+    (("--decode", "1.5"), "--decode"),
+    (("--decode", "999999"), "--decode"),
+    (("--hardware", "tiny-cpu", "--decode", "1"), "--hardware"),
     (("--hardware", "b200", "--decode", "1"), "--hardware"),
     (("--model", "gpt-5", "--decode", "1"), "--model"),
     (("--model", "llama-3-70b", "--decode", "1"), "--model"),
