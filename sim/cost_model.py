@@ -13,7 +13,8 @@ Two implementations behind one method, ``iteration_time(shape)`` (seconds), and 
     weight read once per pass at ``bandwidth x mbu``. Few tokens: bound by the weights read (the floor of
     every decode step); many tokens: bound by compute. The ridge point is where the two meet. Plus the
     element-wise kernels between them (norms, RoPE, SiLU, residual adds), which move each token's
-    activations at ``bandwidth x mbu``.
+    activations at ``bandwidth x mbu``, plus each of the layer's 9 kernels' least time (``kernel_s``,
+    launching it and filling and draining the SMs; measured, not fitted), which no batch size hides.
   - attention: compute 4 x layers x (heads x head dim) FLOPs per (query token, cached token) pair at
     ``peak x attn_mfu``; memory: the cached K and V each query reads at ``bandwidth x attn_mbu``; plus a
     fixed launch time per layer per kernel. Prefill attention is compute-bound, decode attention memory-bound.
