@@ -89,7 +89,11 @@ def test_static_padding_is_drawn_and_narrated_as_padding():
     r = simulate(scenario("book-example", policy="static"))
     fig = tl.request_lanes(r, animate=False)
     pad = next(t for t in fig.data if t.name == PHASE_LABELS["padding"])
-    assert len(pad.x) > 0 and pad.marker.pattern.shape == "/"
+    # Padding has its own pattern (viz.palette.PHASE_PATTERNS), told apart from every other phase without colour.
+    from viz.palette import PHASE_PATTERNS
+    shape = PHASE_PATTERNS["padding"]["shape"]
+    assert len(pad.x) > 0 and pad.marker.pattern.shape == shape
+    assert shape and all(p.get("shape") != shape for k, p in PHASE_PATTERNS.items() if k != "padding")
     from viz.narration import narrations
     text = narrations(r)
     it6 = text[5]
