@@ -88,7 +88,17 @@ MENU_SECTION = f"{MENU} .bl-menu-section, {MENU_IN_PAGE} .bl-menu-section"
 def menu_hrefs(page, menu: str = MENU) -> list[str]:
     """Every link of the menu (the current page's included), in menu order, without the query string."""
     page.wait_for_selector(f"{menu} .bl-menu-section", state="attached", timeout=60_000)
-    return [h.split("?")[0] for h in page.eval_on_selector_all(f"{menu} a", "els => els.map(e => e.href)")]
+    # Streamlit sends the menu's links one element at a time, so a read right after the first heading can
+    # see one link: read until two reads 0.3 s apart agree (a loaded machine may take seconds).
+    read = lambda: [h.split("?")[0] for h in page.eval_on_selector_all(f"{menu} a", "els => els.map(e => e.href)")]
+    last, deadline = read(), time.time() + 60
+    while time.time() < deadline:
+        page.wait_for_timeout(300)
+        now = read()
+        if now == last and len(now) > 1:
+            return now
+        last = now
+    return last
 
 
 def menu_link(page, title: str, menu: str = MENU):
