@@ -23,7 +23,7 @@ import tempfile
 import pytest
 
 from quiz import catalog
-from tests.browser_kit import (CHROMIUM, CHROMIUM_ARGS, MENU, MENU_IN_PAGE, OVERFLOWING_TEXT, free_port,
+from tests.browser_kit import (MENU, MENU_IN_PAGE, OVERFLOWING_TEXT, free_port,
                                require_browser, start_server, stop_server, wait_idle)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,18 +71,6 @@ def server():
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def audit(page) -> list[dict]:

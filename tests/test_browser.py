@@ -11,44 +11,13 @@ missing browser is a failure.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
-import urllib.request
 
-import pytest
-
-from browser_kit import MENU_SECTION, CHROMIUM, CHROMIUM_ARGS, free_port, menu_hrefs, require_browser, start_server
+from browser_kit import MENU_SECTION, menu_hrefs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
 FIRST_CHART_TARGET_S = 3.0
-
-
-@pytest.fixture(scope="module")
-def server():
-    require_browser()
-    port = free_port()
-    proc = start_server(port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def wait_idle(page, timeout_ms: int = 30_000) -> None:

@@ -12,39 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from browser_kit import (CHROMIUM, CHROMIUM_ARGS, OVERFLOWING_TEXT, bar_paths, chart_index, free_port, main_text,
-                         menu_hrefs, menu_link, no_exception, open_page, require_browser, start_server, stop_server, wait_idle,
-                         wait_text)
-
-
-@pytest.fixture(scope="module")
-def server():
-    require_browser()
-    proc = start_server(free_port())
-    port = proc.args[proc.args.index("--server.port") + 1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_server(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-    yield pg
-    pg.close()
+from browser_kit import (OVERFLOWING_TEXT, bar_paths, chart_index, main_text, menu_hrefs, menu_link, no_exception,
+                         open_page, wait_idle, wait_text)
 
 
 def _play(page, nth: int) -> None:

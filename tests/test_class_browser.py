@@ -21,8 +21,7 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser_kit import (CHROMIUM, CHROMIUM_ARGS, free_port as _free_port,  # noqa: E402
-                         require_browser as _require_browser, wait_idle)
+from browser_kit import free_port as _free_port, require_browser as _require_browser, wait_idle  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -70,18 +69,6 @@ def one_server(data_home):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _no_exception(page) -> None:

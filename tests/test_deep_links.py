@@ -45,20 +45,6 @@ def _label(text: str) -> str:
     return text.strip().splitlines()[-1].strip()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.mark.parametrize("url_path", list(catalog.BY_URL), ids=lambda u: u or "home")
 def test_deep_link_is_the_first_request_of_a_fresh_server(browser, url_path):
     _require_browser()
