@@ -108,9 +108,10 @@ with right:
     common.plot(map_p, key="map_paged")
 common.explain(
     f"The KV cache as a grid; each cell is {block} token slots, in address order (slot 0 top left). "
-    "Dark blue cells hold computed tokens, light blue cells are reserved for tokens a request will still "
-    "generate, orange cells are reserved but will never be used (the request stops before its maximum), "
-    "red cells are free but outside the largest hole (external waste; light grey cells are the largest hole). "
+    "Dark blue cells (S) hold computed tokens, light blue cells (R) are reserved for tokens a request will "
+    "still generate, orange cells (I) are reserved but will never be used (the request stops before its "
+    "maximum: internal waste), red cells (E) are free but outside the largest hole (external waste); blank "
+    "light grey cells are the largest hole. "
     "Hover a cell for its owner. "
     "The slider moves the contiguous run; the paged run is shown at the same moment in time."
     + (f" Black outlines: the cells holding {common.plain(follow)}'s KV cache." if follow else "")

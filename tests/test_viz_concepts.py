@@ -97,6 +97,15 @@ def test_block_map_cells_and_axes(frag):
     for i in (0, cells // 3, cells - 1):
         chunk = states[i * 16:(i + 1) * 16]
         assert flat[i] == np.bincount(chunk, minlength=len(vm.STATES)).argmax()
+    # Not colour alone (WCAG 1.4.1): every drawn cell carries its state's letter, shown in the cell, and the
+    # legend names the letter; the hover keeps the slots and the owner.
+    letters = np.array(fig.data[0].text, dtype=object).flatten()
+    assert fig.data[0].texttemplate == "%{text}"
+    assert all(letters[i] == vm.STATE_LETTERS[vm.STATES[int(flat[i])]] for i in range(cells))
+    assert len({vm.STATE_LETTERS[s] for s in vm.STATES}) == len(vm.STATES)
+    names = [t.name for t in fig.data[1:]]
+    assert all(f"({vm.STATE_LETTERS[s]})" in n for s, n in zip(vm.STATES, names) if vm.STATE_LETTERS[s])
+    assert np.array(fig.data[0].customdata, dtype=object).flatten()[0].startswith("slots 0-15")
 
 
 def test_waste_over_time_plots_the_trace(frag):

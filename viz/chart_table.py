@@ -192,7 +192,7 @@ def chart_table(fig) -> list[dict]:
 
 
 def _heatmap_rows(trace, xt: str, yt: str) -> list[dict]:
-    z, text = _value(trace.z), _value(trace.text)
+    z, text, custom = _value(trace.z), _value(trace.text), _value(trace.customdata)
     xs, ys = _value(trace.x), _value(trace.y)
     template = trace.hovertemplate if isinstance(trace.hovertemplate, str) else None
     out = []
@@ -201,7 +201,8 @@ def _heatmap_rows(trace, xt: str, yt: str) -> list[dict]:
             if zv is None or (isinstance(zv, float) and math.isnan(zv)):  # no cell drawn (past the last one)
                 continue
             t = text[r][c] if text and r < len(text) and c < len(text[r]) else None
-            point = {"x": xs[c] if xs else c, "y": ys[r] if ys else r, "z": zv, "text": t}
+            cd = custom[r][c] if custom is not None and r < len(custom) and c < len(custom[r]) else None
+            point = {"x": xs[c] if xs else c, "y": ys[r] if ys else r, "z": zv, "text": t, "customdata": cd}
             out.append({SERIES: plain(trace.name) or "cell", xt: point["x"], yt: point["y"],
                         DETAILS: _render(template, point) if template else plain(t or zv)})
     return out

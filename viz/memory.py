@@ -27,6 +27,9 @@ STATE_LABELS = {
     "external": "external waste (free, outside the largest hole)",
     "free": "free (largest hole)",
 }
+# A letter in each cell besides its colour, so the map does not rest on colour alone (WCAG 1.4.1); the
+# largest hole stays blank, the background a newcomer can use.
+STATE_LETTERS = {"stored": "S", "reserved": "R", "internal": "I", "external": "E", "free": ""}
 
 
 # ---- reading the trace ---------------------------------------------------------------------------
@@ -89,8 +92,10 @@ def block_map(result, iteration_index: int, cell_tokens: int | None = None, colu
     z = np.full(rows * columns, np.nan)
     z[:ncells] = cell_state
     text = np.full(rows * columns, "", dtype=object)
+    letters = np.full(rows * columns, "", dtype=object)
     for i in range(ncells):
         lo = i * cell
+        letters[i] = STATE_LETTERS[STATES[cell_state[i]]]
         text[i] = (f"slots {lo:,}-{min(lo + cell, len(states)) - 1:,}<br>{STATE_LABELS[STATES[cell_state[i]]]}"
                    + (f"<br>owner {cell_owner[i]}" if cell_owner[i] else ""))
     n = len(STATES)
@@ -98,11 +103,13 @@ def block_map(result, iteration_index: int, cell_tokens: int | None = None, colu
     for i, s in enumerate(STATES):
         scale += [[i / n, KV_COLORS[s]], [(i + 1) / n, KV_COLORS[s]]]
     fig = go.Figure(go.Heatmap(
-        z=z.reshape(rows, columns), text=text.reshape(rows, columns), hovertemplate="%{text}<extra></extra>",
+        z=z.reshape(rows, columns), customdata=text.reshape(rows, columns), hovertemplate="%{customdata}<extra></extra>",
+        text=letters.reshape(rows, columns), texttemplate="%{text}", textfont=dict(size=9),
         colorscale=scale, zmin=-0.5, zmax=n - 0.5, showscale=False, xgap=1, ygap=1))
     # Legend entries (heatmaps have none): one invisible marker per state.
     for s in STATES:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=STATE_LABELS[s],
+        letter = f" ({STATE_LETTERS[s]})" if STATE_LETTERS[s] else ", no letter"
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=STATE_LABELS[s] + letter,
                                  marker=dict(size=12, symbol="square", color=KV_COLORS[s],
                                              line=dict(width=1, color=OKABE_ITO["grey"]))))
     if highlight is not None:
