@@ -85,7 +85,11 @@ def follow_slots(fig: go.Figure, rid: str) -> go.Figure:
             mine = [t == rid for t in texts]
             xs += [x for x, m in zip(tr.x, mine) if m]
             ys += [y for y, m in zip(tr.y, mine) if m]
-            tr.marker.opacity = [1.0 if m else 0.35 for m in mine]
+            # Faded as unselected points, not by a per-point opacity: the legend draws a trace's icon
+            # from its first point, so per-point opacity faded the legend's icons too.
+            tr.selectedpoints = [i for i, m in enumerate(mine) if m]
+            tr.selected = dict(marker=dict(opacity=1.0))
+            tr.unselected = dict(marker=dict(opacity=0.35))
         elif tr.name == "queue":
             tr.text = [word.sub(f"<b>{html.escape(rid)}</b>", t) for t in texts]
     out.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"following {html.escape(rid)}", meta="follow",
