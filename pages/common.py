@@ -326,7 +326,7 @@ def follow_select(ids, label: str = "Follow one request", key: str = "follow", c
             _url_refused(key, raw, "no request of this run has that id", "nobody followed")
         st.session_state[wkey] = raw if raw in ids else None
     value = st.selectbox(label, [None] + ids, key=wkey,
-                         format_func=lambda o: "nobody" if o is None else o,
+                         format_func=lambda o: "nobody" if o is None else o, placeholder="nobody",
                          help="Marks this request in every view of the run: its lane in the timeline (others "
                               "dimmed), its slots, its own KV cache and its rows in the iteration log. Click a "
                               "lane of the timeline to pick it there. Also in a link: ?follow=<id>.")
