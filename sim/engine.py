@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from simpy import Environment, Resource
 
+from sim import fastpath
 from sim.cohort import CohortScheduler
 from sim.config import SimConfig
 from sim.cost_model import MODELS, build_cost_model
@@ -211,5 +212,12 @@ class Simulation:
 
 
 def simulate(cfg: SimConfig) -> SimResult:
-    """Run one configuration; deterministic for a given config (seed included)."""
+    """Run one configuration; deterministic for a given config (seed included). An untraced run the
+    compiled kernel covers goes to it (``sim.fastpath``: the same results, bit for bit); the rest, and
+    every run with ``BATCH_LAB_ENGINE=python``, to the reference below."""
+    if fastpath.wanted(cfg):
+        res = fastpath.simulate(cfg)
+        if res is not None:
+            return res
+    fastpath.last_engine[0] = "python"
     return Simulation(cfg).run()

@@ -97,6 +97,19 @@ class _Columns:
         self.cls = np.fromiter([code[r.cls] for r in reqs], np.int64, n)
         self.priority = np.fromiter([r.priority for r in reqs], np.int64, n)
 
+    @classmethod
+    def of_arrays(klass, n: int, classes: list, **columns) -> _Columns:
+        """The same columns from arrays a caller already holds (the compiled engine's), ``classes`` in order
+        of first appearance and ``cls`` coded into it; ``rejected`` and ``preemptions`` default to none."""
+        col = object.__new__(klass)
+        col.n = n
+        col.rejected = np.zeros(n, bool)
+        col.preemptions = np.zeros(n, np.int64)
+        col.classes = classes
+        for name, v in columns.items():
+            setattr(col, name, v)
+        return col
+
     def subset(self, mask: np.ndarray) -> _Columns:
         sub = object.__new__(_Columns)
         for name, v in vars(self).items():
@@ -155,15 +168,16 @@ def _summary(col: _Columns, gaps: tuple, slos: dict, span: tuple[float, float] |
     }
 
 
-def compute_metrics(reqs, recorder, workload, n_engines: int) -> tuple[dict, dict]:
-    """Overall metrics and the per-class breakdown (same keys; engine-wide keys repeat the overall value)."""
+def compute_metrics(reqs, recorder, workload, n_engines: int, col: _Columns | None = None) -> tuple[dict, dict]:
+    """Overall metrics and the per-class breakdown (same keys; engine-wide keys repeat the overall value).
+    ``col``: the requests' columns when the caller has them already (else read from ``reqs``)."""
     slos = {c.name: (c.ttft_slo_s, c.tbt_slo_s) for c in workload.classes}
     if len(recorder.gaps) == 1:
         all_gaps = next(iter(recorder.gaps.values()))  # one class: no copy of a few 100,000 samples
     else:
         all_gaps = ([g for v, _ in recorder.gaps.values() for g in v],
                     [n for _, w in recorder.gaps.values() for n in w])
-    col = _Columns(reqs)
+    col = _Columns(reqs) if col is None else col
     overall = _summary(col, all_gaps, slos, None)
     busy = sum(recorder.busy_s.values())
     engine_wide = {

@@ -172,41 +172,68 @@ class WorkloadConfig:
 ARRIVALS = ("poisson", "gamma", "backlog", "scripted")
 
 
+@dataclass(frozen=True)
+class Draw:
+    """A generated (not scripted) request stream as arrays, in the order drawn (request i is ``r{i + 1}``):
+    what ``generate`` turns into Request objects (then sorts by arrival), and what the compiled engine
+    (``sim.fastpath``) reads directly."""
+
+    arrivals: np.ndarray  # s, float64
+    which: np.ndarray  # index of each request's class in ``cfg.classes``
+    prompts: np.ndarray  # int64
+    outputs: np.ndarray  # int64
+    rng: np.random.Generator  # the stream's generator, after these draws (the predictor noise comes next)
+
+
+def draw(cfg: WorkloadConfig, seed: int) -> Draw:
+    """The random part of ``generate`` for a non-scripted workload: the same draws from the same generator."""
+    rng = np.random.default_rng(seed)
+    n = cfg.n_requests
+    if cfg.arrival == "poisson":
+        arrivals = np.cumsum(rng.exponential(1.0 / cfg.rate_per_s, size=n))
+    elif cfg.arrival == "gamma":
+        shape = 1.0 / (cfg.cv ** 2)  # CV of a gamma variable is 1/sqrt(shape)
+        arrivals = np.cumsum(rng.gamma(shape, 1.0 / (cfg.rate_per_s * shape), size=n))
+    else:  # backlog: everything already queued at t = 0
+        arrivals = np.zeros(n)
+    arrivals = arrivals - arrivals[0]  # the first request arrives at t = 0
+    shares = np.array([c.share for c in cfg.classes], dtype=float)
+    which = rng.choice(len(cfg.classes), size=n, p=shares / shares.sum())
+    prompts = np.zeros(n, dtype=np.int64)
+    outputs = np.zeros(n, dtype=np.int64)
+    for k, c in enumerate(cfg.classes):
+        mask = which == k
+        m = int(mask.sum())
+        prompts[mask] = c.prompt.sample(rng, m)
+        outputs[mask] = c.output.sample(rng, m)
+    return Draw(arrivals, which, prompts, outputs, rng)
+
+
+def request_ids(n: int) -> list[str]:
+    """Ids of a generated stream's requests, in the order they were drawn: r1..rN, zero-padded."""
+    width = len(str(n))
+    return [f"r{i + 1:0{width}d}" for i in range(n)]
+
+
 def generate(cfg: WorkloadConfig, seed: int) -> list[Request]:
     """Draw the request stream of ``cfg``; one generator per call, so runs never share random state."""
     cfg.validate()
-    rng = np.random.default_rng(seed)
     if cfg.arrival == "scripted":
         reqs = list(cfg.script)
+        rng = np.random.default_rng(seed)
     else:
+        d = draw(cfg, seed)
+        rng = d.rng
         n = cfg.n_requests
-        if cfg.arrival == "poisson":
-            arrivals = np.cumsum(rng.exponential(1.0 / cfg.rate_per_s, size=n))
-        elif cfg.arrival == "gamma":
-            shape = 1.0 / (cfg.cv ** 2)  # CV of a gamma variable is 1/sqrt(shape)
-            arrivals = np.cumsum(rng.gamma(shape, 1.0 / (cfg.rate_per_s * shape), size=n))
-        else:  # backlog: everything already queued at t = 0
-            arrivals = np.zeros(n)
-        arrivals = arrivals - arrivals[0]  # the first request arrives at t = 0
-        shares = np.array([c.share for c in cfg.classes], dtype=float)
-        which = rng.choice(len(cfg.classes), size=n, p=shares / shares.sum())
-        prompts = np.zeros(n, dtype=np.int64)
-        outputs = np.zeros(n, dtype=np.int64)
-        for k, c in enumerate(cfg.classes):
-            mask = which == k
-            m = int(mask.sum())
-            prompts[mask] = c.prompt.sample(rng, m)
-            outputs[mask] = c.output.sample(rng, m)
-        width = len(str(n))
         reqs = []
         add = reqs.append
         classes = cfg.classes
         # Python numbers in one call each (.tolist() gives the same values as float(a[i]) / int(a[i]),
         # without a numpy scalar per element), and every field given, so __post_init__ changes nothing.
-        for i, (k, arr, prompt, out) in enumerate(zip(which.tolist(), arrivals.tolist(), prompts.tolist(),
-                                                      outputs.tolist())):
+        for rid, k, arr, prompt, out in zip(request_ids(n), d.which.tolist(), d.arrivals.tolist(), d.prompts.tolist(),
+                                            d.outputs.tolist()):
             c = classes[k]
-            add(Request(f"r{i + 1:0{width}d}", arr, prompt, out, c.priority, c.name,
+            add(Request(rid, arr, prompt, out, c.priority, c.name,
                         None if c.deadline_after_s is None else arr + c.deadline_after_s,
                         max(out, c.output.cap), float(out)))
     if cfg.predictor_noise > 0:

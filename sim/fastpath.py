@@ -1,0 +1,266 @@
+"""Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
+
+The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
+covers (see ``covered``): continuous batching, an order whose key is the arrival order, paged memory
+that the batch can never fill (so nobody is ever preempted and the decode cohort never dissolves), no
+prompt longer than the pass's token cap, the roofline cost model. Its results are the Python path's,
+bit for bit (``tests/test_compiled.py``); the Python path stays the reference.
+
+``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
+covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
+(importing numba costs ~0.2 s, more than a small run takes). numba is imported only here, only when the
+kernel is taken; without it the Python path runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from array import array
+
+import numpy as np
+
+from sim.batching import STRATEGIES, Continuous
+from sim.cost_model import RooflineCost, build_cost_model
+from sim.errors import ConfigError
+from sim.kv_memory import make_kv
+from sim.loop import MAX_ITERATIONS, kv_capacity, tbt_goals
+from sim.metrics import DEFAULT_TBT_SLO_S, _Columns, compute_metrics
+from sim.preemption import PREEMPT_MODES
+from sim.queue_order import ORDERS, QueueOrder
+from sim.recorder import Recorder
+from sim.trace import RequestResult, SimResult
+from sim.workload import draw, generate, request_ids
+
+ENGINE_ENV = "BATCH_LAB_ENGINE"
+AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba has been imported
+# Strategies the kernel is a port of (their plan(), on a CohortScheduler): by class, not by name.
+KERNEL_STRATEGIES = (Continuous,)
+last_engine = ["python"]  # which engine ran the latest simulate() in this process (sim bench reports it)
+
+
+def engine_choice() -> str:
+    """``python``, ``compiled`` or ``auto`` from BATCH_LAB_ENGINE (anything else: a ConfigError)."""
+    v = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
+    if v not in ("python", "compiled", "auto"):
+        raise ConfigError("engine", f"{ENGINE_ENV}={v!r}; use python, compiled or auto")
+    return v
+
+
+def covered(cfg) -> bool:
+    """Does the kernel's family hold this config (before drawing the requests)? Read from the policy
+    classes' capabilities and the config, never from a policy's name."""
+    order, preempt = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt]
+    kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
+    return (not cfg.record_iterations
+            and STRATEGIES[cfg.policy] in KERNEL_STRATEGIES
+            and len(STRATEGIES[cfg.policy].engines(cfg)) == 1
+            # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
+            and not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
+            and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
+            and hasattr(kv, "block_size")
+            and cfg.max_batch <= cfg.max_batched_tokens)
+
+
+def wanted(cfg) -> bool:
+    choice = engine_choice()
+    if choice == "python" or not covered(cfg):
+        return False
+    w = cfg.workload
+    n = len(w.script) if w.arrival == "scripted" else w.n_requests
+    return choice == "compiled" or n >= AUTO_MIN_REQUESTS
+
+
+def _numba_kernel():
+    try:
+        from sim import compiled
+    except ImportError:  # numba (or llvmlite) missing or broken: the reference path runs
+        return None
+    return compiled
+
+
+def _prices(cost: RooflineCost) -> np.ndarray:
+    return np.array([cost.overhead_s, cost.overhead_per_seq_s, cost._lin_c, cost._lin_m, cost._lin_act,
+                     cost._pass_fixed, cost._kv_w, cost._kv_tok, cost._att_c, cost._att_kv, cost._att_tok,
+                     cost._att_launch, cost.reorg_s, cost.eff.exposed], dtype=np.float64)
+
+
+def simulate(cfg):
+    """The run on the compiled kernel, or None when it does not apply (the caller runs the Python path)."""
+    k = _numba_kernel()
+    if k is None:
+        return None
+    cfg.validate()
+    cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
+    if type(cost) is not RooflineCost:
+        return None
+    kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
+    stream = _stream(cfg)
+    packed = _pack(k, cfg, stream, kv)
+    if packed is None:
+        return None
+    state = _run(k, packed, _prices(cost))
+    if state is None:
+        return None
+    last_engine[0] = "compiled"
+    recorder = _recorder(cfg, packed, state)
+    col = _columns(k, stream, packed)
+    metrics, by_class = compute_metrics(None, recorder, cfg.workload, 1, col)
+    return SimResult(config=cfg, requests=_results(k, stream, packed), iterations=[], transfers=[],
+                     metrics=metrics, by_class=by_class, engines=("engine",), kv_capacity_tokens=kv.capacity_tokens,
+                     tbt_samples={}, cost_description=cost.describe())
+
+
+def _stream(cfg) -> dict:
+    """The run's requests as arrays in arrival order, with what a RequestResult carries besides: generated
+    streams straight from the draw (no Request objects), scripted ones from ``generate``."""
+    w = cfg.workload
+    if w.arrival == "scripted":
+        reqs = generate(w, cfg.seed)
+        names = list(dict.fromkeys(r.cls for r in reqs))
+        code = {c: i for i, c in enumerate(names)}
+        return {"ids": [r.id for r in reqs], "arrival": np.array([r.arrival_s for r in reqs], np.float64),
+                "prompt": np.array([r.prompt_tokens for r in reqs], np.int64),
+                "output": np.array([r.output_tokens for r in reqs], np.int64),
+                "code": np.array([code[r.cls] for r in reqs], np.int64), "names": names,
+                "priority": [r.priority for r in reqs], "deadline": [r.deadline_s for r in reqs]}
+    w.validate()
+    d = draw(w, cfg.seed)
+    ids = request_ids(w.n_requests)
+    order = np.argsort(d.arrivals, kind="stable")  # generate's stable sort by arrival (usually no change)
+    moved = bool((order != np.arange(len(order))).any())
+    pick = (lambda a: a[order]) if moved else (lambda a: a)
+    if moved:
+        ids = [ids[i] for i in order.tolist()]
+    classes = w.classes
+    return {"ids": ids, "arrival": pick(d.arrivals), "prompt": pick(d.prompts), "output": pick(d.outputs),
+            "code": pick(d.which).astype(np.int64), "names": [c.name for c in classes],
+            "priority": [c.priority for c in classes], "after": [c.deadline_after_s for c in classes]}
+
+
+def _pack(k, cfg, st: dict, kv) -> dict | None:
+    """The stream as the kernel's arrays, or None when it leaves the family (a prompt over the token cap,
+    or a batch that could fill the memory)."""
+    prompt, out = st["prompt"], st["output"]
+    n, bs = len(prompt), kv.block_size
+    most = int((prompt + out - 1).max())
+    if int(prompt.max()) > cfg.max_batched_tokens or cfg.max_batch * -(-most // bs) > kv.num_blocks:
+        return None
+    goal_of = tbt_goals(cfg)
+    cls_goal = [goal_of.get(c, DEFAULT_TBT_SLO_S) for c in st["names"]]
+    goals = list(dict.fromkeys(cls_goal))
+    SI = np.zeros((n, k.SI_COLS), np.int64)
+    SF = np.zeros((n, k.SF_COLS), np.float64)
+    SI[:, k.PROMPT], SI[:, k.OUT], SI[:, k.CLS] = prompt, out, st["code"]
+    SI[:, k.GOAL] = np.array([goals.index(g) for g in cls_goal], np.int64)[st["code"]]
+    SF[:, k.ARR] = st["arrival"]
+    SF[:, k.ADMIT:k.FINISH + 1] = np.nan
+    C = np.array([cfg.max_batch, cfg.max_batched_tokens, bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()),
+                  MAX_ITERATIONS], np.int64)
+    return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
+
+
+def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
+    """Call the kernel until the run is over, growing its buffers when it asks; None: leave it to Python."""
+    C, SI, SF, goals = packed["C"], packed["SI"], packed["SF"], packed["goals"]
+    mb, bs, n_cls = int(C[k.MAX_BATCH]), int(C[k.BS]), len(packed["names"])
+    S = np.zeros(k.S_LEN, np.int64)
+    T = np.zeros(k.T_LEN, np.float64)
+    T[k.A_TIME] = T[k.E_TIME] = 0.0
+    S[k.E_STATE] = k.E_INIT
+    S[k.E_EID] = 1
+    ints = [np.zeros(mb + 1, np.int64) for _ in range(4)]  # members, the plan's prefills, steady, staged
+    crossings = np.zeros(bs, np.int64)
+    built = np.zeros(len(goals), np.int64)
+    cls_count = np.full(n_cls, -1, np.int64)
+    cls_order = np.zeros(n_cls, np.int64)
+    size = max(4096, 4 * (int(C[k.MAX_OUT]) + 4))
+    pgap, pcum, pover = np.zeros(size), np.zeros(size + 1), np.zeros((len(goals), size + 1), np.int64)
+    gsize = size * n_cls
+    gcls, gval, gcnt = np.zeros(gsize, np.int64), np.zeros(gsize), np.zeros(gsize, np.int64)
+    while True:
+        S[k.STATUS] = k.RUNNING
+        k.run_events(S, T, SI, SF, C, prices, *ints, crossings, goals, pgap, pcum, pover, built, gcls, gval, gcnt,
+                     cls_count, cls_order, n_cls)
+        status = int(S[k.STATUS])
+        if status == k.NEED_ROOM:  # double what is full; the state is all in these arrays
+            if S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):
+                pgap, pcum, pover = _grown(pgap), _grown(pcum), _grown(pover)
+            else:
+                gcls, gval, gcnt = _grown(gcls), _grown(gval), _grown(gcnt)
+            continue
+        if status == k.EXCEEDED:
+            raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
+        if status != k.DONE or np.isnan(SF[:, k.FINISH]).any():
+            return None
+        ngap = int(S[k.NGAP])
+        return {"S": S, "T": T, "gcls": gcls[:ngap], "gval": gval[:ngap], "gcnt": gcnt[:ngap]}
+
+
+def _grown(a: np.ndarray) -> np.ndarray:
+    shape = list(a.shape)
+    shape[-1] *= 2
+    b = np.zeros(shape, a.dtype)
+    b[..., :a.shape[-1]] = a
+    return b
+
+
+def _columns(k, st: dict, packed: dict):
+    """The metrics' per-request columns straight from the kernel's arrays (what _Columns reads from the
+    RequestResults), classes in order of first appearance."""
+    SI, SF = packed["SI"], packed["SF"]
+    code = st["code"]
+    present, first = np.unique(code, return_index=True)
+    ranked = present[np.argsort(first)]
+    recode = np.zeros(len(st["names"]), np.int64)
+    recode[ranked] = np.arange(len(ranked))
+    return _Columns.of_arrays(len(code), [st["names"][c] for c in ranked.tolist()],
+                              arrival=SF[:, k.ARR].copy(), first=SF[:, k.FIRST].copy(), finish=SF[:, k.FINISH].copy(),
+                              admitted=SF[:, k.ADMIT].copy(), output=SI[:, k.OUT].copy(), max_gap=SF[:, k.MAXGAP].copy(),
+                              stalls=SI[:, k.STALLS].copy(), stall_time=SF[:, k.STALL].copy(), cls=recode[code],
+                              priority=np.array(st["priority"], np.int64)[code if "after" in st else slice(None)])
+
+
+def _results(k, st: dict, packed: dict) -> list:
+    """One RequestResult per request, as sim.loop.request_result builds it, a block of rows at a time (a
+    million requests would otherwise hold a Python float per cell at once)."""
+    SI, SF, ids = packed["SI"], packed["SF"], st["ids"]
+    names, prio = st["names"], st["priority"]
+    after = st.get("after")
+    out = []
+    add = out.append
+    step = 65_536
+    for lo in range(0, len(ids), step):
+        hi = min(lo + step, len(ids))
+        rows = zip(ids[lo:hi], st["code"][lo:hi].tolist(), SF[lo:hi, k.ARR].tolist(), SI[lo:hi, k.PROMPT].tolist(),
+                   SI[lo:hi, k.OUT].tolist(), SI[lo:hi, k.GEN].tolist(), SF[lo:hi, k.ADMIT].tolist(),
+                   SF[lo:hi, k.FIRST].tolist(), SF[lo:hi, k.FINISH].tolist(), SI[lo:hi, k.STALLS].tolist(),
+                   SF[lo:hi, k.MAXGAP].tolist(), SF[lo:hi, k.STALL].tolist(), range(lo, hi))
+        for rid, c, arr, p, o, gen, adm, first, fin, stalls, gap, stall, i in rows:
+            if after is None:
+                dl, pr = st["deadline"][i], prio[i]
+            else:
+                a = after[c]
+                dl, pr = (None if a is None else arr + a), prio[c]
+            add(RequestResult(rid, names[c], pr, arr, p, o, gen, adm, first, fin, 0, stalls, gap, "", dl, stall))
+    return out
+
+
+def _recorder(cfg, packed: dict, state: dict) -> Recorder:
+    """A Recorder holding what the Python path's would: busy time, KV use, token gaps per class."""
+    k = _numba_kernel()
+    S, T = state["S"], state["T"]
+    rec = Recorder(cfg.record_iterations, cfg.record_layout)
+    rec.count = int(S[k.COUNT])
+    rec.busy_s = {"engine": float(T[k.BUSY])}
+    rec.kv_peak, rec.waste_area, rec.time_area = float(T[k.KVPEAK]), float(T[k.WASTE]), float(T[k.TAREA])
+    rec.max_concurrent = int(S[k.MAXCONC])
+    gcls, names = state["gcls"], packed["names"]
+    firsts = np.unique(gcls, return_index=True)[1] if len(gcls) else []
+    for c in gcls[np.sort(firsts)].tolist() if len(gcls) else []:
+        mask = gcls == c
+        vals, counts = array("d"), array("q")
+        vals.frombytes(np.ascontiguousarray(state["gval"][mask]).tobytes())
+        counts.frombytes(np.ascontiguousarray(state["gcnt"][mask]).tobytes())
+        rec.gaps[names[c]] = (vals, counts)
+    return rec
