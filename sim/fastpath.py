@@ -14,7 +14,7 @@ kernel is taken; without it the Python path runs.
 
 from __future__ import annotations
 
-import math
+import importlib
 import os
 from array import array
 
@@ -73,10 +73,9 @@ def wanted(cfg) -> bool:
 
 def _numba_kernel():
     try:
-        from sim import compiled
+        return importlib.import_module("sim.compiled")
     except ImportError:  # numba (or llvmlite) missing or broken: the reference path runs
         return None
-    return compiled
 
 
 def _prices(cost: RooflineCost) -> np.ndarray:
@@ -138,14 +137,21 @@ def _stream(cfg) -> dict:
             "priority": [c.priority for c in classes], "after": [c.deadline_after_s for c in classes]}
 
 
+def _fits(cfg, st: dict, kv) -> bool:
+    """No prompt longer than the pass's token cap (none is chunked), and a full batch of the longest requests
+    fits the KV memory (no block shortage, so nobody is preempted and the cohort never dissolves)."""
+    prompt, out = st["prompt"], st["output"]
+    most = int((prompt + out - 1).max())  # the most slots one sequence ever holds (its last token is not fed back)
+    return int(prompt.max()) <= cfg.max_batched_tokens and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks
+
+
 def _pack(k, cfg, st: dict, kv) -> dict | None:
     """The stream as the kernel's arrays, or None when it leaves the family (a prompt over the token cap,
     or a batch that could fill the memory)."""
+    if not _fits(cfg, st, kv):
+        return None
     prompt, out = st["prompt"], st["output"]
     n, bs = len(prompt), kv.block_size
-    most = int((prompt + out - 1).max())
-    if int(prompt.max()) > cfg.max_batched_tokens or cfg.max_batch * -(-most // bs) > kv.num_blocks:
-        return None
     goal_of = tbt_goals(cfg)
     cls_goal = [goal_of.get(c, DEFAULT_TBT_SLO_S) for c in st["names"]]
     goals = list(dict.fromkeys(cls_goal))
