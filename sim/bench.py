@@ -4,7 +4,10 @@ A figure is never a bare time: on a shared machine single timings vary by 2x. Ea
 process (imports included, bytecode cached as Python does by default) run in pairs with the yardstick
 process ``python -c "sum(i*i for i in range(10**7))"`` (Y B Y B ...), and the table shows the median of
 the per-pair ratios, by wall clock and by CPU time (user + system of the process and the workers it
-waited for), with the process's peak memory. The 1-minute load average is printed before and after.
+waited for), with the process's peak memory. The 1-minute load average is printed before and after. The
+``engine`` column says which engine each ``sim run`` row takes (``compiled`` or ``python``, as
+``sim.fastpath`` chooses; ``BATCH_LAB_ENGINE`` reaches the children), and numba's kernel cache is built
+before the first pair, so the rows time a warm compiled engine.
 
 Targets (issue 15): ``sim run`` of 10,000 chat requests at 2 and 12 requests/s, ``continuous`` <= 0.5 Y,
 every other strategy <= 0.8 Y; ``--million``: 1,000,000 requests at 12/s <= 25 Y and <= 1 GB peak (with
@@ -27,6 +30,10 @@ import time
 from dataclasses import dataclass, field
 
 YARDSTICK = (sys.executable, "-c", "sum(i*i for i in range(10**7))")
+# Run once before the pairs: bytecode compiled, and numba's on-disk cache of the compiled engine built (a
+# checkout from before the compiled engine has no sim.fastpath).
+WARM = ("import sim.cli, sim.engine\ntry:\n    from sim.fastpath import warm\nexcept ImportError:\n    warm = None\n"
+        "if warm:\n    warm()")
 SWEEP_GRID = ("--policies", "static,continuous,prefill-first,chunked,disaggregated",
               "--rates", "1,2,3,4,5,6,8,10,12,16", "--seeds", "3", "--requests", "2000")
 
@@ -47,6 +54,7 @@ class Target:
     repeat: int | None = None  # pairs for this target (None: --repeat); the long rows take --long-repeat
     group: str = ""  # targets of one group run in turns, pair by pair (Y A Y B, Y A Y B, ...)
     outputs: set = field(default_factory=set)  # hashes of what the group's runs printed (sweeps: same table?)
+    engine: str = ""  # sim run targets: the engine the run takes (sim.fastpath's choice), "" for the rest
     pairs: list = field(default_factory=list)  # (yardstick Timing, target Timing)
     base: list = field(default_factory=list)  # the same target run from --baseline's checkout, pair by pair
 
@@ -104,6 +112,19 @@ def sim_run(policy: str, requests: int, rate: float, *extra: str) -> tuple:
             "--rate", f"{rate:g}", *extra)
 
 
+def engine_of(argv: tuple) -> str:
+    """Which engine a ``python -m sim run ...`` target's process runs on: sim.fastpath's choice, made here on
+    the same config (BATCH_LAB_ENGINE reaches the children unchanged)."""
+    from contextlib import nullcontext
+
+    from sim import fastpath
+    from sim.cli import config_from_args, parser
+    from sim.limits import large_runs
+    args = parser().parse_args(list(argv[3:]))
+    with large_runs() if args.large else nullcontext():
+        return fastpath.engine_for(config_from_args(args, record_iterations=False))
+
+
 def build_targets(args, policies) -> list[Target]:
     targets = []
     for p in policies:
@@ -116,6 +137,8 @@ def build_targets(args, policies) -> list[Target]:
             targets.append(Target(f"sim run continuous, {n:,} chat requests, 12/s",
                                   sim_run("continuous", n, 12.0, "--large"), 25.0 if n == 1_000_000 else None,
                                   1000.0 if n == 1_000_000 else None, repeat=args.long_repeat))
+    for t in targets:
+        t.engine = engine_of(t.argv)
     if args.sweep:
         base = (sys.executable, "-m", "sim", "sweep", *SWEEP_GRID, "--csv")
         for jobs in ("1", "2"):
@@ -127,7 +150,7 @@ def build_targets(args, policies) -> list[Target]:
 def report(targets: list[Target], out=sys.stdout) -> None:
     w = max(len(t.label) for t in targets)
     based = any(t.base for t in targets)
-    print(f"{'target':<{w}}  {'wall/Y':>7} {'CPU/Y':>7} {'peak MB':>8}  {'Y wall s':>8} {'wall s':>7}  "
+    print(f"{'target':<{w}}  {'engine':<8} {'wall/Y':>7} {'CPU/Y':>7} {'peak MB':>8}  {'Y wall s':>8} {'wall s':>7}  "
           + (f"{'base/Y':>7} {'vs base':>7} {'CPU vs':>7}  " if based else "") + "goal", file=out)
     for t in targets:
         goal = []
@@ -143,7 +166,8 @@ def report(targets: list[Target], out=sys.stdout) -> None:
             vs = (f"{statistics.median(b.wall_s / y.wall_s for (y, _), b in zip(t.pairs, t.base)):>7.2f} "
                   f"{statistics.median(x.wall_s / b.wall_s for (_, x), b in zip(t.pairs, t.base)):>7.2f} "
                   f"{statistics.median(x.cpu_s / b.cpu_s for (_, x), b in zip(t.pairs, t.base)):>7.2f}  ")
-        print(f"{t.label:<{w}}  {t.ratio('wall_s'):>7.2f} {t.ratio('cpu_s'):>7.2f} {peak:>8.0f}  {ywall:>8.2f} "
+        print(f"{t.label:<{w}}  {t.engine or '-':<8} {t.ratio('wall_s'):>7.2f} {t.ratio('cpu_s'):>7.2f} {peak:>8.0f}  "
+              f"{ywall:>8.2f} "
               f"{twall:>7.2f}  {vs}{', '.join(goal)}", file=out)
     sweeps = [t for t in targets if t.label.startswith("sim sweep")]
     if len(sweeps) == 2:
@@ -173,8 +197,8 @@ def main(args) -> int:
     baseline = args.baseline
     if baseline and not os.path.isfile(os.path.join(baseline, "sim", "__main__.py")):
         raise ConfigError("baseline", f"{baseline!r} holds no sim/ package (give a checkout of the repository)")
-    for cwd in (None, baseline) if baseline else (None,):  # compile once
-        subprocess.run([sys.executable, "-c", "import sim.cli, sim.engine"], env=_env(), check=False, cwd=cwd)
+    for cwd in (None, baseline) if baseline else (None,):  # compile once (bytecode, and numba's kernel cache)
+        subprocess.run([sys.executable, "-c", WARM], env=_env(), check=False, cwd=cwd)
     targets = build_targets(args, policies)
     load0 = os.getloadavg()[0]
     run_targets(targets, args.repeat, baseline=baseline)

@@ -84,8 +84,8 @@ def _prices(cost: RooflineCost) -> np.ndarray:
                      cost._att_launch, cost.reorg_s, cost.eff.exposed], dtype=np.float64)
 
 
-def simulate(cfg):
-    """The run on the compiled kernel, or None when it does not apply (the caller runs the Python path)."""
+def _prepare(cfg):
+    """(kernel module, cost model, KV manager, stream) when the kernel takes this run, else None."""
     k = _numba_kernel()
     if k is None:
         return None
@@ -95,9 +95,30 @@ def simulate(cfg):
         return None
     kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
     stream = _stream(cfg)
-    packed = _pack(k, cfg, stream, kv)
-    if packed is None:
+    if not _fits(cfg, stream, kv):
         return None
+    return k, cost, kv, stream
+
+
+def engine_for(cfg) -> str:
+    """The engine ``sim.engine.simulate(cfg)`` will run on, decided as it decides (``sim bench`` prints it)."""
+    return "compiled" if wanted(cfg) and _prepare(cfg) is not None else "python"
+
+
+def warm() -> None:
+    """Build numba's on-disk cache of the kernel, if numba is here (a first run compiles for ~15 s)."""
+    from sim.config import scenario
+    if _numba_kernel() is not None and covered(cfg := scenario("chat", requests=2, record_iterations=False)):
+        simulate(cfg)
+
+
+def simulate(cfg):
+    """The run on the compiled kernel, or None when it does not apply (the caller runs the Python path)."""
+    prep = _prepare(cfg)
+    if prep is None:
+        return None
+    k, cost, kv, stream = prep
+    packed = _pack(k, cfg, stream, kv)
     state = _run(k, packed, _prices(cost))
     if state is None:
         return None
@@ -145,11 +166,8 @@ def _fits(cfg, st: dict, kv) -> bool:
     return int(prompt.max()) <= cfg.max_batched_tokens and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks
 
 
-def _pack(k, cfg, st: dict, kv) -> dict | None:
-    """The stream as the kernel's arrays, or None when it leaves the family (a prompt over the token cap,
-    or a batch that could fill the memory)."""
-    if not _fits(cfg, st, kv):
-        return None
+def _pack(k, cfg, st: dict, kv) -> dict:
+    """The stream as the kernel's arrays (one row per request) and its settings."""
     prompt, out = st["prompt"], st["output"]
     n, bs = len(prompt), kv.block_size
     goal_of = tbt_goals(cfg)
