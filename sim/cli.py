@@ -190,7 +190,8 @@ def cmd_run(args) -> int:
               f"preempt {cfg.preempt}, memory {cfg.memory}; {cfg.model} on {cfg.hardware}, "
               f"KV cache {res.kv_capacity_tokens:,} tokens")
         print(_table(res.metrics, res.by_class))
-        rejected = [r for r in res.requests if r.rejected_reason]
+        # The compiled engine keeps its results as columns (sim.fastpath.RequestTable): scan them only if needed.
+        rejected = [r for r in res.requests if r.rejected_reason] if res.metrics["rejected"] else []
         if rejected:
             print(f"\n{len(rejected)} rejected, e.g. {rejected[0].id}: {rejected[0].rejected_reason}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 from array import array
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -245,29 +246,69 @@ def _columns(k, st: dict, packed: dict):
                               priority=np.array(st["priority"], np.int64)[code if "after" in st else slice(None)])
 
 
-def _results(k, st: dict, packed: dict) -> list:
-    """One RequestResult per request, as sim.loop.request_result builds it, a block of rows at a time (a
-    million requests would otherwise hold a Python float per cell at once)."""
-    SI, SF, ids = packed["SI"], packed["SF"], st["ids"]
-    names, prio = st["names"], st["priority"]
-    after = st.get("after")
-    out = []
-    add = out.append
-    step = 65_536
-    for lo in range(0, len(ids), step):
-        hi = min(lo + step, len(ids))
-        rows = zip(ids[lo:hi], st["code"][lo:hi].tolist(), SF[lo:hi, k.ARR].tolist(), SI[lo:hi, k.PROMPT].tolist(),
-                   SI[lo:hi, k.OUT].tolist(), SI[lo:hi, k.GEN].tolist(), SF[lo:hi, k.ADMIT].tolist(),
-                   SF[lo:hi, k.FIRST].tolist(), SF[lo:hi, k.FINISH].tolist(), SI[lo:hi, k.STALLS].tolist(),
-                   SF[lo:hi, k.MAXGAP].tolist(), SF[lo:hi, k.STALL].tolist(), range(lo, hi))
-        for rid, c, arr, p, o, gen, adm, first, fin, stalls, gap, stall, i in rows:
-            if after is None:
-                dl, pr = st["deadline"][i], prio[i]
-            else:
-                a = after[c]
-                dl, pr = (None if a is None else arr + a), prio[c]
-            add(RequestResult(rid, names[c], pr, arr, p, o, gen, adm, first, fin, 0, stalls, gap, "", dl, stall))
-    return out
+class RequestTable(Sequence):
+    """The run's RequestResults held as columns, each one built when it is read (a million of them built at
+    once would cost seconds and ~300 MB). It reads like the list the Python engine returns, and compares
+    equal to it. Rows of the compiled engine's family: nobody preempted, nobody rejected."""
+
+    BLOCK = 65_536  # rows turned into Python numbers at a time while iterating
+
+    def __init__(self, ids: list, names: list, cols: dict):
+        self._ids, self._names, self._cols = ids, names, cols
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _rows(self, lo: int, hi: int) -> list:
+        c, names = self._cols, self._names
+        cut = {k: v[lo:hi].tolist() for k, v in c.items()}
+        nan = lambda x: None if x != x else x  # noqa: E731 (NaN marks a time that never came)
+        return [RequestResult(rid, names[code], pr, arr, p, o, gen, nan(adm), nan(first), nan(fin), 0, stalls, gap,
+                              "", nan(dl), stall)
+                for rid, code, pr, arr, p, o, gen, adm, first, fin, stalls, gap, dl, stall
+                in zip(self._ids[lo:hi], cut["code"], cut["priority"], cut["arrival"], cut["prompt"], cut["output"],
+                       cut["generated"], cut["admitted"], cut["first"], cut["finish"], cut["stalls"], cut["max_gap"],
+                       cut["deadline"], cut["stall"])]
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._rows(i, i + 1)[0]
+
+    def __iter__(self):
+        for lo in range(0, len(self), self.BLOCK):
+            yield from self._rows(lo, min(lo + self.BLOCK, len(self)))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"RequestTable({len(self)} requests)"
+
+
+def _results(k, st: dict, packed: dict) -> RequestTable:
+    """The per-request results as sim.loop.request_result would build them, kept as columns."""
+    SI, SF, code = packed["SI"], packed["SF"], st["code"]
+    if "after" in st:  # generated: priority and deadline from the class (a deadline is arrival + its offset)
+        priority = np.array(st["priority"], np.int64)[code]
+        after = np.array([np.nan if a is None else a for a in st["after"]], np.float64)[code]
+        deadline = SF[:, k.ARR] + after
+    else:
+        priority = np.array(st["priority"], np.int64)
+        deadline = np.array([np.nan if d is None else d for d in st["deadline"]], np.float64)
+    cols = {"code": code, "priority": priority, "arrival": SF[:, k.ARR].copy(), "prompt": SI[:, k.PROMPT].copy(),
+            "output": SI[:, k.OUT].copy(), "generated": SI[:, k.GEN].copy(), "admitted": SF[:, k.ADMIT].copy(),
+            "first": SF[:, k.FIRST].copy(), "finish": SF[:, k.FINISH].copy(), "stalls": SI[:, k.STALLS].copy(),
+            "max_gap": SF[:, k.MAXGAP].copy(), "deadline": deadline, "stall": SF[:, k.STALL].copy()}
+    return RequestTable(st["ids"], st["names"], cols)
 
 
 def _recorder(cfg, packed: dict, state: dict) -> Recorder:
