@@ -1,10 +1,10 @@
-"""The compiled engine kernel (numba): the untraced continuous-batching run of one engine, pass by pass.
+"""The compiled engine kernel (numba): the untraced run of one continuous or static engine, pass by pass.
 
 A port of what ``sim.engine`` does for one colocated engine without a trace, inside the family that
-``sim.fastpath`` admits (continuous batching, first come first served, paged memory that can never run
-short, no prompt longer than the pass's token cap): SimPy's clock (two processes, arrivals and the engine,
-events in time order and, at equal times, in the order they were scheduled), ``Continuous.plan`` on a
-``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
+``sim.fastpath`` admits (continuous or static batching, first come first served, paged memory that can
+never run short, no prompt longer than the pass's token cap): SimPy's clock (two processes, arrivals and
+the engine, events in time order and, at equal times, in the order they were scheduled),
+``Continuous.plan`` and ``Static.plan`` on a ``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
 recorder's accounting. Every float is computed with the same operations in the same order as the Python
 path, and numba compiles without fastmath, so the results are the same bits. In this family nobody is ever
 preempted and the cohort never dissolves; anything else the kernel meets stops it with ``FALLBACK`` and
@@ -23,18 +23,19 @@ from numba import njit
 
 from sim.compiled_cohort import (  # noqa: F401 (the layout, re-exported for sim.fastpath)
     A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, COUNT,
-    MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, S_LEN, A_TIME, E_TIME, COHORT_END, BUSY, WASTE,
+    MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, S_LEN, A_TIME, E_TIME, COHORT_END, BUSY, WASTE,
     TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, T_LEN, PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK,
     STALLS, SI_COLS, ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, SF_COLS, OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT,
     PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS,
-    CAPACITY, N, MAX_OUT, MAX_IT, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE, NEED_ROOM, FALLBACK,
+    CAPACITY, N, MAX_OUT, MAX_IT, JOINS, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE, NEED_ROOM, FALLBACK,
     EXCEEDED, _finish, _leave, _promote, _record_gap, _add_pass, _roof, finish_stretch, try_stretch
 )
 
 
 @njit(cache=True)
-def iteration_time(P, pt, pairs, pseqs, dseqs, ctx, joins, leaves):
-    """RooflineCost.iteration_time for a pass with no cached prompt tokens, no padding and no swap."""
+def iteration_time(P, pt, pairs, pseqs, dseqs, pad, ctx, joins, leaves):
+    """RooflineCost.iteration_time for a pass with no cached prompt tokens and no swap (``dseqs`` counts
+    the ``pad`` padding slots)."""
     ex = P[EXPOSED]
     tokens = pt + dseqs
     t = P[OVH] + P[OVH_SEQ] * (dseqs + pseqs)
@@ -46,7 +47,7 @@ def iteration_time(P, pt, pairs, pseqs, dseqs, ctx, joins, leaves):
         c = P[ATT_C] * pairs
         m = P[ATT_KV] * 0 + P[ATT_TOK] * pt
         t += P[ATT_LAUNCH] + _roof(c, m, ex)
-    if dseqs > 0:
+    if dseqs > pad:
         c = P[ATT_C] * ctx
         m = P[ATT_KV] * ctx
         t += P[ATT_LAUNCH] + _roof(c, m, ex)
@@ -88,8 +89,9 @@ def arrivals_step(S, T, SF, C, first):
 
 @njit(cache=True)
 def plan_pass(S, T, SI, SF, C, mem, pf, now):
-    """Continuous.plan on a CohortScheduler: the cohort decodes (growing its due blocks), then waiting
-    requests join in arrival order while a slot, the token cap and KV memory allow. False: FALLBACK."""
+    """Continuous.plan (Static.plan without JOINS) on a CohortScheduler: the cohort decodes (growing its due
+    blocks), then waiting requests join in arrival order while a slot, the token cap and KV memory allow (a
+    static batch only once the last one has ended). False: FALLBACK."""
     bs = C[BS]
     S[PLEAVES] = S[LEFT]
     S[LEFT] = 0
@@ -110,6 +112,13 @@ def plan_pass(S, T, SI, SF, C, mem, pf, now):
                 S[HELD] += bs
                 SI[seq, BLK] += bs
     S[PCN] = nm
+    S[PPAD] = 0
+    S[NPF] = 0
+    T[P_START] = now
+    if nm and not C[JOINS]:  # Static.plan: the batch decodes until its last sequence ends
+        S[PPAD] = max(0, S[BATCH] - nm)
+        S[PLEAVES] = 0  # nobody leaves a static batch early: no reorganization until it ends
+        return True
     budget -= nm
     npf = 0
     while S[W_HEAD] < S[N_ARR]:
@@ -133,7 +142,8 @@ def plan_pass(S, T, SI, SF, C, mem, pf, now):
         SF[seq, ADMIT] = arr if arr > now else now
         budget -= pending
     S[NPF] = npf
-    T[P_START] = now
+    if not C[JOINS]:
+        S[BATCH] = npf
     return True
 
 
@@ -147,13 +157,13 @@ def price_pass(S, T, SI, P, pf):
         n = SI[pf[i], PROMPT]
         pt += n
         pairs += n * (0 + (n + 1) / 2)
-    ctx = S[CTX]
-    d = iteration_time(P, pt, pairs, npf, nm, ctx, npf, S[PLEAVES])
+    ctx, pad = S[CTX], S[PPAD]
+    d = iteration_time(P, pt, pairs, npf, nm + pad, pad, ctx, npf, S[PLEAVES])
     if 1e-9 > d:
         d = 1e-9
     delay = 0.0
     if npf and nm > 0:
-        x = d - iteration_time(P, 0, 0.0, 0, nm, ctx, 0, S[PLEAVES])
+        x = d - iteration_time(P, 0, 0.0, 0, nm + pad, pad, ctx, 0, S[PLEAVES])
         delay = 0.0 if 0.0 > x else x
     T[P_DUR] = d
     T[P_DELAY] = delay

@@ -13,8 +13,8 @@ from numba import njit
 
 # S: integer state.
 A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, \
-    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE = range(25)
-S_LEN = 25
+    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD = range(27)
+S_LEN = 27
 # T: float state.
 A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T = range(11)
 T_LEN = 11
@@ -27,7 +27,8 @@ SF_COLS = 6
 OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, \
     EXPOSED = range(14)
 # C: integer settings.
-MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT = range(8)
+# JOINS: the strategy's joins_mid_batch (0: a request-level batch, static batching, with its padding).
+MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS = range(9)
 # Engine states (E_STATE) and statuses (STATUS).
 E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN = range(5)
 RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED = range(5)
@@ -167,17 +168,19 @@ def price_stretch(S, T, C, P, crossings, k, now, horizon, pgap):
     """sim.cohort.price_stretch, writing the durations after the cohort's passes in ``pgap``. Returns
     (passes, end time, wasted slots x seconds, the last pass's block crossings)."""
     b, bs, ctx0, ex = S[NMEM], C[BS], S[CTX], P[EXPOSED]
-    c, m = P[LIN_C] * b, P[LIN_M]
-    fixed = _roof(c, m, ex) + P[LIN_ACT] * b + P[PASS_FIXED] + P[KV_W] * b  # RooflineCost.decode_line
-    fixed += P[OVH] + P[OVH_SEQ] * b
+    pad = 0 if C[JOINS] else max(0, S[BATCH] - b)  # Static.padding: finished slots of the batch
+    tokens = b + pad
+    c, m = P[LIN_C] * tokens, P[LIN_M]
+    fixed = _roof(c, m, ex) + P[LIN_ACT] * tokens + P[PASS_FIXED] + P[KV_W] * tokens  # RooflineCost.decode_line
+    fixed += P[OVH] + P[OVH_SEQ] * tokens
     slope = 0.0
-    if b > 0:
+    if tokens > pad:
         fixed += P[ATT_LAUNCH]
         slope = _roof(P[ATT_C], P[ATT_KV], ex)
     c0, c1, m0, m1 = 0.0, slope, 0.0, slope
     free = C[NUM_BLOCKS] - S[HELD] // bs
     unstored = S[HELD] - S[STORED]
-    reorg = P[REORG] * S[LEFT]
+    reorg = P[REORG] * S[LEFT] if C[JOINS] else 0.0  # a static batch never reorganizes mid-batch
     need = 0
     x_last = ctx0 + (k - 1) * b
     line = 0
@@ -255,7 +258,7 @@ def try_stretch(S, T, SI, C, P, mem, staged, crossings, now, horizon, pgap, pcum
                 gcnt, cls_count, cls_order):
     """CohortScheduler.skip_stretch and Recorder.account_stretch; True when passes were skipped."""
     b = S[NMEM]
-    if not b or T[COHORT_END] != now or S[W_HEAD] < S[N_ARR] or b > C[CAP]:
+    if not b or T[COHORT_END] != now or (C[JOINS] and S[W_HEAD] < S[N_ARR]) or b > C[CAP]:
         return False
     k = _stretch_length(S, SI, C, mem, crossings)
     done, t, waste_time, grow = price_stretch(S, T, C, P, crossings, k, now, horizon, pgap)

@@ -1,7 +1,7 @@
 """Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
 
 The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
-covers (see ``covered``): continuous batching, an order whose key is the arrival order, paged memory
+covers (see ``covered``): continuous or static batching, an order whose key is the arrival order, paged memory
 that the batch can never fill (so nobody is ever preempted and the decode cohort never dissolves), no
 prompt longer than the pass's token cap, the roofline cost model. Its results are the Python path's,
 bit for bit (``tests/test_compiled.py``); the Python path stays the reference.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.batching import STRATEGIES, Continuous
+from sim.batching import STRATEGIES, Continuous, Static
 from sim.cost_model import RooflineCost, build_cost_model
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
@@ -35,8 +35,10 @@ from sim.workload import draw, generate, request_ids
 
 ENGINE_ENV = "BATCH_LAB_ENGINE"
 AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba has been imported
-# Strategies the kernel is a port of (their plan(), on a CohortScheduler): by class, not by name.
-KERNEL_STRATEGIES = (Continuous,)
+# Strategies the kernel is a port of (their plan(), on a CohortScheduler): by class, not by name. The kernel
+# tells them apart by their capabilities (joins_mid_batch, iteration_level), as sim.cohort does.
+KERNEL_STRATEGIES = (Continuous, Static)
+NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 last_engine = ["python"]  # which engine ran the latest simulate() in this process (sim bench reports it)
 
 
@@ -51,16 +53,15 @@ def engine_choice() -> str:
 def covered(cfg) -> bool:
     """Does the kernel's family hold this config (before drawing the requests)? Read from the policy
     classes' capabilities and the config, never from a policy's name."""
-    order, preempt = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt]
+    order, preempt, strategy = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt], STRATEGIES[cfg.policy]
     kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
     return (not cfg.record_iterations
-            and STRATEGIES[cfg.policy] in KERNEL_STRATEGIES
-            and len(STRATEGIES[cfg.policy].engines(cfg)) == 1
+            and strategy in KERNEL_STRATEGIES and len(strategy.engines(cfg)) == 1
             # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
             and not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
             and hasattr(kv, "block_size")
-            and cfg.max_batch <= cfg.max_batched_tokens)
+            and (cfg.max_batch <= cfg.max_batched_tokens or not strategy.iteration_level))
 
 
 def wanted(cfg) -> bool:
@@ -159,12 +160,16 @@ def _stream(cfg) -> dict:
             "priority": [c.priority for c in classes], "after": [c.deadline_after_s for c in classes]}
 
 
+def _cap(cfg) -> int:
+    return cfg.max_batched_tokens if STRATEGIES[cfg.policy].iteration_level else NO_CAP
+
+
 def _fits(cfg, st: dict, kv) -> bool:
     """No prompt longer than the pass's token cap (none is chunked), and a full batch of the longest requests
     fits the KV memory (no block shortage, so nobody is preempted and the cohort never dissolves)."""
     prompt, out = st["prompt"], st["output"]
     most = int((prompt + out - 1).max())  # the most slots one sequence ever holds (its last token is not fed back)
-    return int(prompt.max()) <= cfg.max_batched_tokens and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks
+    return int(prompt.max()) <= _cap(cfg) and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks
 
 
 def _pack(k, cfg, st: dict, kv) -> dict:
@@ -180,8 +185,8 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     SI[:, k.GOAL] = np.array([goals.index(g) for g in cls_goal], np.int64)[st["code"]]
     SF[:, k.ARR] = st["arrival"]
     SF[:, k.ADMIT:k.FINISH + 1] = np.nan
-    C = np.array([cfg.max_batch, cfg.max_batched_tokens, bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()),
-                  MAX_ITERATIONS], np.int64)
+    C = np.array([cfg.max_batch, _cap(cfg), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()), MAX_ITERATIONS,
+                  int(STRATEGIES[cfg.policy].joins_mid_batch)], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
 

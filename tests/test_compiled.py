@@ -36,11 +36,12 @@ def _both(monkeypatch, name="chat", **kw):
     return ref, got, e_got
 
 
+@pytest.mark.parametrize("policy", ["continuous", "static"])
 @pytest.mark.parametrize("requests", [1, 7, 300, 2000])
 @pytest.mark.parametrize("rate", [0.5, 2.0, 12.0])
-def test_continuous_grid_is_bit_identical(monkeypatch, requests, rate):
+def test_grid_is_bit_identical(monkeypatch, policy, requests, rate):
     for seed in ((0, 1, 2) if requests < 2000 else (0,)):
-        ref, got, engine = _both(monkeypatch, requests=requests, rate_per_s=rate, seed=seed)
+        ref, got, engine = _both(monkeypatch, requests=requests, rate_per_s=rate, seed=seed, policy=policy)
         assert engine == "compiled"
         assert _same(ref, got), (requests, rate, seed)
 
@@ -49,6 +50,10 @@ def test_continuous_grid_is_bit_identical(monkeypatch, requests, rate):
     ("book-example", {}), ("three-long-one-short", {}), ("many-tiny", {}), ("legal-archive", {}),
     ("summarization", dict(policy="continuous")),
     ("hybrid-service", dict(policy="continuous", order="fcfs", max_batch=8, rate_per_s=20.0)),
+    ("chat", dict(requests=500, rate_per_s=12.0, policy="static")),
+    ("chat", dict(requests=500, rate_per_s=0.7, policy="static", max_batch=8)),
+    ("three-long-one-short", dict(policy="static")), ("book-example", dict(policy="static")),
+    ("many-tiny", dict(policy="static", reorg_s=0.004)),
     ("chat", dict(requests=400, rate_per_s=40.0, max_batch=8, reorg_s=0.001, block_size=1)),
     ("chat", dict(requests=400, rate_per_s=30.0, max_batched_tokens=2048, preempt="swap")),
 ])
@@ -62,7 +67,8 @@ def test_scenarios_in_the_family_are_bit_identical(monkeypatch, name, kw):
 def family_configs(draw):
     """Configs around the family's edges: some fall back (a prompt over the cap, a memory a batch can fill)."""
     name = draw(st.sampled_from(["chat", "chat", "many-tiny", "summarization", "hybrid-service", "legal-archive"]))
-    kw = dict(policy="continuous", order="fcfs", seed=draw(st.integers(0, 2**31)),
+    kw = dict(policy=draw(st.sampled_from(["continuous", "continuous", "static"])), order="fcfs",
+              seed=draw(st.integers(0, 2**31)),
               max_batch=draw(st.sampled_from([1, 2, 5, 16, 64, 128])), block_size=draw(st.sampled_from([1, 4, 16, 32])),
               max_batched_tokens=draw(st.sampled_from([512, 2048, 8192])),
               kv_capacity_tokens=draw(st.sampled_from([None, 50_000, 200_000, 426_000])),
@@ -84,7 +90,7 @@ def test_random_configs_are_bit_identical(monkeypatch, case):
     assert _same(ref, got), case
 
 
-@pytest.mark.parametrize("kw", [dict(policy="static"), dict(policy="chunked"), dict(policy="prefill-first"),
+@pytest.mark.parametrize("kw", [dict(policy="chunked"), dict(policy="prefill-first"),
                                 dict(policy="disaggregated"), dict(order="priority"), dict(order="sjf"),
                                 dict(order="aging"), dict(memory="contiguous"), dict(preempt="none"),
                                 dict(kv_capacity_tokens=20_000), dict(max_batched_tokens=1024),
