@@ -14,8 +14,6 @@ first served).
 
 from __future__ import annotations
 
-from simpy import Environment, Resource
-
 from sim import fastpath
 from sim.cohort import CohortScheduler
 from sim.config import SimConfig
@@ -112,6 +110,7 @@ class Simulation:
         self.cfg = cfg
         self.cost = build_cost_model(cfg.model, cfg.hardware, cfg.reorg_s, cfg.overhead_s, cfg.linear_cost)
         self.kv_bytes_per_token = MODELS[cfg.model].kv_bytes_per_token
+        from simpy import Environment, Resource  # here: a run on the compiled engine needs no SimPy (~0.05 s)
         self.env = Environment()
         self.recorder = Recorder(cfg.record_iterations, cfg.record_layout)
         # Steady stretches are skipped analytically only without a trace: the per-iteration records need
