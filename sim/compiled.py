@@ -1,10 +1,10 @@
-"""The compiled engine kernel (numba): the untraced run of one continuous or static engine, pass by pass.
+"""The compiled engine kernel (numba): the untraced run of one engine, pass by pass.
 
 A port of what ``sim.engine`` does for one colocated engine without a trace, inside the family that
-``sim.fastpath`` admits (continuous or static batching, first come first served, paged memory that can
-never run short, no prompt longer than the pass's token cap): SimPy's clock (two processes, arrivals and
-the engine, events in time order and, at equal times, in the order they were scheduled),
-``Continuous.plan`` and ``Static.plan`` on a ``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
+``sim.fastpath`` admits (continuous, static or prefill-first batching, first come first served, paged
+memory that can never run short, no prompt longer than the pass's token cap): SimPy's clock (two
+processes, arrivals and the engine, events in time order and, at equal times, in the order they were
+scheduled), ``Continuous.plan``, ``Static.plan`` and ``PrefillFirst.plan`` on a ``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
 recorder's accounting. Every float is computed with the same operations in the same order as the Python
 path, and numba compiles without fastmath, so the results are the same bits. In this family nobody is ever
 preempted and the cohort never dissolves; anything else the kernel meets stops it with ``FALLBACK`` and
@@ -23,12 +23,14 @@ from numba import njit
 
 from sim.compiled_cohort import (  # noqa: F401 (the layout, re-exported for sim.fastpath)
     A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, COUNT,
-    MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, S_LEN, A_TIME, E_TIME, COHORT_END, BUSY, WASTE,
-    TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, T_LEN, PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK,
-    STALLS, SI_COLS, ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, SF_COLS, OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT,
-    PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS,
-    CAPACITY, N, MAX_OUT, MAX_IT, JOINS, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE, NEED_ROOM, FALLBACK,
-    EXCEEDED, _finish, _leave, _promote, _record_gap, _add_pass, _roof, finish_stretch, try_stretch
+    MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC, S_LEN, A_TIME, E_TIME,
+    COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN, T_LEN, PROMPT, OUT,
+    CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS, SI_COLS, ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, LAST,
+    GSTALL, SF_COLS, OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK,
+    ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN,
+    PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE,
+    NEED_ROOM, FALLBACK, EXCEEDED, _finish, _leave, _promote, _record_gap, _add_pass, _roof, finish_stretch,
+    try_stretch
 )
 
 
@@ -88,48 +90,51 @@ def arrivals_step(S, T, SF, C, first):
 
 
 @njit(cache=True)
-def plan_pass(S, T, SI, SF, C, mem, pf, now):
-    """Continuous.plan (Static.plan without JOINS) on a CohortScheduler: the cohort decodes (growing its due
-    blocks), then waiting requests join in arrival order while a slot, the token cap and KV memory allow (a
-    static batch only once the last one has ended). False: FALLBACK."""
-    bs = C[BS]
-    S[PLEAVES] = S[LEFT]
-    S[LEFT] = 0
-    nm = S[NMEM]
-    budget = C[CAP]
-    if nm:
-        tick = S[TICK]
-        due = 0
-        for m in range(nm):
-            if SI[mem[m], BLK] <= tick:
-                due += 1
-        if due > C[NUM_BLOCKS] - S[HELD] // bs:
-            return False  # a block shortage would dissolve the cohort: the Python path decides who waits
-        for m in range(nm):
-            seq = mem[m]
-            if SI[seq, BLK] <= tick:
-                SI[seq, KV] += bs
-                S[HELD] += bs
-                SI[seq, BLK] += bs
+def _decodes(S, SI, C, mem, oth):
+    """CohortScheduler.schedule_running: the cohort decodes (its due blocks given first), and so does every
+    running sequence outside it (a new block each where its last one is full). False: a block shortage."""
+    bs, nm, tick = C[BS], S[NMEM], S[TICK]
+    due = 0
+    for m in range(nm):
+        if SI[mem[m], BLK] <= tick:
+            due += 1
+    for i in range(S[NOTH]):
+        if SI[oth[i], COMP] >= SI[oth[i], KV]:
+            due += 1
+    if due > C[NUM_BLOCKS] - S[HELD] // bs:
+        return False  # a block shortage would dissolve the cohort: the Python path decides who waits
+    for m in range(nm):
+        seq = mem[m]
+        if SI[seq, BLK] <= tick:
+            SI[seq, KV] += bs
+            S[HELD] += bs
+            SI[seq, BLK] += bs
+    for i in range(S[NOTH]):
+        seq = oth[i]
+        if SI[seq, COMP] >= SI[seq, KV]:
+            SI[seq, KV] += bs
+            S[HELD] += bs
     S[PCN] = nm
-    S[PPAD] = 0
-    S[NPF] = 0
-    T[P_START] = now
-    if nm and not C[JOINS]:  # Static.plan: the batch decodes until its last sequence ends
-        S[PPAD] = max(0, S[BATCH] - nm)
-        S[PLEAVES] = 0  # nobody leaves a static batch early: no reorganization until it ends
-        return True
-    budget -= nm
+    S[NDEC] = S[NOTH]
+    return True
+
+
+@njit(cache=True)
+def _admit(S, SI, SF, C, pf, now, budget):
+    """Scheduler.admit with whole prompts: waiting requests join in arrival order while a slot, the budget
+    and KV memory allow. False: a prompt the cap would chunk (not this kernel's family)."""
+    bs = C[BS]
     npf = 0
+    running = S[NMEM] + S[NOTH]
     while S[W_HEAD] < S[N_ARR]:
-        if budget <= 0 or nm + npf >= C[MAX_BATCH]:
+        if budget <= 0 or running + npf >= C[MAX_BATCH]:
             break
         seq = S[W_HEAD]
         pending = SI[seq, PROMPT]
         if pending > budget:
             if npf or pending <= C[CAP]:
                 break  # waits for a pass with room for its whole prompt
-            return False  # a prompt longer than the cap would be chunked: not this kernel's family
+            return False
         blocks = -(-pending // bs)
         if blocks > C[NUM_BLOCKS] - S[HELD] // bs:
             break
@@ -142,31 +147,68 @@ def plan_pass(S, T, SI, SF, C, mem, pf, now):
         SF[seq, ADMIT] = arr if arr > now else now
         budget -= pending
     S[NPF] = npf
-    if not C[JOINS]:
-        S[BATCH] = npf
     return True
 
 
 @njit(cache=True)
-def price_pass(S, T, SI, P, pf):
-    """EngineProc.run_plan: the pass's duration and the prefill delay it adds to the decodes (price_stalls)."""
-    npf, nm = S[NPF], S[PCN]
+def plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
+    """The strategy's plan() on a CohortScheduler: Continuous (decodes, then whole prompts within the cap),
+    Static (a batch decodes until its last sequence ends, then the next is admitted) or PrefillFirst (a pass
+    with newcomers prefills only them, every running sequence sits it out). False: FALLBACK."""
+    S[PLEAVES] = S[LEFT]
+    S[LEFT] = 0
+    S[PCN] = S[PPAD] = S[NPF] = S[NDEC] = 0
+    T[P_START] = now
+    T[P_TAKEN] = 0.0
+    kind, nm = C[PLAN], S[NMEM]
+    if kind == PLAN_PREFILL_FIRST:
+        if not _admit(S, SI, SF, C, pf, now, C[CAP]):
+            return False
+        if S[NPF]:
+            T[P_TAKEN] = 1.0  # the decodes sit this pass out (price_pass sets how long)
+            return True
+        return _decodes(S, SI, C, mem, oth)
+    if kind == PLAN_STATIC and nm:
+        S[PPAD] = max(0, S[BATCH] - nm)
+        S[PLEAVES] = 0  # nobody leaves a static batch early: no reorganization until it ends
+        return _decodes(S, SI, C, mem, oth)
+    if not _decodes(S, SI, C, mem, oth):
+        return False
+    if not _admit(S, SI, SF, C, pf, now, C[CAP] - S[PCN] - S[NDEC]):
+        return False
+    if kind == PLAN_STATIC:
+        S[BATCH] = S[NPF]
+    return True
+
+
+@njit(cache=True)
+def price_pass(S, T, SI, P, oth, pf):
+    """EngineProc.run_plan: the pass's duration, the prefill delay it adds to the decodes and, when a
+    prefill took the pass, how long the decodes sat it out (price_stalls)."""
+    npf, nm, pad = S[NPF], S[PCN], S[PPAD]
     pt = 0
     pairs = 0.0
     for i in range(npf):
         n = SI[pf[i], PROMPT]
         pt += n
         pairs += n * (0 + (n + 1) / 2)
-    ctx, pad = S[CTX], S[PPAD]
-    d = iteration_time(P, pt, pairs, npf, nm + pad, pad, ctx, npf, S[PLEAVES])
+    ctx = S[CTX] if nm else 0
+    for i in range(S[NDEC]):
+        ctx += SI[oth[i], COMP]
+    dseqs = nm + S[NDEC] + pad
+    d = iteration_time(P, pt, pairs, npf, dseqs, pad, ctx, npf, S[PLEAVES])
     if 1e-9 > d:
         d = 1e-9
     delay = 0.0
-    if npf and nm > 0:
-        x = d - iteration_time(P, 0, 0.0, 0, nm + pad, pad, ctx, 0, S[PLEAVES])
+    if npf and dseqs > pad:
+        x = d - iteration_time(P, 0, 0.0, 0, dseqs, pad, ctx, 0, S[PLEAVES])
         delay = 0.0 if 0.0 > x else x
     T[P_DUR] = d
     T[P_DELAY] = delay
+    if T[P_TAKEN] and (S[NMEM] or S[NOTH]):  # plan.stalled: the running decodes that sat it out
+        T[P_TAKEN] = d
+    else:
+        T[P_TAKEN] = 0.0
     return d
 
 
@@ -184,30 +226,77 @@ def _record_pass_gaps(S, gcls, gval, gcnt, cls_count, cls_order, gap, step_gap):
 
 
 @njit(cache=True)
-def post_pass(S, T, SI, SF, C, mem, pf, tmp, goals, pgap, pcum, pover, built, gcls, gval, gcnt, cls_count,
-              cls_order):
-    """CohortScheduler.update for the pass just ended, then the loop's count and record_pass."""
-    end = T[P_START] + T[P_DUR]
+def _apply_prefill(S, SI, SF, pf, tmp, end):
+    """Scheduler._apply_prefill: each whole prompt is in and gives its first token; returns how many go on
+    (their rows in ``tmp``)."""
     steady = 0
-    for i in range(S[NPF]):  # _apply_prefill: the whole prompt is in; its first token comes out
+    for i in range(S[NPF]):
         seq = pf[i]
         SI[seq, COMP] = SI[seq, PROMPT]
         S[STORED] += SI[seq, PROMPT]
         SI[seq, GEN] = 1
         SF[seq, FIRST] = end
+        SF[seq, LAST] = end
         if 1 >= SI[seq, OUT]:
             _finish(S, SI, SF, seq, end)
         else:
             tmp[steady] = seq
             steady += 1
+    return steady
+
+
+@njit(cache=True)
+def _apply_others(S, SI, SF, oth, tmp, steady, start, end, extra, goals, gcls, gval, gcnt):
+    """Scheduler._apply_decodes for the running sequences outside the cohort (they sat out prefill passes):
+    one token each, its own gap, the stall it carried. Those that go on are appended to ``tmp``."""
+    step_gap = end - start
+    for i in range(S[NDEC]):
+        seq = oth[i]
+        SI[seq, COMP] += 1
+        g = SI[seq, GEN] + 1
+        SI[seq, GEN] = g
+        last = SF[seq, LAST]
+        SF[seq, LAST] = end
+        gs = SF[seq, GSTALL] + extra
+        if gs:
+            SF[seq, GSTALL] = 0.0
+            SF[seq, STALL] += gs
+            if (step_gap if last == start else end - last) > goals[SI[seq, GOAL]]:
+                SI[seq, STALLS] += 1
+        gap = step_gap if last == start else end - last
+        _record_gap(S, gcls, gval, gcnt, SI[seq, CLS], gap, 1)
+        if gap > SF[seq, MAXGAP]:
+            SF[seq, MAXGAP] = gap
+        if g >= SI[seq, OUT]:
+            _finish(S, SI, SF, seq, end)
+        else:
+            tmp[steady] = seq
+            steady += 1
+    return steady
+
+
+@njit(cache=True)
+def post_pass(S, T, SI, SF, C, mem, oth, pf, tmp, goals, pgap, pcum, pover, built, gcls, gval, gcnt, cls_count,
+              cls_order):
+    """CohortScheduler.update for the pass just ended, then the loop's count and record_pass."""
+    start = T[P_START]
+    end = start + T[P_DUR]
+    steady = _apply_prefill(S, SI, SF, pf, tmp, end)
     n = S[PCN]
-    S[STORED] += n
-    step_gap = end - T[P_START]
+    S[STORED] += n + S[NDEC]
+    step_gap = end - start
+    if T[P_TAKEN]:  # a prefill took the pass: the cohort carries it as one, the others each
+        for i in range(S[NOTH]):
+            SF[oth[i], GSTALL] += T[P_TAKEN]
+        if S[NMEM] and not n:
+            T[PENDING] += T[P_TAKEN]
     if n:  # DecodeCohort.decoded
         S[TICK] += 1
         gap = end - T[COHORT_END]
         T[COHORT_END] = end
-        _add_pass(S, gap, 0.0 + T[P_DELAY], goals, pgap, pcum, pover, built)
+        stall = T[PENDING] + T[P_DELAY]
+        T[PENDING] = 0.0
+        _add_pass(S, gap, stall, goals, pgap, pcum, pover, built)
         S[CTX] += n
         _record_pass_gaps(S, gcls, gval, gcnt, cls_count, cls_order, gap, step_gap)
         m = 0
@@ -218,8 +307,21 @@ def post_pass(S, T, SI, SF, C, mem, pf, tmp, goals, pgap, pcum, pover, built, gc
                 _finish(S, SI, SF, seq, end)
             else:
                 m += 1
-    for i in range(steady):
-        _promote(S, T, SI, mem, tmp[i], end, pcum, built, cls_count, cls_order)
+    steady = _apply_others(S, SI, SF, oth, tmp, steady, start, end, T[P_DELAY], goals, gcls, gval, gcnt)
+    if n or S[NMEM] == 0:  # members share their last token time: join only a cohort that just decoded
+        for i in range(steady):
+            _promote(S, T, SI, mem, tmp[i], end, pcum, built, cls_count, cls_order)
+        S[NOTH] = 0
+    else:  # they sat out this pass with the cohort: they stay outside it, after those already there
+        for i in range(steady):
+            oth[S[NOTH] + i] = tmp[i]
+        S[NOTH] += steady
+    _account(S, T, C, n + S[NDEC] + S[NPF])
+
+
+@njit(cache=True)
+def _account(S, T, C, running):
+    """The loop's pass count (with its safety cap) and Recorder.record_pass."""
     S[COUNT] += 1
     if S[COUNT] > C[MAX_IT]:
         S[STATUS] = EXCEEDED
@@ -231,20 +333,19 @@ def post_pass(S, T, SI, SF, C, mem, pf, tmp, goals, pgap, pcum, pover, built, gc
     util = S[HELD] / cap
     if util > T[KVPEAK]:
         T[KVPEAK] = util
-    running = n + S[NPF]
     if running > S[MAXCONC]:
         S[MAXCONC] = running
 
 
 @njit(cache=True)
-def engine_step(S, T, SI, SF, C, P, mem, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
+def engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
                 gval, gcnt, cls_count, cls_order):
     """One resumption of the engine process (sim.loop.engine_loop): apply what it waited for, then skip a
     stretch, idle, or plan and price the next pass."""
     now = T[E_TIME]
     state = S[E_STATE]
     if state == E_PASS:
-        post_pass(S, T, SI, SF, C, mem, pf, tmp, goals, pgap, pcum, pover, built, gcls, gval, gcnt, cls_count,
+        post_pass(S, T, SI, SF, C, mem, oth, pf, tmp, goals, pgap, pcum, pover, built, gcls, gval, gcnt, cls_count,
                   cls_order)
         if S[STATUS] != RUNNING:
             return
@@ -256,20 +357,20 @@ def engine_step(S, T, SI, SF, C, P, mem, pf, tmp, staged, crossings, goals, pgap
         S[E_STATE] = E_STRETCH
         T[E_TIME] = now + (T[ST_T] - now)
     else:
-        if not plan_pass(S, T, SI, SF, C, mem, pf, now):
+        if not plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
             S[STATUS] = FALLBACK
             return
-        if S[NPF] == 0 and S[PCN] == 0:
+        if S[NPF] == 0 and S[PCN] == 0 and S[NDEC] == 0:
             S[E_STATE] = E_IDLE  # sleeps until an arrival wakes it
             return
         S[E_STATE] = E_PASS
-        T[E_TIME] = now + price_pass(S, T, SI, P, pf)
+        T[E_TIME] = now + price_pass(S, T, SI, P, oth, pf)
     S[E_EID] = S[EID]
     S[EID] += 1
 
 
 @njit(cache=True)
-def run_events(S, T, SI, SF, C, P, mem, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
+def run_events(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
                gval, gcnt, cls_count, cls_order, n_cls):
     """The event loop: the arrivals' and the engine's events in SimPy's order (time, then scheduling
     order), until both are done, a buffer is nearly full (NEED_ROOM) or the run leaves the family."""
@@ -290,7 +391,7 @@ def run_events(S, T, SI, SF, C, P, mem, pf, tmp, staged, crossings, goals, pgap,
         if a_first:
             arrivals_step(S, T, SF, C, False)
         else:
-            engine_step(S, T, SI, SF, C, P, mem, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built,
+            engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built,
                         gcls, gval, gcnt, cls_count, cls_order)
             if S[STATUS] != RUNNING:
                 return

@@ -13,22 +13,24 @@ from numba import njit
 
 # S: integer state.
 A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, \
-    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD = range(27)
-S_LEN = 27
+    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC = range(29)
+S_LEN = 29
 # T: float state.
-A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T = range(11)
-T_LEN = 11
+A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN = range(13)
+T_LEN = 13
 # SI / SF columns: one row per request.
 PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS = range(11)
 SI_COLS = 11
-ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL = range(6)
-SF_COLS = 6
+ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, LAST, GSTALL = range(8)
+SF_COLS = 8
 # P: the cost model's per-unit prices (RooflineCost), in the order fastpath packs them.
 OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, \
     EXPOSED = range(14)
 # C: integer settings.
-# JOINS: the strategy's joins_mid_batch (0: a request-level batch, static batching, with its padding).
-MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS = range(9)
+# JOINS: the strategy's joins_mid_batch (0: a request-level batch, static batching, with its padding);
+# PLAN: whose plan() the kernel follows (PLAN_* below, set by sim.fastpath from the strategy's class).
+MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN = range(10)
+PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST = range(3)
 # Engine states (E_STATE) and statuses (STATUS).
 E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN = range(5)
 RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED = range(5)
@@ -126,6 +128,7 @@ def _promote(S, T, SI, mem, seq, end_s, pcum, built, cls_count, cls_order):
         built[:] = 0
         S[BASE] = S[TICK]
         T[COHORT_END] = end_s
+        T[PENDING] = 0.0
     mem[S[NMEM]] = seq
     S[NMEM] += 1
     tick = S[TICK]
@@ -258,7 +261,7 @@ def try_stretch(S, T, SI, C, P, mem, staged, crossings, now, horizon, pgap, pcum
                 gcnt, cls_count, cls_order):
     """CohortScheduler.skip_stretch and Recorder.account_stretch; True when passes were skipped."""
     b = S[NMEM]
-    if not b or T[COHORT_END] != now or (C[JOINS] and S[W_HEAD] < S[N_ARR]) or b > C[CAP]:
+    if not b or S[NOTH] or T[COHORT_END] != now or (C[JOINS] and S[W_HEAD] < S[N_ARR]) or b > C[CAP]:
         return False
     k = _stretch_length(S, SI, C, mem, crossings)
     done, t, waste_time, grow = price_stretch(S, T, C, P, crossings, k, now, horizon, pgap)

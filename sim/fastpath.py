@@ -1,7 +1,7 @@
 """Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
 
 The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
-covers (see ``covered``): continuous or static batching, an order whose key is the arrival order, paged memory
+covers (see ``covered``): continuous, static or prefill-first batching, an order whose key is the arrival order, paged memory
 that the batch can never fill (so nobody is ever preempted and the decode cohort never dissolves), no
 prompt longer than the pass's token cap, the roofline cost model. Its results are the Python path's,
 bit for bit (``tests/test_compiled.py``); the Python path stays the reference.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.batching import STRATEGIES, Continuous, Static
+from sim.batching import STRATEGIES, Continuous, PrefillFirst, Static
 from sim.cost_model import RooflineCost, build_cost_model
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
@@ -35,9 +35,9 @@ from sim.workload import draw, generate, request_ids
 
 ENGINE_ENV = "BATCH_LAB_ENGINE"
 AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba has been imported
-# Strategies the kernel is a port of (their plan(), on a CohortScheduler): by class, not by name. The kernel
-# tells them apart by their capabilities (joins_mid_batch, iteration_level), as sim.cohort does.
-KERNEL_STRATEGIES = (Continuous, Static)
+# Strategies the kernel is a port of (their plan(), on a CohortScheduler), by class, not by name: the kernel's
+# code for each plan() (sim.compiled_cohort.PLAN_*, in this order).
+KERNEL_STRATEGIES = (Continuous, Static, PrefillFirst)
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 last_engine = ["python"]  # which engine ran the latest simulate() in this process (sim bench reports it)
 
@@ -185,8 +185,9 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     SI[:, k.GOAL] = np.array([goals.index(g) for g in cls_goal], np.int64)[st["code"]]
     SF[:, k.ARR] = st["arrival"]
     SF[:, k.ADMIT:k.FINISH + 1] = np.nan
+    strategy = STRATEGIES[cfg.policy]
     C = np.array([cfg.max_batch, _cap(cfg), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()), MAX_ITERATIONS,
-                  int(STRATEGIES[cfg.policy].joins_mid_batch)], np.int64)
+                  int(strategy.joins_mid_batch), KERNEL_STRATEGIES.index(strategy)], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
 
@@ -199,7 +200,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     T[k.A_TIME] = T[k.E_TIME] = 0.0
     S[k.E_STATE] = k.E_INIT
     S[k.E_EID] = 1
-    ints = [np.zeros(mb + 1, np.int64) for _ in range(4)]  # members, the plan's prefills, steady, staged
+    ints = [np.zeros(mb + 1, np.int64) for _ in range(5)]  # members, others running, prefills, steady, staged
     crossings = np.zeros(bs, np.int64)
     built = np.zeros(len(goals), np.int64)
     cls_count = np.full(n_cls, -1, np.int64)
