@@ -1,10 +1,10 @@
 """The compiled engine kernel (numba): the untraced run of one engine, pass by pass.
 
 A port of what ``sim.engine`` does for one colocated engine without a trace, inside the family that
-``sim.fastpath`` admits (continuous, static or prefill-first batching, first come first served, paged
-memory that can never run short, no prompt longer than the pass's token cap): SimPy's clock (two
-processes, arrivals and the engine, events in time order and, at equal times, in the order they were
-scheduled), ``Continuous.plan``, ``Static.plan`` and ``PrefillFirst.plan`` on a ``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
+``sim.fastpath`` admits (continuous, static, prefill-first or chunked batching, first come first served,
+paged memory that can never run short, no whole prompt longer than the pass's token cap): SimPy's clock
+(two processes, arrivals and the engine, events in time order and, at equal times, in the order they
+were scheduled), the four strategies' ``plan`` on a ``CohortScheduler``, the decode cohort's counts and prefix sums (``sim.cohort``), ``price_stretch`` and the
 recorder's accounting. Every float is computed with the same operations in the same order as the Python
 path, and numba compiles without fastmath, so the results are the same bits. In this family nobody is ever
 preempted and the cohort never dissolves; anything else the kernel meets stops it with ``FALLBACK`` and
@@ -30,14 +30,14 @@ from sim.compiled_cohort import (  # noqa: F401 (the layout, re-exported for sim
     ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN,
     PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE,
     NEED_ROOM, FALLBACK, EXCEEDED, _finish, _leave, _promote, _record_gap, _add_pass, _roof, finish_stretch,
-    try_stretch
+    try_stretch, WHERE, IN_COHORT, FINISHED, NOWED, PLAN_CHUNKED
 )
 
 
 @njit(cache=True)
-def iteration_time(P, pt, pairs, pseqs, dseqs, pad, ctx, joins, leaves):
-    """RooflineCost.iteration_time for a pass with no cached prompt tokens and no swap (``dseqs`` counts
-    the ``pad`` padding slots)."""
+def iteration_time(P, pt, pairs, cached, pseqs, dseqs, pad, ctx, joins, leaves):
+    """RooflineCost.iteration_time for a pass without swap traffic (``dseqs`` counts the ``pad`` padding
+    slots)."""
     ex = P[EXPOSED]
     tokens = pt + dseqs
     t = P[OVH] + P[OVH_SEQ] * (dseqs + pseqs)
@@ -47,7 +47,7 @@ def iteration_time(P, pt, pairs, pseqs, dseqs, pad, ctx, joins, leaves):
         t += P[PASS_FIXED] + P[KV_W] * tokens + P[KV_TOK] * pt
     if pt:
         c = P[ATT_C] * pairs
-        m = P[ATT_KV] * 0 + P[ATT_TOK] * pt
+        m = P[ATT_KV] * cached + P[ATT_TOK] * pt
         t += P[ATT_LAUNCH] + _roof(c, m, ex)
     if dseqs > pad:
         c = P[ATT_C] * ctx
@@ -91,14 +91,21 @@ def arrivals_step(S, T, SF, C, first):
 
 @njit(cache=True)
 def _decodes(S, SI, C, mem, oth):
-    """CohortScheduler.schedule_running: the cohort decodes (its due blocks given first), and so does every
-    running sequence outside it (a new block each where its last one is full). False: a block shortage."""
+    """CohortScheduler.schedule_running's decodes: the cohort (its due blocks given first), and every running
+    sequence outside it that decodes (a new block each where its last one is full). The others are owed
+    prompt tokens (a chunked prompt); in this family they are never mixed. False: leave the family."""
     bs, nm, tick = C[BS], S[NMEM], S[TICK]
+    ndec = 0
+    for i in range(S[NOTH]):
+        if SI[oth[i], GEN] > 0:
+            ndec += 1
+    if ndec and ndec != S[NOTH]:
+        return False
     due = 0
     for m in range(nm):
         if SI[mem[m], BLK] <= tick:
             due += 1
-    for i in range(S[NOTH]):
+    for i in range(ndec):
         if SI[oth[i], COMP] >= SI[oth[i], KV]:
             due += 1
     if due > C[NUM_BLOCKS] - S[HELD] // bs:
@@ -109,43 +116,73 @@ def _decodes(S, SI, C, mem, oth):
             SI[seq, KV] += bs
             S[HELD] += bs
             SI[seq, BLK] += bs
-    for i in range(S[NOTH]):
+    for i in range(ndec):
         seq = oth[i]
         if SI[seq, COMP] >= SI[seq, KV]:
             SI[seq, KV] += bs
             S[HELD] += bs
     S[PCN] = nm
-    S[NDEC] = S[NOTH]
+    S[NDEC] = ndec
     return True
 
 
 @njit(cache=True)
-def _admit(S, SI, SF, C, pf, now, budget):
-    """Scheduler.admit with whole prompts: waiting requests join in arrival order while a slot, the budget
-    and KV memory allow. False: a prompt the cap would chunk (not this kernel's family)."""
+def _give_owed(S, SI, C, oth, pf, budget):
+    """Scheduler._give_work's owed prompt tokens: each running sequence still prefilling (in batch order)
+    gets a chunk within the budget, its KV grown to hold it. Returns the budget left (-1: a shortage)."""
     bs = C[BS]
-    npf = 0
-    running = S[NMEM] + S[NOTH]
+    npf = S[NPF]
+    for i in range(S[NDEC], S[NOTH]):
+        seq = oth[i]
+        n = min(SI[seq, PROMPT] - SI[seq, COMP], budget)
+        if n <= 0:
+            break
+        tokens = SI[seq, COMP] + n
+        if tokens > SI[seq, KV]:
+            need = -(-tokens // bs) - SI[seq, KV] // bs
+            if need > C[NUM_BLOCKS] - S[HELD] // bs:
+                return -1  # make_room would preempt someone: not this kernel's family
+            SI[seq, KV] += need * bs
+            S[HELD] += need * bs
+        pf[0, npf] = seq
+        pf[1, npf] = n
+        npf += 1
+        budget -= n
+    S[NPF] = npf
+    S[NOWED] = npf
+    return budget
+
+
+@njit(cache=True)
+def _admit(S, SI, SF, C, pf, now, budget, whole):
+    """Scheduler.admit: waiting requests join in arrival order while a slot, the budget and KV memory allow,
+    with their whole prompt (``whole``) or a chunk of it. False: a prompt the cap would chunk (not this
+    kernel's family)."""
+    bs = C[BS]
+    npf = S[NPF]
+    running = S[NMEM] + S[NOTH] - S[NOWED]
     while S[W_HEAD] < S[N_ARR]:
         if budget <= 0 or running + npf >= C[MAX_BATCH]:
             break
         seq = S[W_HEAD]
         pending = SI[seq, PROMPT]
-        if pending > budget:
+        if whole and pending > budget:
             if npf or pending <= C[CAP]:
                 break  # waits for a pass with room for its whole prompt
             return False
-        blocks = -(-pending // bs)
+        chunk = min(pending, budget)
+        blocks = -(-chunk // bs)
         if blocks > C[NUM_BLOCKS] - S[HELD] // bs:
             break
         SI[seq, KV] = blocks * bs
         S[HELD] += blocks * bs
         S[W_HEAD] += 1
-        pf[npf] = seq
+        pf[0, npf] = seq
+        pf[1, npf] = chunk
         npf += 1
         arr = SF[seq, ARR]
         SF[seq, ADMIT] = arr if arr > now else now
-        budget -= pending
+        budget -= chunk
     S[NPF] = npf
     return True
 
@@ -153,16 +190,17 @@ def _admit(S, SI, SF, C, pf, now, budget):
 @njit(cache=True)
 def plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
     """The strategy's plan() on a CohortScheduler: Continuous (decodes, then whole prompts within the cap),
-    Static (a batch decodes until its last sequence ends, then the next is admitted) or PrefillFirst (a pass
-    with newcomers prefills only them, every running sequence sits it out). False: FALLBACK."""
+    Chunked (decodes, owed prompt chunks, then newcomers' chunks within the budget), Static (a batch decodes
+    until its last sequence ends, then the next is admitted) or PrefillFirst (a pass with newcomers prefills
+    only them, every running sequence sits it out). False: FALLBACK."""
     S[PLEAVES] = S[LEFT]
     S[LEFT] = 0
-    S[PCN] = S[PPAD] = S[NPF] = S[NDEC] = 0
+    S[PCN] = S[PPAD] = S[NPF] = S[NDEC] = S[NOWED] = 0
     T[P_START] = now
     T[P_TAKEN] = 0.0
     kind, nm = C[PLAN], S[NMEM]
     if kind == PLAN_PREFILL_FIRST:
-        if not _admit(S, SI, SF, C, pf, now, C[CAP]):
+        if not _admit(S, SI, SF, C, pf, now, C[CAP], True):
             return False
         if S[NPF]:
             T[P_TAKEN] = 1.0  # the decodes sit this pass out (price_pass sets how long)
@@ -174,7 +212,8 @@ def plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
         return _decodes(S, SI, C, mem, oth)
     if not _decodes(S, SI, C, mem, oth):
         return False
-    if not _admit(S, SI, SF, C, pf, now, C[CAP] - S[PCN] - S[NDEC]):
+    budget = _give_owed(S, SI, C, oth, pf, C[CAP] - S[PCN] - S[NDEC])
+    if budget < 0 or not _admit(S, SI, SF, C, pf, now, budget, kind != PLAN_CHUNKED):
         return False
     if kind == PLAN_STATIC:
         S[BATCH] = S[NPF]
@@ -186,22 +225,23 @@ def price_pass(S, T, SI, P, oth, pf):
     """EngineProc.run_plan: the pass's duration, the prefill delay it adds to the decodes and, when a
     prefill took the pass, how long the decodes sat it out (price_stalls)."""
     npf, nm, pad = S[NPF], S[PCN], S[PPAD]
-    pt = 0
+    pt = cached = 0
     pairs = 0.0
     for i in range(npf):
-        n = SI[pf[i], PROMPT]
+        n, c = pf[1, i], SI[pf[0, i], COMP]
         pt += n
-        pairs += n * (0 + (n + 1) / 2)
+        cached += c
+        pairs += n * (c + (n + 1) / 2)  # each new token attends to the cache and earlier new tokens
     ctx = S[CTX] if nm else 0
     for i in range(S[NDEC]):
         ctx += SI[oth[i], COMP]
     dseqs = nm + S[NDEC] + pad
-    d = iteration_time(P, pt, pairs, npf, dseqs, pad, ctx, npf, S[PLEAVES])
+    d = iteration_time(P, pt, pairs, cached, npf, dseqs, pad, ctx, npf - S[NOWED], S[PLEAVES])
     if 1e-9 > d:
         d = 1e-9
     delay = 0.0
     if npf and dseqs > pad:
-        x = d - iteration_time(P, 0, 0.0, 0, dseqs, pad, ctx, 0, S[PLEAVES])
+        x = d - iteration_time(P, 0, 0.0, 0, 0, dseqs, pad, ctx, 0, S[PLEAVES])
         delay = 0.0 if 0.0 > x else x
     T[P_DUR] = d
     T[P_DELAY] = delay
@@ -227,13 +267,15 @@ def _record_pass_gaps(S, gcls, gval, gcnt, cls_count, cls_order, gap, step_gap):
 
 @njit(cache=True)
 def _apply_prefill(S, SI, SF, pf, tmp, end):
-    """Scheduler._apply_prefill: each whole prompt is in and gives its first token; returns how many go on
-    (their rows in ``tmp``)."""
+    """Scheduler._apply_prefill: each chunk is credited; a prompt now whole gives its first token. Returns how
+    many of those go on (their rows in ``tmp``)."""
     steady = 0
     for i in range(S[NPF]):
-        seq = pf[i]
-        SI[seq, COMP] = SI[seq, PROMPT]
-        S[STORED] += SI[seq, PROMPT]
+        seq, n = pf[0, i], pf[1, i]
+        SI[seq, COMP] += n
+        S[STORED] += n
+        if SI[seq, COMP] < SI[seq, PROMPT]:
+            continue  # a chunk of its prompt: it goes on prefilling
         SI[seq, GEN] = 1
         SF[seq, FIRST] = end
         SF[seq, LAST] = end
@@ -311,12 +353,26 @@ def post_pass(S, T, SI, SF, C, mem, oth, pf, tmp, goals, pgap, pcum, pover, buil
     if n or S[NMEM] == 0:  # members share their last token time: join only a cohort that just decoded
         for i in range(steady):
             _promote(S, T, SI, mem, tmp[i], end, pcum, built, cls_count, cls_order)
-        S[NOTH] = 0
-    else:  # they sat out this pass with the cohort: they stay outside it, after those already there
-        for i in range(steady):
-            oth[S[NOTH] + i] = tmp[i]
-        S[NOTH] += steady
+    _running_outside(S, SI, oth, pf)
     _account(S, T, C, n + S[NDEC] + S[NPF])
+
+
+@njit(cache=True)
+def _running_outside(S, SI, oth, pf):
+    """The running sequences outside the cohort after the pass, in batch order: those that were outside it
+    before, then this pass's newcomers, less the finished and the promoted."""
+    w = 0
+    for i in range(S[NOTH]):
+        seq = oth[i]
+        if SI[seq, WHERE] == 0:
+            oth[w] = seq
+            w += 1
+    for i in range(S[NOWED], S[NPF]):
+        seq = pf[0, i]
+        if SI[seq, WHERE] == 0:
+            oth[w] = seq
+            w += 1
+    S[NOTH] = w
 
 
 @njit(cache=True)

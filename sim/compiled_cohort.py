@@ -13,14 +13,16 @@ from numba import njit
 
 # S: integer state.
 A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, \
-    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC = range(29)
-S_LEN = 29
+    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC, NOWED = range(30)
+S_LEN = 30
 # T: float state.
 A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN = range(13)
 T_LEN = 13
 # SI / SF columns: one row per request.
-PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS = range(11)
-SI_COLS = 11
+# WHERE: 0 waiting or running outside the cohort, IN_COHORT, or FINISHED.
+PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS, WHERE = range(12)
+SI_COLS = 12
+IN_COHORT, FINISHED = 1, 2
 ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, LAST, GSTALL = range(8)
 SF_COLS = 8
 # P: the cost model's per-unit prices (RooflineCost), in the order fastpath packs them.
@@ -30,7 +32,7 @@ OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, AT
 # JOINS: the strategy's joins_mid_batch (0: a request-level batch, static batching, with its padding);
 # PLAN: whose plan() the kernel follows (PLAN_* below, set by sim.fastpath from the strategy's class).
 MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN = range(10)
-PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST = range(3)
+PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, PLAN_CHUNKED = range(4)
 # Engine states (E_STATE) and statuses (STATUS).
 E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN = range(5)
 RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED = range(5)
@@ -103,6 +105,7 @@ def _leave(S, SI, SF, mem, m, end_s, goals, pgap, pcum, pover, built, cls_count)
             _over(S, g, goals, pgap, pcum, pover, built)
             SI[seq, STALLS] += pover[g, hi] - pover[g, lo]
         SI[seq, ANCHOR] = tick
+    SI[seq, WHERE] = 0
     last = S[NMEM] - 1
     mem[m] = mem[last]
     S[NMEM] = last
@@ -113,6 +116,7 @@ def _leave(S, SI, SF, mem, m, end_s, goals, pgap, pcum, pover, built, cls_count)
 @njit(cache=True)
 def _finish(S, SI, SF, seq, t):
     SF[seq, FINISH] = t
+    SI[seq, WHERE] = FINISHED
     S[HELD] -= SI[seq, KV]
     SI[seq, KV] = 0
     S[STORED] -= SI[seq, COMP]
@@ -131,6 +135,7 @@ def _promote(S, T, SI, mem, seq, end_s, pcum, built, cls_count, cls_order):
         T[PENDING] = 0.0
     mem[S[NMEM]] = seq
     S[NMEM] += 1
+    SI[seq, WHERE] = IN_COHORT
     tick = S[TICK]
     SI[seq, ANCHOR] = tick
     SI[seq, FIN] = tick + SI[seq, OUT] - SI[seq, GEN]

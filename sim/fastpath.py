@@ -1,7 +1,7 @@
 """Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
 
 The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
-covers (see ``covered``): continuous, static or prefill-first batching, an order whose key is the arrival order, paged memory
+covers (see ``covered``): continuous, static, prefill-first or chunked batching, an order whose key is the arrival order, paged memory
 that the batch can never fill (so nobody is ever preempted and the decode cohort never dissolves), no
 prompt longer than the pass's token cap, the roofline cost model. Its results are the Python path's,
 bit for bit (``tests/test_compiled.py``); the Python path stays the reference.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim.batching import STRATEGIES, Continuous, PrefillFirst, Static
+from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, Static
 from sim.cost_model import RooflineCost, build_cost_model
 from sim.errors import ConfigError
 from sim.kv_memory import make_kv
@@ -35,9 +35,10 @@ from sim.workload import draw, generate, request_ids
 
 ENGINE_ENV = "BATCH_LAB_ENGINE"
 AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba has been imported
-# Strategies the kernel is a port of (their plan(), on a CohortScheduler), by class, not by name: the kernel's
-# code for each plan() (sim.compiled_cohort.PLAN_*, in this order).
-KERNEL_STRATEGIES = (Continuous, Static, PrefillFirst)
+# Strategies the kernel is a port of (their plan(), on a CohortScheduler), by class, not by name, in the order
+# of the kernel's codes for them (sim.compiled_cohort.PLAN_*); the value: does the plan admit whole prompts
+# only (then a prompt longer than the pass's token cap would be cut into chunks: outside the family)?
+KERNEL_STRATEGIES = {Continuous: True, Static: False, PrefillFirst: True, Chunked: False}
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 last_engine = ["python"]  # which engine ran the latest simulate() in this process (sim bench reports it)
 
@@ -61,7 +62,7 @@ def covered(cfg) -> bool:
             and not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
             and hasattr(kv, "block_size")
-            and (cfg.max_batch <= cfg.max_batched_tokens or not strategy.iteration_level))
+            and cfg.max_batch <= _cap(cfg))  # a budget that stalls some decodes would dissolve the cohort
 
 
 def wanted(cfg) -> bool:
@@ -161,7 +162,14 @@ def _stream(cfg) -> dict:
 
 
 def _cap(cfg) -> int:
-    return cfg.max_batched_tokens if STRATEGIES[cfg.policy].iteration_level else NO_CAP
+    """The most tokens the strategy puts in one pass: its token budget (a strategy whose knobs include one,
+    within the pass's cap), the pass's cap, or none (request-level batching)."""
+    strategy = STRATEGIES[cfg.policy]
+    if not strategy.iteration_level:
+        return NO_CAP
+    if "token_budget" in strategy.knobs:
+        return min(cfg.token_budget, cfg.max_batched_tokens)
+    return cfg.max_batched_tokens
 
 
 def _fits(cfg, st: dict, kv) -> bool:
@@ -169,7 +177,9 @@ def _fits(cfg, st: dict, kv) -> bool:
     fits the KV memory (no block shortage, so nobody is preempted and the cohort never dissolves)."""
     prompt, out = st["prompt"], st["output"]
     most = int((prompt + out - 1).max())  # the most slots one sequence ever holds (its last token is not fed back)
-    return int(prompt.max()) <= _cap(cfg) and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks
+    whole = KERNEL_STRATEGIES[STRATEGIES[cfg.policy]]
+    return ((not whole or int(prompt.max()) <= _cap(cfg))
+            and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks)
 
 
 def _pack(k, cfg, st: dict, kv) -> dict:
@@ -187,7 +197,7 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     SF[:, k.ADMIT:k.FINISH + 1] = np.nan
     strategy = STRATEGIES[cfg.policy]
     C = np.array([cfg.max_batch, _cap(cfg), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()), MAX_ITERATIONS,
-                  int(strategy.joins_mid_batch), KERNEL_STRATEGIES.index(strategy)], np.int64)
+                  int(strategy.joins_mid_batch), list(KERNEL_STRATEGIES).index(strategy)], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
 
@@ -200,7 +210,9 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     T[k.A_TIME] = T[k.E_TIME] = 0.0
     S[k.E_STATE] = k.E_INIT
     S[k.E_EID] = 1
-    ints = [np.zeros(mb + 1, np.int64) for _ in range(5)]  # members, others running, prefills, steady, staged
+    # members, others running, the plan's prefills (row 0) and their chunks (row 1), steady, staged
+    ints = [np.zeros(mb + 1, np.int64), np.zeros(mb + 1, np.int64), np.zeros((2, mb + 1), np.int64),
+            np.zeros(mb + 1, np.int64), np.zeros(mb + 1, np.int64)]
     crossings = np.zeros(bs, np.int64)
     built = np.zeros(len(goals), np.int64)
     cls_count = np.full(n_cls, -1, np.int64)

@@ -36,7 +36,7 @@ def _both(monkeypatch, name="chat", **kw):
     return ref, got, e_got
 
 
-@pytest.mark.parametrize("policy", ["continuous", "static", "prefill-first"])
+@pytest.mark.parametrize("policy", ["continuous", "static", "prefill-first", "chunked"])
 @pytest.mark.parametrize("requests", [1, 7, 300, 2000])
 @pytest.mark.parametrize("rate", [0.5, 2.0, 12.0])
 def test_grid_is_bit_identical(monkeypatch, policy, requests, rate):
@@ -57,6 +57,9 @@ def test_grid_is_bit_identical(monkeypatch, policy, requests, rate):
     ("chat", dict(requests=500, rate_per_s=12.0, policy="prefill-first")),
     ("three-long-one-short", dict(policy="prefill-first")), ("book-example", dict(policy="prefill-first")),
     ("hybrid-service", dict(policy="prefill-first", order="fcfs", max_batch=8, rate_per_s=20.0)),
+    ("chat", dict(requests=500, rate_per_s=12.0, policy="chunked", token_budget=128)),
+    ("summarization", {}), ("three-long-one-short", dict(policy="chunked", token_budget=64)),
+    ("hybrid-service", dict(order="fcfs", max_batch=8, rate_per_s=20.0)),  # chunked, budget 256
     ("chat", dict(requests=400, rate_per_s=40.0, max_batch=8, reorg_s=0.001, block_size=1)),
     ("chat", dict(requests=400, rate_per_s=30.0, max_batched_tokens=2048, preempt="swap")),
 ])
@@ -70,8 +73,8 @@ def test_scenarios_in_the_family_are_bit_identical(monkeypatch, name, kw):
 def family_configs(draw):
     """Configs around the family's edges: some fall back (a prompt over the cap, a memory a batch can fill)."""
     name = draw(st.sampled_from(["chat", "chat", "many-tiny", "summarization", "hybrid-service", "legal-archive"]))
-    kw = dict(policy=draw(st.sampled_from(["continuous", "continuous", "static", "prefill-first"])), order="fcfs",
-              seed=draw(st.integers(0, 2**31)),
+    kw = dict(policy=draw(st.sampled_from(["continuous", "continuous", "static", "prefill-first", "chunked"])),
+              order="fcfs", token_budget=draw(st.sampled_from([64, 256, 512, 2048])), seed=draw(st.integers(0, 2**31)),
               max_batch=draw(st.sampled_from([1, 2, 5, 16, 64, 128])), block_size=draw(st.sampled_from([1, 4, 16, 32])),
               max_batched_tokens=draw(st.sampled_from([512, 2048, 8192])),
               kv_capacity_tokens=draw(st.sampled_from([None, 50_000, 200_000, 426_000])),
@@ -80,7 +83,7 @@ def family_configs(draw):
     if name != "legal-archive":
         kw["requests"] = draw(st.integers(1, 250))
         kw["rate_per_s"] = draw(st.sampled_from([0.5, 2.0, 12.0, 50.0]))
-    kw["max_batch"] = min(kw["max_batch"], kw["max_batched_tokens"])
+    kw["max_batch"] = min(kw["max_batch"], kw["max_batched_tokens"], kw["token_budget"])
     return name, kw
 
 
@@ -93,8 +96,7 @@ def test_random_configs_are_bit_identical(monkeypatch, case):
     assert _same(ref, got), case
 
 
-@pytest.mark.parametrize("kw", [dict(policy="chunked"),
-                                dict(policy="disaggregated"), dict(order="priority"), dict(order="sjf"),
+@pytest.mark.parametrize("kw", [dict(policy="disaggregated"), dict(policy="chunked", token_budget=32), dict(order="priority"), dict(order="sjf"),
                                 dict(order="aging"), dict(memory="contiguous"), dict(preempt="none"),
                                 dict(kv_capacity_tokens=20_000), dict(max_batched_tokens=1024),
                                 dict(hardware="tiny-cpu", model="tiny")])
