@@ -408,8 +408,11 @@ def engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals,
     elif state == E_STRETCH:
         finish_stretch(S, T, SI, SF, mem, staged, goals, pgap, pcum, pover, built, cls_count)
     horizon = np.inf if S[A_DONE] else T[A_TIME]  # env.peek(): the arrivals' next timeout
-    if try_stretch(S, T, SI, C, P, mem, staged, crossings, now, horizon, pgap, pcum, pover, built, gcls, gval,
-                   gcnt, cls_count, cls_order):
+    stretched = try_stretch(S, T, SI, C, P, mem, staged, crossings, now, horizon, pgap, pcum, pover, built, gcls,
+                            gval, gcnt, cls_count, cls_order)
+    if S[STATUS] != RUNNING:
+        return
+    if stretched:
         S[E_STATE] = E_STRETCH
         T[E_TIME] = now + (T[ST_T] - now)
     else:
@@ -435,7 +438,8 @@ def run_events(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, 
         S[EID] = 2  # the two processes' start events
         arrivals_step(S, T, SF, C, True)
     while True:
-        if S[NPASS] + margin >= len(pgap) or S[NGAP] + margin * n_cls >= len(gval):
+        # records: a stretch's passes x classes, or a pass's classes + one per decode outside the cohort
+        if S[NPASS] + margin >= len(pgap) or S[NGAP] + margin * n_cls + C[MAX_BATCH] >= len(gval):
             S[STATUS] = NEED_ROOM
             return
         idle = S[E_STATE] == E_IDLE

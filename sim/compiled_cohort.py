@@ -161,6 +161,8 @@ def _stretch_length(S, SI, C, mem, crossings):
     crossings[:bs] = 0
     for m in range(S[NMEM]):
         r = SI[mem[m], BLK] - t0
+        if r < 0:
+            return -1  # a member overdue for a block: never in this family (a guard for the indexing below)
         if k <= bs:
             if r <= k - 1:
                 crossings[r] += 1
@@ -269,6 +271,9 @@ def try_stretch(S, T, SI, C, P, mem, staged, crossings, now, horizon, pgap, pcum
     if not b or S[NOTH] or T[COHORT_END] != now or (C[JOINS] and S[W_HEAD] < S[N_ARR]) or b > C[CAP]:
         return False
     k = _stretch_length(S, SI, C, mem, crossings)
+    if k < 0:
+        S[STATUS] = FALLBACK
+        return False
     done, t, waste_time, grow = price_stretch(S, T, C, P, crossings, k, now, horizon, pgap)
     tick = S[TICK]
     _grow(S, SI, C, mem, tick + done)

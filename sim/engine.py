@@ -218,5 +218,4 @@ def simulate(cfg: SimConfig) -> SimResult:
         res = fastpath.simulate(cfg)
         if res is not None:
             return res
-    fastpath.last_engine[0] = "python"
     return Simulation(cfg).run()

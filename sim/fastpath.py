@@ -1,15 +1,17 @@
 """Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
 
 The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
-covers (see ``covered``): continuous, static, prefill-first or chunked batching, an order whose key is the arrival order, paged memory
-that the batch can never fill (so nobody is ever preempted and the decode cohort never dissolves), no
-prompt longer than the pass's token cap, the roofline cost model. Its results are the Python path's,
-bit for bit (``tests/test_compiled.py``); the Python path stays the reference.
+covers (``covered``, then ``_fits`` on the drawn stream): continuous, static, prefill-first or chunked
+batching, an order whose key is the arrival order, paged memory that a full batch can never fill (so
+nobody is ever preempted and the decode cohort never dissolves), no more running sequences than the
+pass's token budget, no whole prompt longer than the pass's token cap, the roofline cost model. Its
+results are the Python path's, bit for bit (``tests/test_compiled.py``); the Python path stays the
+reference.
 
 ``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
 covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
-(importing numba costs ~0.2 s, more than a small run takes). numba is imported only here, only when the
-kernel is taken; without it the Python path runs.
+(importing numba and loading its cached kernel cost ~0.4 s, more than a small run takes). numba is
+imported only here, only when the kernel is taken; without it the Python path runs.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba ha
 # only (then a prompt longer than the pass's token cap would be cut into chunks: outside the family)?
 KERNEL_STRATEGIES = {Continuous: True, Static: False, PrefillFirst: True, Chunked: False}
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
-last_engine = ["python"]  # which engine ran the latest simulate() in this process (sim bench reports it)
 
 
 def engine_choice() -> str:
@@ -125,13 +126,13 @@ def simulate(cfg):
     state = _run(k, packed, _prices(cost))
     if state is None:
         return None
-    last_engine[0] = "compiled"
     recorder = _recorder(cfg, packed, state)
     col = _columns(k, stream, packed)
     metrics, by_class = compute_metrics(None, recorder, cfg.workload, 1, col)
+    engines = tuple(name for name, _, _ in STRATEGIES[cfg.policy].engines(cfg))
     return SimResult(config=cfg, requests=_results(k, stream, packed), iterations=[], transfers=[],
-                     metrics=metrics, by_class=by_class, engines=("engine",), kv_capacity_tokens=kv.capacity_tokens,
-                     tbt_samples={}, cost_description=cost.describe())
+                     metrics=metrics, by_class=by_class, engines=engines, kv_capacity_tokens=kv.capacity_tokens,
+                     tbt_samples={}, cost_description=cost.describe(), simulated_by="compiled")
 
 
 def _stream(cfg) -> dict:
@@ -219,7 +220,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     cls_order = np.zeros(n_cls, np.int64)
     size = max(4096, 4 * (int(C[k.MAX_OUT]) + 4))
     pgap, pcum, pover = np.zeros(size), np.zeros(size + 1), np.zeros((len(goals), size + 1), np.int64)
-    gsize = size * n_cls
+    gsize = size * n_cls + 2 * mb
     gcls, gval, gcnt = np.zeros(gsize, np.int64), np.zeros(gsize), np.zeros(gsize, np.int64)
     while True:
         S[k.STATUS] = k.RUNNING
@@ -227,7 +228,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
                      cls_count, cls_order, n_cls)
         status = int(S[k.STATUS])
         if status == k.NEED_ROOM:  # double what is full; the state is all in these arrays
-            if S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):
+            if S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):  # the kernel's margins (run_events)
                 pgap, pcum, pover = _grown(pgap), _grown(pcum), _grown(pover)
             else:
                 gcls, gval, gcnt = _grown(gcls), _grown(gval), _grown(gcnt)
@@ -335,7 +336,7 @@ def _recorder(cfg, packed: dict, state: dict) -> Recorder:
     S, T = state["S"], state["T"]
     rec = Recorder(cfg.record_iterations, cfg.record_layout)
     rec.count = int(S[k.COUNT])
-    rec.busy_s = {"engine": float(T[k.BUSY])}
+    rec.busy_s = {name: float(T[k.BUSY]) for name, _, _ in STRATEGIES[cfg.policy].engines(cfg)}
     rec.kv_peak, rec.waste_area, rec.time_area = float(T[k.KVPEAK]), float(T[k.WASTE]), float(T[k.TAREA])
     rec.max_concurrent = int(S[k.MAXCONC])
     gcls, names = state["gcls"], packed["names"]

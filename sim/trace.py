@@ -116,6 +116,7 @@ class SimResult:
     kv_capacity_tokens: int
     tbt_samples: dict = field(default_factory=dict)  # class -> every token gap (s); empty without a trace
     cost_description: list = field(default_factory=list)  # (quantity, value with unit, source)
+    simulated_by: str = "python"  # the simulator that ran it: "python" (the reference) or "compiled" (sim.fastpath)
 
     def request(self, rid: str) -> RequestResult:
         for r in self.requests:

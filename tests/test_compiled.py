@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _run(monkeypatch, engine: str, name: str = "chat", **kw):
     monkeypatch.setenv(fastpath.ENGINE_ENV, engine)
     res = simulate(scenario(name, record_iterations=False, **kw))
-    return res, fastpath.last_engine[0]
+    return res, res.simulated_by
 
 
 def _same(a, b) -> bool:
@@ -109,7 +109,7 @@ def test_outside_the_family_the_reference_runs(monkeypatch, kw):
 def test_traced_runs_take_the_reference(monkeypatch):
     monkeypatch.setenv(fastpath.ENGINE_ENV, "compiled")
     res = simulate(scenario("chat", requests=50))
-    assert fastpath.last_engine[0] == "python" and res.iterations
+    assert res.simulated_by == "python" and res.iterations
 
 
 def test_the_switch(monkeypatch):
