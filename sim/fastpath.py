@@ -54,13 +54,15 @@ def engine_choice() -> str:
 
 def covered(cfg) -> bool:
     """Does the kernel's family hold this config (before drawing the requests)? Read from the policy
-    classes' capabilities and the config, never from a policy's name."""
+    classes' capabilities and the config, never from a policy's name. An invalid config raises the
+    ConfigError the Python path would."""
+    cfg.validate()
     order, preempt, strategy = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt], STRATEGIES[cfg.policy]
+    if cfg.record_iterations or strategy not in KERNEL_STRATEGIES or len(strategy.engines(cfg)) != 1:
+        return False
     kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
-    return (not cfg.record_iterations
-            and strategy in KERNEL_STRATEGIES and len(strategy.engines(cfg)) == 1
-            # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
-            and not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
+    # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
+    return (not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
             and hasattr(kv, "block_size")
             and cfg.max_batch <= _cap(cfg))  # a budget that stalls some decodes would dissolve the cohort

@@ -154,3 +154,12 @@ def test_cli_json_is_byte_identical():
         out[engine] = r.stdout
     assert out["python"] == out["compiled"]
     assert json.loads(out["python"])["metrics"]["completed"] == 3000
+
+
+def test_an_invalid_config_gets_the_reference_error(monkeypatch):
+    from dataclasses import replace
+    cfg = replace(scenario("chat", requests=10, record_iterations=False), policy="nope")
+    for engine in ("python", "compiled", "auto"):
+        monkeypatch.setenv(fastpath.ENGINE_ENV, engine)
+        with pytest.raises(ConfigError, match="policy"):
+            simulate(cfg)
