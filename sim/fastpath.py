@@ -262,7 +262,8 @@ def _columns(k, st: dict, packed: dict):
     recode[ranked] = np.arange(len(ranked))
     return _Columns.of_arrays(len(code), [st["names"][c] for c in ranked.tolist()],
                               arrival=SF[:, k.ARR].copy(), first=SF[:, k.FIRST].copy(), finish=SF[:, k.FINISH].copy(),
-                              admitted=SF[:, k.ADMIT].copy(), output=SI[:, k.OUT].copy(), max_gap=SF[:, k.MAXGAP].copy(),
+                              admitted=SF[:, k.ADMIT].copy(), output=SI[:, k.OUT].copy(),
+                              max_gap=SF[:, k.MAXGAP].copy(),
                               stalls=SI[:, k.STALLS].copy(), stall_time=SF[:, k.STALL].copy(), cls=recode[code],
                               priority=np.array(st["priority"], np.int64)[code if "after" in st else slice(None)])
 

@@ -96,8 +96,8 @@ def test_random_configs_are_bit_identical(monkeypatch, case):
     assert _same(ref, got), case
 
 
-@pytest.mark.parametrize("kw", [dict(policy="disaggregated"), dict(policy="chunked", token_budget=32), dict(order="priority"), dict(order="sjf"),
-                                dict(order="aging"), dict(memory="contiguous"), dict(preempt="none"),
+@pytest.mark.parametrize("kw", [dict(policy="disaggregated"), dict(policy="chunked", token_budget=32),
+                                dict(order="priority"), dict(order="sjf"), dict(order="aging"), dict(memory="contiguous"), dict(preempt="none"),
                                 dict(kv_capacity_tokens=20_000), dict(max_batched_tokens=1024),
                                 dict(hardware="tiny-cpu", model="tiny")])
 def test_outside_the_family_the_reference_runs(monkeypatch, kw):
