@@ -50,3 +50,27 @@ def test_the_server_does_not_collect_garbage_after_every_script_run():
     import tomllib
     with open(os.path.join(ROOT, ".streamlit", "config.toml"), "rb") as f:
         assert tomllib.load(f)["runner"]["postScriptGC"] is False
+
+
+def test_no_page_relies_on_streamlit_magic():
+    """.streamlit/config.toml turns runner.magicEnabled off (no AST rewrite of every script before it is
+    compiled, which AppTest redoes on every run): so no page may hold a bare expression that magic would
+    have written to the page, or it would silently vanish."""
+    import ast
+    import glob
+    import tomllib
+    with open(os.path.join(ROOT, ".streamlit", "config.toml"), "rb") as f:
+        assert tomllib.load(f)["runner"]["magicEnabled"] is False
+    bare = []
+    for path in [os.path.join(ROOT, "app.py")] + sorted(glob.glob(os.path.join(ROOT, "pages", "*.py"))):
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            for i, stmt in enumerate(body if isinstance(body, list) else []):
+                if not isinstance(stmt, ast.Expr) or isinstance(stmt.value, (ast.Call, ast.Await, ast.Yield)):
+                    continue
+                if i == 0 and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+                    continue  # a docstring, which magic does not show either
+                bare.append(f"{os.path.basename(path)}:{stmt.lineno}")
+    assert not bare, bare
