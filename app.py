@@ -50,7 +50,9 @@ if not EMBEDDED:
 
 # Labels wrap instead of ending in "...": navigation entries, metric cards and button labels are short
 # sentences a learner must read whole (a test compares every text element's scroll and client width).
-st.markdown("""<style>
+# Style blocks go through st.html, not st.markdown(unsafe_allow_html=True): Markdown with raw HTML makes
+# every new session's browser fetch and run one more script (rehype-raw) before the page's first chart.
+st.html("""<style>
 [data-testid="stSidebarNavLink"] span, [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *,
 [data-testid="stMetricDelta"] *, [data-testid^="stBaseButton"] *, [data-testid="stFileUploaderDropzone"] span {
     white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
@@ -58,7 +60,7 @@ st.markdown("""<style>
 [data-testid="stMetricValue"] { overflow-wrap: anywhere; }
 [data-testid="stSidebarNavLink"] > span:last-child { min-width: 0; flex: 1 1 auto; }
 [data-testid="stSidebarNavLink"] p { white-space: normal !important; }
-</style>""", unsafe_allow_html=True)
+</style>""")
 
 # Accessibility (WCAG 2.1 AA): Streamlit fades captions (opacity 0.6), which leaves them under 4.5:1 contrast
 # on white; the app's captions and quoted narration carry teaching notes, so they are drawn opaque in a dark
@@ -82,14 +84,14 @@ label:has(input[type="radio"]:focus-visible), label:has(input[type="checkbox"]:f
 
 if st.session_state["present"]:
     st.query_params["present"] = "1"
-    st.markdown("""<style>
+    st.html("""<style>
     html { font-size: 20px; }
     .stMarkdown p, .stMarkdown li, .stCaption, label, .stAlert p { font-size: 1.1rem !important; }
     h1 { font-size: 2.0rem !important; padding-top: 0 !important; } h2 { font-size: 1.7rem !important; }
     h3 { font-size: 1.4rem !important; }
     [data-testid="stMetricValue"] { font-size: 1.8rem !important; }
     [data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
-    </style>""", unsafe_allow_html=True)
+    </style>""")
 elif "present" in st.query_params:
     del st.query_params["present"]
 

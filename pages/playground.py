@@ -218,48 +218,13 @@ with st.spinner("Simulating..."):
 result = views.result
 m = result.metrics
 
-# ---- metric cards (with sample sizes: a p99 over 5 values is not a p99 over 5,000) ----------------------
-n_ttft, n_tbt = m.get("ttft_samples", m["completed"]), m.get("tbt_samples", 0)
-
+# ---- the run's summary: metric cards, refused requests, the settings used -------------------------------
 
 def _pair(a, b) -> str:
     """Two latencies in one card, in one unit: '38 / 113 ms' or '2.90 / 6.56 s'."""
     if a is None or b is None:
         return "-"
     return f"{a * 1e3:,.0f} / {b * 1e3:,.0f} ms" if b < 1 else f"{a:,.2f} / {b:,.2f} s"
-
-
-cards = st.columns(4)
-cards[0].metric("TTFT p50 / p99", _pair(m["ttft_p50_s"], m["ttft_p99_s"]),
-                help=f"Time to first token over {n_ttft} completed requests.")
-cards[1].metric("TBT p50 / p99", _pair(m["tbt_p50_s"], m["tbt_p99_s"]),
-                help=f"Time between tokens over all {n_tbt:,} gaps between consecutive tokens (stalls show here).")
-cards[2].metric("Throughput", f"{m['throughput_tokens_per_s']:,.0f} tokens/s",
-                help=f"Output tokens per second over the run ({common.ms(m['makespan_s'])}); "
-                     f"{m['requests_per_s']:.2f} requests/s.")
-cards[3].metric("Goodput", f"{m['goodput_requests_per_s']:.2f} req/s",
-                help="Requests per second that met both their TTFT and TBT goals "
-                     f"({m.get('slo_attainment', 0):.0%} of completed requests).")
-cards = st.columns(4)
-cards[0].metric("TBT p99.9 / longest gap", _pair(m["tbt_p999_s"], m["tbt_max_s"]),
-                help="The worst gaps between tokens, which a p99 can hide: p99.9 over all "
-                     f"{n_tbt:,} gaps, and the single longest gap of any request.")
-cards[1].metric("Generation stalls", f"{m['stalls']:,}",
-                help="Token gaps longer than the class's TBT goal that a prefill caused. " + STALL_DEFINITION)
-cards[2].metric("Stall time", f"{m['stall_time_s']:,.2f} s",
-                help="Delay prefills added to running sequences' tokens, summed over requests. " + STALL_NOTE)
-cards[3].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted from the batch to make room.")
-cards = st.columns(4)
-cards[0].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
-                help="Rejected requests can never fit (e.g. longer than the whole KV cache).")
-cards[1].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
-st.caption(f"**Generation stalls.** {STALL_DEFINITION} {STALL_NOTE}")
-rejected = [r for r in result.requests if r.rejected_reason]
-if rejected:
-    st.warning(f"**{len(rejected)} of {len(result.requests)} requests were refused** because they can never fit, "
-               f"e.g. {rejected[0].id}: {rejected[0].rejected_reason}. They show as black crosses on the timeline.")
-st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps, {len(result.iterations):,} "
-           f"iterations on {len(result.engines)} engine(s). Percentiles over few samples are rough.")
 
 
 def _ran_with(c) -> str:
@@ -276,7 +241,47 @@ def _ran_with(c) -> str:
     return "; ".join(parts)
 
 
-st.caption("**This run:** " + common.plain(_ran_with(cfg)))
+def _summary(m: dict) -> None:
+    """The metric cards (with sample sizes: a p99 over 5 values is not a p99 over 5,000), refused requests and
+    the settings this run used."""
+    n_ttft, n_tbt = m.get("ttft_samples", m["completed"]), m.get("tbt_samples", 0)
+    cards = st.columns(4)
+    cards[0].metric("TTFT p50 / p99", _pair(m["ttft_p50_s"], m["ttft_p99_s"]),
+                    help=f"Time to first token over {n_ttft} completed requests.")
+    cards[1].metric("TBT p50 / p99", _pair(m["tbt_p50_s"], m["tbt_p99_s"]),
+                    help=f"Time between tokens over all {n_tbt:,} gaps between consecutive tokens (stalls show here).")
+    cards[2].metric("Throughput", f"{m['throughput_tokens_per_s']:,.0f} tokens/s",
+                    help=f"Output tokens per second over the run ({common.ms(m['makespan_s'])}); "
+                         f"{m['requests_per_s']:.2f} requests/s.")
+    cards[3].metric("Goodput", f"{m['goodput_requests_per_s']:.2f} req/s",
+                    help="Requests per second that met both their TTFT and TBT goals "
+                         f"({m.get('slo_attainment', 0):.0%} of completed requests).")
+    cards = st.columns(4)
+    cards[0].metric("TBT p99.9 / longest gap", _pair(m["tbt_p999_s"], m["tbt_max_s"]),
+                    help="The worst gaps between tokens, which a p99 can hide: p99.9 over all "
+                         f"{n_tbt:,} gaps, and the single longest gap of any request.")
+    cards[1].metric("Generation stalls", f"{m['stalls']:,}",
+                    help="Token gaps longer than the class's TBT goal that a prefill caused. " + STALL_DEFINITION)
+    cards[2].metric("Stall time", f"{m['stall_time_s']:,.2f} s",
+                    help="Delay prefills added to running sequences' tokens, summed over requests. " + STALL_NOTE)
+    cards[3].metric("Preemptions", f"{m['preemptions']:,}", help="Sequences evicted from the batch to make room.")
+    cards = st.columns(4)
+    cards[0].metric("Completed / rejected", f"{m['completed']} / {m['rejected']}",
+                    help="Rejected requests can never fit (e.g. longer than the whole KV cache).")
+    cards[1].metric("KV peak use", f"{m['kv_peak_utilization']:.1%}", help=f"of {result.kv_capacity_tokens:,} token slots")
+    st.caption(f"**Generation stalls.** {STALL_DEFINITION} {STALL_NOTE}")
+    rejected = [r for r in result.requests if r.rejected_reason]
+    if rejected:
+        st.warning(f"**{len(rejected)} of {len(result.requests)} requests were refused** because they can never fit, "
+                   f"e.g. {rejected[0].id}: {rejected[0].rejected_reason}. They show as black crosses on the timeline.")
+    st.caption(f"Samples: TTFT over {n_ttft} requests, TBT over {n_tbt:,} token gaps, {len(result.iterations):,} "
+               f"iterations on {len(result.engines)} engine(s). Percentiles over few samples are rough.")
+    st.caption("**This run:** " + common.plain(_ran_with(cfg)))
+
+
+# The summary sits above the timeline but is sent after it: the learner's first chart goes out to the
+# browser as soon as the run is ready, and the cards (cheap, all text) follow into their place above it.
+summary = st.container()
 
 # ---- timeline -------------------------------------------------------------------------------------------
 st.subheader("Batch timeline")
@@ -291,6 +296,8 @@ common.explain("One lane per request, in arrival order; time runs right in ms. D
                "KV transfer, grey with upright stripes = padding (static batching keeps a finished sequence's slot in the batch "
                "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
                "Long runs merge short neighbouring stretches (hover says so). Click a lane to follow that request.")
+with summary:
+    _summary(m)
 
 if result.iterations:
     # A number box, not a slider: over thousands of iterations a slider cannot be aimed at one of them.
