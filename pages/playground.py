@@ -283,67 +283,102 @@ def _summary(m: dict) -> None:
 # browser as soon as the run is ready, and the cards (cheap, all text) follow into their place above it.
 summary = st.container()
 
-# ---- timeline -------------------------------------------------------------------------------------------
-st.subheader("Batch timeline")
-ids = [r.id for r in result.requests]
-follow = common.follow_bar(ids, lambda rid: common.plain(vf.follow_sentence(result, rid)) + " Marked in the "
-                           "timeline, the KV chart and the iteration log.",
-                           clicked=common.lane_clicked("pg_lanes", tl.lane_ids(result), ids))
-common.plot(views.followed("lanes", follow), key="pg_lanes", clickable=True)
-common.explain("One lane per request, in arrival order; time runs right in ms. Dotted grey = queued, hatched orange "
-               "= prefill, solid blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
-               "or a token gap over the TBT goal because a prefill shared the pass), hatched purple = preempted, striped yellow = "
-               "KV transfer, grey with upright stripes = padding (static batching keeps a finished sequence's slot in the batch "
-               "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
-               "Long runs merge short neighbouring stretches (hover says so). Click a lane to follow that request.")
-with summary:
-    _summary(m)
+# ---- the run's views: a fragment, so a control among them reruns only them ------------------------------
 
-if result.iterations:
+def _timeline(views) -> str | None:
+    """The timeline with its follow picker; the request followed (None for nobody)."""
+    result = views.result
+    st.subheader("Batch timeline")
+    ids = [r.id for r in result.requests]
+    follow = common.follow_bar(ids, lambda rid: common.plain(vf.follow_sentence(result, rid)) + " Marked in the "
+                               "timeline, the KV chart and the iteration log.",
+                               clicked=common.lane_clicked("pg_lanes", tl.lane_ids(result), ids))
+    common.plot(views.followed("lanes", follow), key="pg_lanes", clickable=True)
+    common.explain("One lane per request, in arrival order; time runs right in ms. Dotted grey = queued, hatched orange "
+                   "= prefill, solid blue = decode, cross-hatched vermillion = stalled (no token this pass because a prefill took it, "
+                   "or a token gap over the TBT goal because a prefill shared the pass), hatched purple = preempted, striped yellow = "
+                   "KV transfer, grey with upright stripes = padding (static batching keeps a finished sequence's slot in the batch "
+                   "until the whole batch ends), green tick = last token. **Play** replays the run; the slider jumps to an iteration. "
+                   "Long runs merge short neighbouring stretches (hover says so). Click a lane to follow that request.")
+    return follow
+
+
+@st.fragment
+def _inspect(result) -> None:
+    """One iteration in words. A fragment of its own: stepping with - and + reruns only the box and its
+    sentence, not the charts around it."""
     # A number box, not a slider: over thousands of iterations a slider cannot be aimed at one of them.
     pick = common.url_number(f"Inspect iteration (1 to {len(result.iterations):,})", 1, len(result.iterations),
                              "inspect", 1, step=1, help="Read one iteration of the log in words; type a number "
                                                        "or step with - and +.")
     st.markdown(f"> {nr.narrate_at(result, int(pick) - 1)}")
 
-c1, c2 = st.columns(2)
-with c1:
-    common.plot(views.composition, key="pg_comp")
-    common.explain("Tokens each iteration computed: prompt tokens prefilled (hatched orange) under one token "
-                   "per decoding sequence (solid blue). Tall orange bars are passes where prefill dominates and decode "
-                   "steps slow down.")
-with c2:
-    common.plot(views.followed("kv", follow), key="pg_kv")
-    common.explain("Top: KV cache token slots held by running sequences, split into stored tokens, slots reserved "
-                   "for tokens still to come, and internal waste; external fragmentation dotted. Bottom: requests "
-                   "waiting in the queue and sequences in the batch."
-                   + (f" The black line is {common.plain(follow)}'s own KV cache; the shaded band its time from arrival to "
-                      "last token." if follow else ""))
 
-st.subheader("Iteration log")
-# Opened on request: the table component is the heaviest script in the browser after plotly, and loading
-# it with the page delayed the first chart by about 0.3 s on a 2-core machine. The narration above
-# covers one iteration in words; the log holds all of them. ?log=1 in a link opens it.
-if common.url_toggle("Show the iteration log (one row per forward pass)", "log",
-                     help=f"{len(result.iterations):,} rows for this run; the CSV download below has the requests."):
-    rows = views.table if not follow else vf.follow_rows(views.table, result, follow)
-    st.dataframe(rows, hide_index=True, width="stretch", height=320)
-    st.caption((f"Only the {len(rows):,} of {len(views.table):,} passes that involved {common.plain(follow or '')}, with what each "
-                "did for it in the first column. " if follow else "One row per forward pass. ") +
-               "prefilled = request:prompt tokens computed in this pass; queue = "
-               "requests waiting after the pass was planned; KV % = share of the KV cache held.")
+def _charts(views, follow: str | None) -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        common.plot(views.composition, key="pg_comp")
+        common.explain("Tokens each iteration computed: prompt tokens prefilled (hatched orange) under one token "
+                       "per decoding sequence (solid blue). Tall orange bars are passes where prefill dominates and decode "
+                       "steps slow down.")
+    with c2:
+        common.plot(views.followed("kv", follow), key="pg_kv")
+        common.explain("Top: KV cache token slots held by running sequences, split into stored tokens, slots reserved "
+                       "for tokens still to come, and internal waste; external fragmentation dotted. Bottom: requests "
+                       "waiting in the queue and sequences in the batch."
+                       + (f" The black line is {common.plain(follow)}'s own KV cache; the shaded band its time from arrival to "
+                          "last token." if follow else ""))
 
-d1, d2, d3 = st.columns(3)
-d3.download_button("Iteration log (CSV)", data=lambda: iterations_csv(result),
-                   file_name=f"batchlab-{name}-{policy}-iterations.csv", mime="text/csv", on_click="ignore",
-                   icon=":material/download:",
-                   help="One row per request per iteration (as `python -m sim run ... --iterations-out`): "
-                        "iteration, engine, start_s, end_s, request_id, action (prefill, decode, waiting, "
-                        "preempted, finished, padding), tokens computed for it in that pass.")
-d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result.requests),
-                   file_name=f"batchlab-{name}-{policy}-requests.csv", mime="text/csv", on_click="ignore",
-                   icon=":material/download:")
-d2.download_button("Timeline figure (HTML)", data=lambda: views.lanes.to_html(include_plotlyjs=True,
-                                                                              full_html=True, auto_play=False),
-                   file_name=f"batchlab-{name}-{policy}-timeline.html", mime="text/html", on_click="ignore",
-                   icon=":material/download:")
+
+def _log(views, follow: str | None) -> None:
+    result = views.result
+    st.subheader("Iteration log")
+    # Opened on request: the table component is the heaviest script in the browser after plotly, and loading
+    # it with the page delayed the first chart by about 0.3 s on a 2-core machine. The narration above
+    # covers one iteration in words; the log holds all of them. ?log=1 in a link opens it.
+    if common.url_toggle("Show the iteration log (one row per forward pass)", "log",
+                         help=f"{len(result.iterations):,} rows for this run; the CSV download below has the requests."):
+        rows = views.table if not follow else vf.follow_rows(views.table, result, follow)
+        st.dataframe(rows, hide_index=True, width="stretch", height=320)
+        st.caption((f"Only the {len(rows):,} of {len(views.table):,} passes that involved {common.plain(follow or '')}, with what each "
+                    "did for it in the first column. " if follow else "One row per forward pass. ") +
+                   "prefilled = request:prompt tokens computed in this pass; queue = "
+                   "requests waiting after the pass was planned; KV % = share of the KV cache held.")
+
+
+def _downloads(views, stem: str) -> None:
+    result = views.result
+    d1, d2, d3 = st.columns(3)
+    d3.download_button("Iteration log (CSV)", data=lambda: iterations_csv(result),
+                       file_name=f"{stem}-iterations.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:",
+                       help="One row per request per iteration (as `python -m sim run ... --iterations-out`): "
+                            "iteration, engine, start_s, end_s, request_id, action (prefill, decode, waiting, "
+                            "preempted, finished, padding), tokens computed for it in that pass.")
+    d1.download_button("Per-request results (CSV)", data=lambda: requests_csv(result.requests),
+                       file_name=f"{stem}-requests.csv", mime="text/csv", on_click="ignore",
+                       icon=":material/download:")
+    d2.download_button("Timeline figure (HTML)", data=lambda: views.lanes.to_html(include_plotlyjs=True,
+                                                                                  full_html=True, auto_play=False),
+                       file_name=f"{stem}-timeline.html", mime="text/html", on_click="ignore",
+                       icon=":material/download:")
+
+
+@st.fragment
+def _run_views(views, stem: str) -> None:
+    """Everything below the cards is drawn from one finished run and its controls change no setting of the
+    run: following a request (picker or a click on a lane), a chart's data table, the log's switch. So it is
+    a fragment (Streamlit reruns only this function when one of its widgets changes): the sidebar's
+    controls, the cards and the menu are not redrawn, and the three figures are only re-sent. A change in
+    the sidebar reruns the whole page, with this fragment in it."""
+    follow = _timeline(views)
+    if views.result.iterations:
+        _inspect(views.result)
+    _charts(views, follow)
+    _log(views, follow)
+    _downloads(views, stem)
+
+
+_run_views(views, f"batchlab-{name}-{policy}")
+with summary:
+    _summary(m)

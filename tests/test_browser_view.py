@@ -308,3 +308,28 @@ def test_no_text_overflows_its_box(server, browser, size):
         assert not problems, "\n".join(problems[:20])
     finally:
         pg.close()
+
+
+# ---- issue 15: the run's views are a fragment; stepping the inspected iteration re-sends no figure ------
+
+def test_playground_inspect_step_reruns_only_its_fragment(server, page):
+    """Stepping "Inspect iteration" with + changes the sentence and the link, and reruns only its fragment:
+    a handful of websocket messages per step (8 here) where a whole-page rerun sends one per element of
+    the page (~120, each figure serialised again on the server, though Streamlit's message cache sends a
+    figure the browser already holds as a reference); no figure goes out again."""
+    frames: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(len(payload))))
+    open_page(page, f"{server}/playground")
+    before = page.locator("blockquote").first.inner_text()
+    assert before.startswith("Iteration 1:"), before
+    assert sum(n > 20_000 for n in frames) >= 3, frames  # the first run sent the three figures (~150, 50, 100 kB)
+    frames.clear()
+    step_up = page.locator('[data-testid="stNumberInputStepUp"]').last  # the inspect box: the page's last number box
+    for _ in range(2):
+        step_up.click()
+        wait_idle(page)
+    wait_text(page, "Iteration 3:")
+    assert "inspect=3" in page.url, page.url
+    assert 0 < len(frames) < 40, frames  # two steps
+    assert max(frames) < 20_000, frames
+    no_exception(page)
