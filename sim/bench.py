@@ -113,8 +113,18 @@ def sim_run(policy: str, requests: int, rate: float, *extra: str) -> tuple:
 
 
 def engine_of(argv: tuple) -> str:
-    """Which engine a ``python -m sim run ...`` target's process runs on: sim.fastpath's choice, made here on
-    the same config (BATCH_LAB_ENGINE reaches the children unchanged)."""
+    """Which engine a ``python -m sim run ...`` target's process runs on: sim.fastpath's choice on the same
+    config, made in a child process of its own (BATCH_LAB_ENGINE reaches it unchanged). Not here: deciding
+    imports numba and packs the request stream, and Linux starts a child's peak-memory count (ru_maxrss)
+    from its parent's size at fork, so a parent grown by the decision would inflate every row's peak MB."""
+    code = "import sys; from sim.bench import decide_engine; print(decide_engine(tuple(sys.argv[1:])))"
+    out = subprocess.run((sys.executable, "-c", code, *argv), capture_output=True, text=True, env=_env(),
+                         check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def decide_engine(argv: tuple) -> str:
+    """sim.fastpath's engine for the ``python -m sim run ...`` command ``argv`` (run by ``engine_of``)."""
     from contextlib import nullcontext
 
     from sim import fastpath
