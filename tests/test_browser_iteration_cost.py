@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 
-from test_browser import SHOTS, browser, server, wait_idle  # noqa: F401 (fixtures)
+from test_browser import SHOTS, wait_idle  # the browser and server fixtures are in conftest.py
 
 
-def test_iteration_cost_page_predicts_then_reveals(server, browser):  # noqa: F811
+def test_iteration_cost_page_predicts_then_reveals(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{server}/iteration-cost", timeout=60_000)
