@@ -26,7 +26,7 @@ import numpy as np
 from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, Static
 from sim.cost_model import RooflineCost, build_cost_model
 from sim.errors import ConfigError
-from sim.kv_memory import make_kv
+from sim.kv_memory import KV_MANAGERS, make_kv
 from sim.loop import MAX_ITERATIONS, kv_capacity, tbt_goals
 from sim.metrics import DEFAULT_TBT_SLO_S, _Columns, compute_metrics
 from sim.preemption import PREEMPT_MODES
@@ -60,21 +60,23 @@ def covered(cfg) -> bool:
     order, preempt, strategy = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt], STRATEGIES[cfg.policy]
     if cfg.record_iterations or strategy not in KERNEL_STRATEGIES or len(strategy.engines(cfg)) != 1:
         return False
-    kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
+    kv = KV_MANAGERS[cfg.memory]  # its capabilities are the class's: no manager (a free list) is built to ask
     # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
     return (not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
-            and hasattr(kv, "block_size")
+            and "block_size" in kv.knobs
             and cfg.max_batch <= _cap(cfg))  # a budget that stalls some decodes would dissolve the cohort
 
 
 def wanted(cfg) -> bool:
     choice = engine_choice()
-    if choice == "python" or not covered(cfg):
+    if choice == "python":
         return False
+    cfg.validate()  # an invalid config gets the reference's ConfigError, whatever its size reads as
     w = cfg.workload
     n = len(w.script) if w.arrival == "scripted" else w.n_requests
-    return choice == "compiled" or n >= AUTO_MIN_REQUESTS
+    # The size first: under auto a small run (every page's) goes to the reference without asking more.
+    return (choice == "compiled" or n >= AUTO_MIN_REQUESTS) and covered(cfg)
 
 
 def _numba_kernel():
