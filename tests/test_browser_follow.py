@@ -41,6 +41,16 @@ def _lane_marked(page, title: str, rid: str) -> dict:
     return d
 
 
+def _pick(page, rid: str) -> None:
+    """Choose ``rid`` in the "Follow one request" select, as a learner types it; the URL follows."""
+    box = page.get_by_role("combobox", name="Follow one request")
+    box.click()
+    box.fill(rid)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert f"follow={rid}" in page.url
+
+
 def _play(page, nth: int) -> None:
     page.locator(".js-plotly-plot").nth(nth).locator(".updatemenu-button").filter(has_text="Play").first.click()
 
@@ -77,12 +87,7 @@ def test_playground_follows_one_request_in_lanes_kv_and_log_and_keeps_it_while_p
 def test_a_shared_follow_link_reopens_the_highlight_and_a_bad_one_is_named(server, page):
     # Pick a request in the select: the URL gets ?follow=, and that URL opened afresh shows the same view.
     open_page(page, f"{server}/disaggregation")
-    box = page.get_by_role("combobox", name="Follow one request")
-    box.click()
-    box.fill("r05")
-    page.keyboard.press("Enter")
-    wait_idle(page)
-    assert "follow=r05" in page.url
+    _pick(page, "r05")
     url = page.url
     page.goto("about:blank")
     open_page(page, url)
@@ -182,12 +187,7 @@ def test_clicking_a_lane_follows_that_request(server, page):
     assert page.get_by_role("combobox", name="Follow one request").input_value() == "r10"
     _lane_marked(page, "Batch timeline", "r10")
     # The picker still works after a click: choosing another request replaces the clicked one.
-    box = page.get_by_role("combobox", name="Follow one request")
-    box.click()
-    box.fill("r03")
-    page.keyboard.press("Enter")
-    wait_idle(page)
-    assert "follow=r03" in page.url
+    _pick(page, "r03")
     _lane_marked(page, "Batch timeline", "r03")
     # On the disaggregation page a click on the lower (colocated) timeline marks the request in both.
     open_page(page, f"{server}/disaggregation")
