@@ -1,7 +1,7 @@
 """The compiled kernel's decode cohort and steady stretches (numba): sim.cohort's arithmetic on arrays.
 
-The array layout the kernel shares with ``sim.fastpath`` (the ``S``/``T`` state vectors, one row per request
-in ``SI``/``SF``), and the ports of ``DecodeCohort`` (promote, sync and leave, its per-pass gap and prefill-
+On the arrays of ``sim.kernel_layout`` (the ``S``/``T`` state vectors, one row per request in
+``SI``/``SF``): the ports of ``DecodeCohort`` (promote, sync and leave, its per-pass gap and prefill-
 delay prefix sums, the lazily built per-goal stall counts), ``CohortScheduler.skip_stretch``,
 ``price_stretch`` and ``Recorder.account_stretch``, with the same float operations in the same order.
 Members are a dense array of request rows: only counts depend on their order here, never a float.
@@ -11,33 +11,16 @@ from __future__ import annotations
 
 from numba import njit
 
-# S: integer state.
-A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, \
-    COUNT, MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC, NOWED = range(30)
-S_LEN = 30
-# T: float state.
-A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN = range(13)
-T_LEN = 13
-# SI / SF columns: one row per request.
-# WHERE: 0 waiting or running outside the cohort, IN_COHORT, or FINISHED.
-PROMPT, OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS, WHERE = range(12)
-SI_COLS = 12
-IN_COHORT, FINISHED = 1, 2
-ARR, ADMIT, FIRST, FINISH, MAXGAP, STALL, LAST, GSTALL = range(8)
-SF_COLS = 8
-# P: the cost model's per-unit prices (RooflineCost), in the order fastpath packs them.
-OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, \
-    EXPOSED = range(14)
-# C: integer settings.
-# JOINS: the strategy's joins_mid_batch (0: a request-level batch, static batching, with its padding);
-# PLAN: whose plan() the kernel follows (PLAN_* below, set by sim.fastpath from the strategy's class).
-MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN = range(10)
-PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, PLAN_CHUNKED = range(4)
-# Engine states (E_STATE) and statuses (STATUS).
-E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN = range(5)
-RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED = range(5)
-
-
+from sim.kernel_layout import (  # noqa: F401 (the layout, used here and re-exported for sim.compiled)
+    A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, COUNT,
+    MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC, NOWED, S_LEN, A_TIME,
+    E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN, T_LEN, PROMPT,
+    OUT, CLS, GOAL, COMP, GEN, KV, ANCHOR, FIN, BLK, STALLS, WHERE, SI_COLS, IN_COHORT, FINISHED, ARR, ADMIT,
+    FIRST, FINISH, MAXGAP, STALL, LAST, GSTALL, SF_COLS, OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W,
+    KV_TOK, ATT_C, ATT_KV, ATT_TOK, ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N,
+    MAX_OUT, MAX_IT, JOINS, PLAN, PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, PLAN_CHUNKED, E_INIT, E_PASS,
+    E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED
+)
 
 
 @njit(cache=True)

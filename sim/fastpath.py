@@ -10,19 +10,21 @@ reference.
 
 ``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
 covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
-(importing numba and loading its cached kernel cost ~0.4 s, more than a small run takes). numba is
-imported only here, only when the kernel is taken; without it the Python path runs.
+(linking the kernel's native code costs ~0.07 s, more than a small run takes). The kernel runs as the
+native code numba made for it, loaded by ``sim.native`` without importing numba; numba is imported only to
+build that code on a machine's first run. Without numba the Python path runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from array import array
 from collections.abc import Sequence
 
 import numpy as np
 
+from sim import kernel_layout as k
+from sim import native
 from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, Static
 from sim.cost_model import RooflineCost, build_cost_model
 from sim.errors import ConfigError
@@ -79,11 +81,10 @@ def wanted(cfg) -> bool:
     return (choice == "compiled" or n >= AUTO_MIN_REQUESTS) and covered(cfg)
 
 
-def _numba_kernel():
-    try:
-        return importlib.import_module("sim.compiled")
-    except ImportError:  # numba (or llvmlite) missing or broken: the reference path runs
-        return None
+def _kernel():
+    """The kernel's layout module when its native code can be had in this process (``sim.native``: from
+    the cached object file, or built by numba), else None: numba or llvmlite missing or broken."""
+    return k if native.kernel() is not None else None
 
 
 def _prices(cost: RooflineCost) -> np.ndarray:
@@ -94,7 +95,7 @@ def _prices(cost: RooflineCost) -> np.ndarray:
 
 def _prepare(cfg):
     """(kernel module, cost model, KV manager, stream) when the kernel takes this run, else None."""
-    k = _numba_kernel()
+    k = _kernel()
     if k is None:
         return None
     cfg.validate()
@@ -114,9 +115,9 @@ def engine_for(cfg) -> str:
 
 
 def warm() -> None:
-    """Build numba's on-disk cache of the kernel, if numba is here (a first run compiles for ~15 s)."""
+    """Build the kernel's native code and its cache file, if numba is here (a first run compiles for ~15 s)."""
     from sim.config import scenario
-    if _numba_kernel() is not None and covered(cfg := scenario("chat", requests=2, record_iterations=False)):
+    if _kernel() is not None and covered(cfg := scenario("chat", requests=2, record_iterations=False)):
         simulate(cfg)
 
 
@@ -222,14 +223,17 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     built = np.zeros(len(goals), np.int64)
     cls_count = np.full(n_cls, -1, np.int64)
     cls_order = np.zeros(n_cls, np.int64)
-    size = max(4096, 4 * (int(C[k.MAX_OUT]) + 4))
+    # Room for ~32 passes a request from the start (np.zeros maps pages lazily, so unused room costs no
+    # memory); a light load of 10,000 requests needs ~380,000, and each doubling copies what is full.
+    size = max(4096, 4 * (int(C[k.MAX_OUT]) + 4), min(32 * int(C[k.N]), 1 << 20))
     pgap, pcum, pover = np.zeros(size), np.zeros(size + 1), np.zeros((len(goals), size + 1), np.int64)
     gsize = size * n_cls + 2 * mb
     gcls, gval, gcnt = np.zeros(gsize, np.int64), np.zeros(gsize), np.zeros(gsize, np.int64)
     while True:
         S[k.STATUS] = k.RUNNING
-        k.run_events(S, T, SI, SF, C, prices, *ints, crossings, goals, pgap, pcum, pover, built, gcls, gval, gcnt,
-                     cls_count, cls_order, n_cls)
+        if not native.kernel()(S, T, SI, SF, C, prices, *ints, crossings, goals, pgap, pcum, pover, built, gcls,
+                               gval, gcnt, cls_count, cls_order, n_cls):
+            return None  # the kernel raised: the reference runs the config
         status = int(S[k.STATUS])
         if status == k.NEED_ROOM:  # double what is full; the state is all in these arrays
             if S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):  # the kernel's margins (run_events)
@@ -337,7 +341,6 @@ def _results(k, st: dict, packed: dict) -> RequestTable:
 
 def _recorder(cfg, packed: dict, state: dict) -> Recorder:
     """A Recorder holding what the Python path's would: busy time, KV use, token gaps per class."""
-    k = _numba_kernel()
     S, T = state["S"], state["T"]
     rec = Recorder(cfg.record_iterations, cfg.record_layout)
     rec.count = int(S[k.COUNT])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim import fastpath, scenario
+from sim import fastpath, native, scenario
 from sim.engine import simulate
 from sim.errors import ConfigError
 
@@ -129,6 +129,7 @@ def test_the_switch(monkeypatch):
 
 def test_without_numba_the_reference_runs(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    monkeypatch.setattr(native, "_loaded", {})  # this process's kernel forgotten: nothing may build one
     monkeypatch.delitem(sys.modules, "sim.compiled", raising=False)
     monkeypatch.delitem(sys.modules, "sim.compiled_cohort", raising=False)
     ref, got, engine = _both(monkeypatch, requests=100, rate_per_s=12.0)
