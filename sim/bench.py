@@ -6,8 +6,8 @@ process ``python -c "sum(i*i for i in range(10**7))"`` (Y B Y B ...), and the ta
 the per-pair ratios, by wall clock and by CPU time (user + system of the process and the workers it
 waited for), with the process's peak memory. The 1-minute load average is printed before and after. The
 ``engine`` column says which engine each ``sim run`` row takes (``compiled`` or ``python``, as
-``sim.fastpath`` chooses; ``BATCH_LAB_ENGINE`` reaches the children), and numba's kernel cache is built
-before the first pair, so the rows time a warm compiled engine.
+``sim.fastpath`` chooses; ``BATCH_LAB_ENGINE`` reaches the children), and the kernel's caches (numba's,
+and ``sim.native``'s object file) are built before the first pair, so the rows time a warm compiled engine.
 
 Targets (issue 15): ``sim run`` of 10,000 chat requests at 2 and 12 requests/s, ``continuous`` <= 0.5 Y,
 every other strategy <= 0.8 Y; ``--million``: 1,000,000 requests at 12/s <= 25 Y and <= 1 GB peak (with
@@ -30,8 +30,8 @@ import time
 from dataclasses import dataclass, field
 
 YARDSTICK = (sys.executable, "-c", "sum(i*i for i in range(10**7))")
-# Run once before the pairs: bytecode compiled, and numba's on-disk cache of the compiled engine built (a
-# checkout from before the compiled engine has no sim.fastpath).
+# Run once before the pairs: bytecode compiled, and the compiled engine's on-disk caches built (a checkout
+# from before the compiled engine has no sim.fastpath).
 WARM = ("import sim.cli, sim.engine\ntry:\n    from sim.fastpath import warm\nexcept ImportError:\n    warm = None\n"
         "if warm:\n    warm()")
 SWEEP_GRID = ("--policies", "static,continuous,prefill-first,chunked,disaggregated",
@@ -115,8 +115,9 @@ def sim_run(policy: str, requests: int, rate: float, *extra: str) -> tuple:
 def engine_of(argv: tuple) -> str:
     """Which engine a ``python -m sim run ...`` target's process runs on: sim.fastpath's choice on the same
     config, made in a child process of its own (BATCH_LAB_ENGINE reaches it unchanged). Not here: deciding
-    imports numba and packs the request stream, and Linux starts a child's peak-memory count (ru_maxrss)
-    from its parent's size at fork, so a parent grown by the decision would inflate every row's peak MB."""
+    links the kernel (llvmlite) and packs the request stream, and Linux starts a child's peak-memory count
+    (ru_maxrss) from its parent's size at fork, so a parent grown by the decision would inflate every row's
+    peak MB."""
     code = "import sys; from sim.bench import decide_engine; print(decide_engine(tuple(sys.argv[1:])))"
     out = subprocess.run((sys.executable, "-c", code, *argv), capture_output=True, text=True, env=_env(),
                          check=True)
@@ -207,7 +208,7 @@ def main(args) -> int:
     baseline = args.baseline
     if baseline and not os.path.isfile(os.path.join(baseline, "sim", "__main__.py")):
         raise ConfigError("baseline", f"{baseline!r} holds no sim/ package (give a checkout of the repository)")
-    for cwd in (None, baseline) if baseline else (None,):  # compile once (bytecode, and numba's kernel cache)
+    for cwd in (None, baseline) if baseline else (None,):  # compile once (bytecode, the kernel's caches)
         subprocess.run([sys.executable, "-c", WARM], env=_env(), check=False, cwd=cwd)
     targets = build_targets(args, policies)
     load0 = os.getloadavg()[0]

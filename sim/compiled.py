@@ -13,8 +13,9 @@ the Python path runs the config from the start.
 
 All state lives in arrays (``S`` integers, ``T`` floats, one row per request in ``SI``/``SF``), so a call
 can stop when its growable buffers (the cohort's per-pass arrays, the token-gap records) are nearly full
-and ``sim.fastpath`` calls it again with larger ones (``NEED_ROOM``). Imported only when the compiled path
-is taken: importing numba and loading the cached kernel cost ~0.4 s.
+and ``sim.fastpath`` calls it again with larger ones (``NEED_ROOM``). Imported only to build the kernel's
+machine code (``sim.native``, once per machine): a run links that code and never imports numba, which
+with its cached kernel cost ~0.4 s a process.
 """
 
 from __future__ import annotations
