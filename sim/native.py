@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ define void @NRT_MemInfo_call_dtor(ptr %p) {
 """
 
 _loaded: dict = {}  # "kernel": the Kernel, or None once it could not be had in this process
+_lock = threading.Lock()  # a page's sessions are threads: one of them builds or links, the others wait
 
 
 class Kernel:
@@ -109,10 +111,12 @@ class Kernel:
 def kernel() -> Kernel | None:
     """The native kernel for this process (loaded once), or None: numba or llvmlite missing or broken."""
     if "kernel" not in _loaded:
-        try:
-            _loaded["kernel"] = _load()
-        except Exception:  # any failure to build or link: the reference path runs
-            _loaded["kernel"] = None
+        with _lock:
+            if "kernel" not in _loaded:
+                try:
+                    _loaded["kernel"] = _load()
+                except Exception:  # any failure to build or link: the reference path runs
+                    _loaded["kernel"] = None
     return _loaded["kernel"]
 
 
