@@ -1,12 +1,14 @@
 """Which engine runs a simulation: the Python reference (``sim.engine``) or the compiled kernel (``sim.compiled``).
 
-The compiled kernel is a numba port of the untraced single-engine run for the family of configs it
-covers (``covered``, then ``_fits`` on the drawn stream): continuous, static, prefill-first or chunked
-batching, an order whose key is the arrival order, paged memory that a full batch can never fill (so
-nobody is ever preempted and the decode cohort never dissolves), no more running sequences than the
-pass's token budget, no whole prompt longer than the pass's token cap, the roofline cost model. Its
-results are the Python path's, bit for bit (``tests/test_compiled.py``); the Python path stays the
-reference.
+The compiled kernel is a numba port of the untraced run for the family of configs it covers (``covered``,
+then ``_fits`` on the drawn stream): one engine with continuous, static, prefill-first or chunked batching,
+or the disaggregated pipeline of one prefill engine and one decode engine (``sim.compiled_disagg``); an
+order whose key is the arrival order, paged memory that a full batch can never fill (so no decode engine
+ever preempts and the decode cohort never dissolves), no more running sequences than the pass's token
+budget, no whole prompt longer than the pass's token cap (where prompts are admitted whole), the roofline
+cost model. A run that meets a shortage anyway (a prefill engine full of KV waiting for the link) is
+handed back and the reference runs it. Its results are the Python path's, bit for bit
+(``tests/test_compiled.py``, ``tests/test_compiled_disagg.py``); the Python path stays the reference.
 
 ``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
 covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
@@ -25,8 +27,8 @@ import numpy as np
 
 from sim import kernel_layout as k
 from sim import native
-from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, Static
-from sim.cost_model import RooflineCost, build_cost_model
+from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, PrefillOnly, Static
+from sim.cost_model import MODELS, RooflineCost, build_cost_model
 from sim.errors import ConfigError
 from sim.kv_memory import KV_MANAGERS, make_kv
 from sim.loop import MAX_ITERATIONS, kv_capacity, tbt_goals
@@ -43,6 +45,9 @@ AUTO_MIN_REQUESTS = 5_000  # below this the Python path finishes before numba ha
 # of the kernel's codes for them (sim.compiled_cohort.PLAN_*); the value: does the plan admit whole prompts
 # only (then a prompt longer than the pass's token cap would be cut into chunks: outside the family)?
 KERNEL_STRATEGIES = {Continuous: True, Static: False, PrefillFirst: True, Chunked: False}
+# Pipelines of engines the kernel is a port of (sim.compiled_disagg), by each engine's strategy class and role
+# as the policy's engines() lists them: one prefill engine handing off to one decode engine.
+KERNEL_PIPELINES = {((PrefillOnly, "prefill"), (Continuous, "decode")): k.PLAN_DISAGG}
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 
 
@@ -59,15 +64,41 @@ def covered(cfg) -> bool:
     classes' capabilities and the config, never from a policy's name. An invalid config raises the
     ConfigError the Python path would."""
     cfg.validate()
-    order, preempt, strategy = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt], STRATEGIES[cfg.policy]
-    if cfg.record_iterations or strategy not in KERNEL_STRATEGIES or len(strategy.engines(cfg)) != 1:
+    order, preempt = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt]
+    if cfg.record_iterations or _plan_code(cfg) is None:
         return False
     kv = KV_MANAGERS[cfg.memory]  # its capabilities are the class's: no manager (a free list) is built to ask
     # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
     return (not order.time_dependent and not order.may_preempt and order.primary is QueueOrder.primary
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
             and "block_size" in kv.knobs
-            and cfg.max_batch <= _cap(cfg))  # a budget that stalls some decodes would dissolve the cohort
+            and cfg.max_batch <= _cap(cfg, _decoder(cfg)))  # a budget that stalls decodes would dissolve the cohort
+
+
+def _pipeline(cfg) -> tuple:
+    """(strategy class, role) of each engine the policy runs for ``cfg``."""
+    return tuple((type(s), role) for _, s, role in STRATEGIES[cfg.policy].engines(cfg))
+
+
+def _plan_code(cfg) -> int | None:
+    """The kernel's code for the policy's engines (sim.kernel_layout.PLAN_*), None when it has no port of them."""
+    engines = _pipeline(cfg)
+    if engines in KERNEL_PIPELINES:
+        return KERNEL_PIPELINES[engines]
+    if len(engines) == 1 and engines[0][0] in KERNEL_STRATEGIES:
+        return list(KERNEL_STRATEGIES).index(engines[0][0])
+    return None
+
+
+def _decoder(cfg) -> type:
+    """The strategy of the engine whose running sequences decode in the kernel's cohort (the last one)."""
+    return _pipeline(cfg)[-1][0]
+
+
+def _whole(cfg) -> bool:
+    """Is every prompt admitted whole (then one longer than the pass's cap leaves the kernel's family)? A
+    pipeline's prefill engine chunks prompts as the kernel does."""
+    return _plan_code(cfg) not in KERNEL_PIPELINES.values() and KERNEL_STRATEGIES[_decoder(cfg)]
 
 
 def wanted(cfg) -> bool:
@@ -87,10 +118,12 @@ def _kernel():
     return k if native.kernel() is not None else None
 
 
-def _prices(cost: RooflineCost) -> np.ndarray:
+def _prices(cost: RooflineCost, cfg) -> np.ndarray:
+    """The cost model's per-unit prices (sim.kernel_layout's P), and the link's bytes per second as
+    Simulation.transfer computes them."""
     return np.array([cost.overhead_s, cost.overhead_per_seq_s, cost._lin_c, cost._lin_m, cost._lin_act,
                      cost._pass_fixed, cost._kv_w, cost._kv_tok, cost._att_c, cost._att_kv, cost._att_tok,
-                     cost._att_launch, cost.reorg_s, cost.eff.exposed], dtype=np.float64)
+                     cost._att_launch, cost.reorg_s, cost.eff.exposed, cfg.link_gb_per_s * 1e9], dtype=np.float64)
 
 
 def _prepare(cfg):
@@ -128,13 +161,13 @@ def simulate(cfg):
         return None
     k, cost, kv, stream = prep
     packed = _pack(k, cfg, stream, kv)
-    state = _run(k, packed, _prices(cost))
+    state = _run(k, packed, _prices(cost, cfg))
     if state is None:
         return None
     recorder = _recorder(cfg, packed, state)
     col = _columns(k, stream, packed)
-    metrics, by_class = compute_metrics(None, recorder, cfg.workload, 1, col)
     engines = tuple(name for name, _, _ in STRATEGIES[cfg.policy].engines(cfg))
+    metrics, by_class = compute_metrics(None, recorder, cfg.workload, len(engines), col)
     return SimResult(config=cfg, requests=_results(k, stream, packed), iterations=[], transfers=[],
                      metrics=metrics, by_class=by_class, engines=engines, kv_capacity_tokens=kv.capacity_tokens,
                      tbt_samples={}, cost_description=cost.describe(), simulated_by="compiled")
@@ -167,10 +200,9 @@ def _stream(cfg) -> dict:
             "priority": [c.priority for c in classes], "after": [c.deadline_after_s for c in classes]}
 
 
-def _cap(cfg) -> int:
-    """The most tokens the strategy puts in one pass: its token budget (a strategy whose knobs include one,
+def _cap(cfg, strategy: type) -> int:
+    """The most tokens ``strategy`` puts in one pass: its token budget (a strategy whose knobs include one,
     within the pass's cap), the pass's cap, or none (request-level batching)."""
-    strategy = STRATEGIES[cfg.policy]
     if not strategy.iteration_level:
         return NO_CAP
     if "token_budget" in strategy.knobs:
@@ -183,8 +215,7 @@ def _fits(cfg, st: dict, kv) -> bool:
     fits the KV memory (no block shortage, so nobody is preempted and the cohort never dissolves)."""
     prompt, out = st["prompt"], st["output"]
     most = int((prompt + out - 1).max())  # the most slots one sequence ever holds (its last token is not fed back)
-    whole = KERNEL_STRATEGIES[STRATEGIES[cfg.policy]]
-    return ((not whole or int(prompt.max()) <= _cap(cfg))
+    return ((not _whole(cfg) or int(prompt.max()) <= _cap(cfg, _decoder(cfg)))
             and cfg.max_batch * -(-most // kv.block_size) <= kv.num_blocks)
 
 
@@ -201,9 +232,11 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     SI[:, k.GOAL] = np.array([goals.index(g) for g in cls_goal], np.int64)[st["code"]]
     SF[:, k.ARR] = st["arrival"]
     SF[:, k.ADMIT:k.FINISH + 1] = np.nan
-    strategy = STRATEGIES[cfg.policy]
-    C = np.array([cfg.max_batch, _cap(cfg), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()), MAX_ITERATIONS,
-                  int(strategy.joins_mid_batch), list(KERNEL_STRATEGIES).index(strategy)], np.int64)
+    engines = _pipeline(cfg)
+    first, decoder = engines[0][0], engines[-1][0]
+    C = np.array([cfg.max_batch, _cap(cfg, decoder), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()),
+                  MAX_ITERATIONS, int(decoder.joins_mid_batch), _plan_code(cfg), _cap(cfg, first),
+                  cfg.max_batched_tokens, MODELS[cfg.model].kv_bytes_per_token], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
 
@@ -229,10 +262,11 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     pgap, pcum, pover = np.zeros(size), np.zeros(size + 1), np.zeros((len(goals), size + 1), np.int64)
     gsize = size * n_cls + 2 * mb
     gcls, gval, gcnt = np.zeros(gsize, np.int64), np.zeros(gsize), np.zeros(gsize, np.int64)
+    events = _events(k, C)
     while True:
         S[k.STATUS] = k.RUNNING
         if not native.kernel()(S, T, SI, SF, C, prices, *ints, crossings, goals, pgap, pcum, pover, built, gcls,
-                               gval, gcnt, cls_count, cls_order, n_cls):
+                               gval, gcnt, cls_count, cls_order, *events, n_cls):
             return None  # the kernel raised: the reference runs the config
         status = int(S[k.STATUS])
         if status == k.NEED_ROOM:  # double what is full; the state is all in these arrays
@@ -247,6 +281,17 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
             return None
         ngap = int(S[k.NGAP])
         return {"S": S, "T": T, "gcls": gcls[:ngap], "gval": gval[:ngap], "gcnt": gcnt[:ngap]}
+
+
+def _events(k, C) -> tuple:
+    """A pipeline's event heap (times; priority, id, kind, a, b) and its queues (hand-offs, the link, the prefill
+    engine's running prompts, the pass's other decodes: sim.compiled_disagg); placeholders for one engine."""
+    if C[k.PLAN] != k.PLAN_DISAGG:
+        return np.zeros(1), np.zeros((1, k.EV_COLS), np.int64), np.zeros((4, 1), np.int64)
+    # Pending at once: per transfer in flight (at most a full decode batch) its next event, a release and its
+    # end; per engine its pass and a stale wake or two; the arrivals' timeout and end.
+    h = 4 * int(C[k.MAX_BATCH]) + 64
+    return np.zeros(h), np.zeros((h, k.EV_COLS), np.int64), np.zeros((4, int(C[k.N]) + 1), np.int64)
 
 
 def _grown(a: np.ndarray) -> np.ndarray:
@@ -344,7 +389,9 @@ def _recorder(cfg, packed: dict, state: dict) -> Recorder:
     S, T = state["S"], state["T"]
     rec = Recorder(cfg.record_iterations, cfg.record_layout)
     rec.count = int(S[k.COUNT])
-    rec.busy_s = {name: float(T[k.BUSY]) for name, _, _ in STRATEGIES[cfg.policy].engines(cfg)}
+    names = [name for name, _, _ in STRATEGIES[cfg.policy].engines(cfg)]
+    busy = [T[k.BUSY_P], T[k.BUSY]] if len(names) == 2 else [T[k.BUSY]]  # a pipeline: prefill, then decode
+    rec.busy_s = {name: float(b) for name, b in zip(names, busy)}
     rec.kv_peak, rec.waste_area, rec.time_area = float(T[k.KVPEAK]), float(T[k.WASTE]), float(T[k.TAREA])
     rec.max_concurrent = int(S[k.MAXCONC])
     gcls, names = state["gcls"], packed["names"]

@@ -2,8 +2,9 @@
 
 Importing numba and loading its cached kernel cost ~0.4 s in every process, while the kernel itself runs
 10,000 chat requests in a few hundredths of a second: for a ``python -m sim run`` the import was most of
-the time. So numba compiles ``sim.compiled.run_events`` once behind a C entry point (a ``cfunc`` over raw
-pointers, ``_entry``) and its machine code is kept in an object file; a later process links that file
+the time. So numba compiles the kernel (``sim.compiled_disagg.run_kernel``: ``sim.compiled.run_events``, or
+a disaggregated run's event loop) once behind a C entry point (a ``cfunc`` over raw pointers, ``_entry``)
+and its machine code is kept in an object file; a later process links that file
 with llvmlite's JIT (~0.07 s including llvmlite's import) and calls it through ctypes. It is the machine
 code numba made, so the results are the same bits (``tests/test_compiled.py`` runs this path).
 
@@ -27,15 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-# run_events's arrays in its argument order (sim.fastpath._run): dtype and number of dimensions.
+# The kernel's arrays in its argument order (sim.fastpath._run): dtype and number of dimensions. The last
+# three are the event heap and queues of a disaggregated run (sim.compiled_disagg; placeholders otherwise).
 ARRAYS = (("S", "i", 1), ("T", "f", 1), ("SI", "i", 2), ("SF", "f", 2), ("C", "i", 1), ("P", "f", 1),
           ("mem", "i", 1), ("oth", "i", 1), ("pf", "i", 2), ("tmp", "i", 1), ("staged", "i", 1),
           ("crossings", "i", 1), ("goals", "f", 1), ("pgap", "f", 1), ("pcum", "f", 1), ("pover", "i", 2),
           ("built", "i", 1), ("gcls", "i", 1), ("gval", "f", 1), ("gcnt", "i", 1), ("cls_count", "i", 1),
-          ("cls_order", "i", 1))
+          ("cls_order", "i", 1), ("evt", "f", 1), ("evi", "i", 2), ("qs", "i", 2))
 _DTYPES = {"i": np.dtype(np.int64), "f": np.dtype(np.float64)}
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("compiled.py", "compiled_cohort.py", "kernel_layout.py", "native.py")
+_SOURCES = ("compiled.py", "compiled_cohort.py", "compiled_disagg.py", "compiled_events.py", "kernel_layout.py",
+            "native.py")
 OK = 1  # what _entry returns; numba's cfunc wrapper returns 0 when the kernel raised
 
 # numba's runtime helpers that the object's error path calls (they live, unexported, in numba's C
@@ -82,7 +85,7 @@ _lock = threading.Lock()  # a page's sessions are threads: one of them builds or
 
 
 class Kernel:
-    """``run_events`` on native code: call it with the arrays of ``ARRAYS`` and ``n_cls``; True when the
+    """The kernel on native code: call it with the arrays of ``ARRAYS`` and ``n_cls``; True when the
     kernel returned, False when it raised (the caller hands the run to the Python engine)."""
 
     def __init__(self, address: int, keep=None):
@@ -225,16 +228,17 @@ def object_code(cf) -> bytes:
 
 
 def _entry_for(carray):
-    from sim.compiled import run_events
+    from sim.compiled_disagg import run_kernel
 
     def _entry(S, s0, T, t0, SI, si0, si1, SF, sf0, sf1, C, c0, P, p0, mem, m0, oth, o0, pf, pf0, pf1, tmp, tm0,
                staged, st0, cr, cr0, goals, g0, pgap, pg0, pcum, pc0, pover, po0, po1, built, b0, gcls, gc0,
-               gval, gv0, gcnt, gn0, cls_count, cc0, cls_order, co0, n_cls):
-        run_events(carray(S, (s0,)), carray(T, (t0,)), carray(SI, (si0, si1)), carray(SF, (sf0, sf1)),
+               gval, gv0, gcnt, gn0, cls_count, cc0, cls_order, co0, evt, ev0, evi, ei0, ei1, qs, q0, q1, n_cls):
+        run_kernel(carray(S, (s0,)), carray(T, (t0,)), carray(SI, (si0, si1)), carray(SF, (sf0, sf1)),
                    carray(C, (c0,)), carray(P, (p0,)), carray(mem, (m0,)), carray(oth, (o0,)),
                    carray(pf, (pf0, pf1)), carray(tmp, (tm0,)), carray(staged, (st0,)), carray(cr, (cr0,)),
                    carray(goals, (g0,)), carray(pgap, (pg0,)), carray(pcum, (pc0,)), carray(pover, (po0, po1)),
                    carray(built, (b0,)), carray(gcls, (gc0,)), carray(gval, (gv0,)), carray(gcnt, (gn0,)),
-                   carray(cls_count, (cc0,)), carray(cls_order, (co0,)), n_cls)
+                   carray(cls_count, (cc0,)), carray(cls_order, (co0,)), carray(evt, (ev0,)),
+                   carray(evi, (ei0, ei1)), carray(qs, (q0, q1)), n_cls)
         return OK
     return _entry

@@ -96,7 +96,7 @@ def test_random_configs_are_bit_identical(monkeypatch, case):
     assert _same(ref, got), case
 
 
-@pytest.mark.parametrize("kw", [dict(policy="disaggregated"), dict(policy="chunked", token_budget=32),
+@pytest.mark.parametrize("kw", [dict(policy="disaggregated", decode_engines=2), dict(policy="chunked", token_budget=32),
                                 dict(order="priority"), dict(order="sjf"), dict(order="aging"), dict(memory="contiguous"), dict(preempt="none"),
                                 dict(kv_capacity_tokens=20_000), dict(max_batched_tokens=1024),
                                 dict(hardware="tiny-cpu", model="tiny")])
@@ -132,6 +132,8 @@ def test_without_numba_the_reference_runs(monkeypatch):
     monkeypatch.setattr(native, "_loaded", {})  # this process's kernel forgotten: nothing may build one
     monkeypatch.delitem(sys.modules, "sim.compiled", raising=False)
     monkeypatch.delitem(sys.modules, "sim.compiled_cohort", raising=False)
+    monkeypatch.delitem(sys.modules, "sim.compiled_disagg", raising=False)
+    monkeypatch.delitem(sys.modules, "sim.compiled_events", raising=False)
     ref, got, engine = _both(monkeypatch, requests=100, rate_per_s=12.0)
     assert engine == "python" and _same(ref, got)
 
