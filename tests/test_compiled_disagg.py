@@ -125,3 +125,18 @@ def test_cli_json_is_byte_identical():
     assert json.loads(out["python"])["metrics"]["completed"] == 3000
     assert fastpath.engine_for(scenario("chat", requests=10_000, record_iterations=False,
                                         policy="disaggregated")) == "compiled"
+
+
+@pytest.mark.parametrize("name, kw", [
+    ("chat", dict(requests=300, rate_per_s=40.0, max_batch=2)),
+    ("hybrid-service", dict(order="fcfs", max_batch=2, kv_capacity_tokens=400_000, requests=200, rate_per_s=20.0)),
+])
+def test_a_run_that_outgrows_its_buffers_resumes_where_it_stopped(monkeypatch, name, kw):
+    """A decode cohort that never empties (a small batch, a standing queue) fills the cohort's per-pass arrays
+    and the token-gap records: the kernel stops before the next event (NEED_ROOM) and goes on with larger ones."""
+    grown = []
+    real = fastpath._grown
+    monkeypatch.setattr(fastpath, "_grown", lambda a: (grown.append(a.shape), real(a))[1])
+    ref, got = _both(monkeypatch, name, **kw)
+    assert got.simulated_by == "compiled" and len(grown) >= 6
+    assert _same(ref, got)
