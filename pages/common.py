@@ -20,6 +20,7 @@ import sys
 import pandas  # noqa: F401
 import streamlit as st
 
+from pages import runtime
 from quiz import catalog
 from sim import ConfigError, SimConfig, simulate
 from sim.trace import SimResult
@@ -68,8 +69,8 @@ def reroute_first_visit() -> None:
     Every page calls it first, on every run (a cheap check once routed). A page that is itself the main
     script (AppTest.from_file("pages/x.py"), `streamlit run pages/x.py`) has no router to hand over to and
     runs as it is; the main script is the same file for every session of a process, so reading it from
-    sys.modules is safe here.
-    """
+    sys.modules is safe here. It also settles the process's garbage collector (pages.runtime)."""
+    runtime.tune_gc()
     if st.session_state.get(ROUTED):
         return
     main = sys.modules.get("__main__")  # the script `streamlit run` was given (Streamlit installs it here)

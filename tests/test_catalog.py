@@ -15,7 +15,7 @@ from quiz.links import check_link
 from quiz.model import CONCEPTS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HELPERS = {"pages/common.py", "pages/live_class.py", "pages/menu.py"}  # modules of pages/ that are not pages
+HELPERS = {"pages/common.py", "pages/live_class.py", "pages/menu.py", "pages/runtime.py"}  # modules of pages/ that are not pages
 URL_WIDGETS = {"url_select": 2, "url_radio": 2, "url_slider": 3, "url_number": 3, "url_text": 1, "url_toggle": 1}
 KINDS = {"url_select": "choice", "url_radio": "choice", "url_text": "text", "url_toggle": "flag", "follow_bar": "choice"}
 FOLLOW = ("follow_bar", "follow_select")  # common's follow-one-request picker: ?follow=<a request id of the run>
