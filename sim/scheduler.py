@@ -407,16 +407,17 @@ class Scheduler:
         self.left_since_plan += 1
 
     def kv_snapshot(self) -> tuple[int, int, int, int, int]:
-        """(stored, held, reserved, internal, external) slots now; O(batch), used when tracing."""
-        kv = self.kv
+        """(stored, held, reserved, internal, external) slots now; O(batch), used when tracing. A running
+        sequence's ``kv_slots`` mirror what the KV manager holds for it (``_alloc``, ``_free``, a taken block)."""
         reserved = internal = 0
-        for s in self.running:
-            held = kv.held(s.id)
-            future = s.req.prompt_tokens + s.req.output_tokens - 1 - s.computed
-            slack = held - s.computed
-            r = min(slack, max(future, 0))
+        for s in self.running:  # once per sequence per traced pass
+            computed = s.computed
+            future = s.req.prompt_tokens + s.output_tokens - 1 - computed
+            slack = s.kv_slots - computed
+            r = slack if slack < future else (future if future > 0 else (slack if slack < 0 else 0))
             reserved += r
             internal += slack - r
+        kv = self.kv
         stored = self.stored_tokens
         held_total = kv.held_tokens
         # Sequences that hold KV but are not running (prefill handoffs in flight) count as stored.
