@@ -38,15 +38,24 @@ def padding_ids(result) -> dict[int, tuple[str, ...]]:
     out: dict[int, tuple[str, ...]] = {}
     members: dict[str, list[str]] = {}  # engine -> ids of its current batch, in admission order
     done: dict[str, set[str]] = {}
+    # engine -> (pad, its padding ids) until the batch or its finished members change: a batch pads the
+    # same members for many passes in a row, so the batch is not filtered again on every one of them
+    last: dict[str, tuple] = {}
     for it in result.iterations:
         if it.joined and not it.decode:  # a static batch starts: its members are prefilled together
             members[it.engine] = list(it.joined)
             done[it.engine] = set()
+            last.pop(it.engine, None)
         pad = it.running - len(it.decode) - len(it.prefill)
         if pad > 0:
-            ids = [rid for rid in members.get(it.engine, ()) if rid in done.get(it.engine, ())]
-            out[it.index] = tuple(ids[:pad])
-        done.setdefault(it.engine, set()).update(it.finished)
+            known = last.get(it.engine)
+            if known is None or known[0] != pad:
+                ids = [rid for rid in members.get(it.engine, ()) if rid in done.get(it.engine, ())]
+                known = last[it.engine] = (pad, tuple(ids[:pad]))
+            out[it.index] = known[1]
+        if it.finished:
+            done.setdefault(it.engine, set()).update(it.finished)
+            last.pop(it.engine, None)
     return out
 
 
@@ -117,101 +126,6 @@ def preempt_times(result) -> dict[str, list[float]]:
 def in_pass(it) -> list[str]:
     """Every request a pass worked on (prefill, decode or stalled), in the record's order."""
     return [rid for rid, _ in it.prefill] + list(it.decode) + [s for s in it.stalled if s not in it.decode]
-
-
-# ---- lanes: each request's phases over time -----------------------------------------------------------
-
-# Above this many per-iteration cells, consecutive cells of the same phase are merged into one stretch:
-# the picture is the same at a whole run's zoom, and a figure of it stays small enough for a browser.
-_MERGE_ABOVE_CELLS = 2500
-
-
-class LaneSegment(NamedTuple):
-    """A stretch of one lane in one phase. ``first``/``last`` are iteration indices (0 when none)."""
-
-    lane: str
-    phase: str
-    start_s: float
-    end_s: float
-    first: int = 0
-    last: int = 0
-    engine: str = ""
-    detail: str = ""
-
-
-def lane_segments(result, merge: bool | None = None) -> list[LaneSegment]:
-    """Every request's lane as phase segments: gaps before admission are ``queued``, gaps after an
-    eviction ``preempted``; with ``merge`` (default: only for big runs) consecutive same-phase iterations
-    of one engine that touch in time become one segment (its first and last iteration, the detail of its
-    first cell, cut before any ":" when its cells' details differ)."""
-    cells = _cells(result)
-    if merge is None:
-        merge = sum(len(c) for c in cells.values()) > _MERGE_ABOVE_CELLS
-    pre = preempt_times(result)
-    segs: list[LaneSegment] = []
-    emit = segs.append
-    for r in result.requests:
-        rid = r.id
-        own = cells.get(rid, [])
-        evicted = pre.get(rid, [])
-        t = r.arrival_s
-        # The open stretch, as locals (phase, start, end, first, last, engine, detail): a segment object is
-        # made only when it closes. Without ``merge`` every cell closes its own stretch.
-        run = None
-        for start, end, phase, idx, engine, detail in own:
-            if start > t + 1e-9:
-                gap_phase = "preempted" if any(t - 1e-9 <= tp <= start + 1e-9 for tp in evicted) else "queued"
-                gap = (gap_phase, t, start, 0, 0, "", "waiting in the queue" if gap_phase == "queued" else
-                       "evicted from the batch, waiting to resume")
-                if run is not None:
-                    if merge and run[0] == gap_phase and abs(run[2] - t) < 1e-9 and run[5] == "":
-                        run = _extend(run, gap)
-                    else:
-                        emit(LaneSegment(rid, *run))
-                        run = gap
-                else:
-                    run = gap
-            cell = (phase, start, end, idx, idx, engine, detail)
-            if run is not None:
-                if merge and run[0] == phase and abs(run[2] - start) < 1e-9 and run[5] == engine:
-                    run = _extend(run, cell)
-                else:
-                    emit(LaneSegment(rid, *run))
-                    run = cell
-            else:
-                run = cell
-            if end > t:
-                t = end
-        if run is not None:
-            emit(LaneSegment(rid, *run))
-        if not own and r.rejected_reason:
-            emit(LaneSegment(rid, "queued", r.arrival_s, r.arrival_s, detail=f"rejected: {r.rejected_reason}"))
-    return segs
-
-
-def _extend(run: tuple, s: tuple) -> tuple:
-    """The open stretch ``run`` continued by ``s`` (both (phase, start, end, first, last, engine, detail))."""
-    detail = run[6] if run[6] == s[6] else run[6].split(":")[0]
-    return run[0], run[1], s[2], run[3] or s[3], s[4] or run[4], run[5], detail
-
-
-def engine_segments(result) -> list[LaneSegment]:
-    """Engine lanes (disaggregation): what each engine computed, contiguous same-kind passes merged."""
-    segs: list[LaneSegment] = []
-    last: dict[str, LaneSegment] = {}
-    for it in result.iterations:
-        kind = "prefill" if it.prefill and not it.decode else "decode"
-        lane = f"engine {it.engine}"
-        p = last.get(lane)
-        if p and p.phase == kind and abs(p.end_s - it.start_s) < 1e-9:
-            last[lane] = LaneSegment(lane, kind, p.start_s, it.end_s, p.first, it.index, it.engine, p.detail)
-        else:
-            if p:
-                segs.append(p)
-            last[lane] = LaneSegment(lane, kind, it.start_s, it.end_s, it.index, it.index, it.engine,
-                                 f"{kind} passes")
-    segs.extend(last.values())
-    return segs
 
 
 # ---- the queue ------------------------------------------------------------------------------------

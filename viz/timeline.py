@@ -23,7 +23,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from sim.trace_query import LaneSegment, engine_segments, lane_segments, queued_ids, slot_assignment
+from sim.lanes import LaneSegment, engine_segments, lane_segments
+from sim.trace_query import queued_ids, slot_assignment
 from viz.lean import lean_figure
 from viz.palette import KV_COLORS, OKABE_ITO, PHASE_COLORS, PHASE_PATTERNS, PHASE_SYMBOLS
 
