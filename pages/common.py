@@ -411,14 +411,14 @@ def chart_data(fig, key: str | None = None) -> None:
     with Enter or Space. The table is built only while the expander is open (it tracks its state and reruns
     the page when toggled), so a closed one costs nothing. Small tables are HTML tables; larger ones a
     data grid (arrow keys move through its cells; it scrolls, and sorts by a column)."""
-    from viz.chart_table import chart_table
-    title = re.sub(r"<[^>]+>", "", str(fig.layout.title.text or "")) if fig.layout.title else ""
+    from viz import chart_table, lean  # lean.title_text reads a lean figure's title without building it
+    title = re.sub(r"<[^>]+>", "", lean.title_text(fig))
     ident = key or re.sub(r"\W+", "_", title).strip("_")[:60] or "chart"
     box = st.expander(TABLE_LABEL, icon=":material/table:", key=f"table_{ident}", on_change="rerun")
     if not box.open:
         return
     with box:
-        rows = chart_table(fig)
+        rows = chart_table.chart_table(fig)
         alt = f"Data of the chart {title}" if title else "Data of the chart above"
         if not rows:
             st.caption("This chart has no data points yet.")

@@ -6,36 +6,84 @@ time (each frame a Frame object holding a trace object per bar trace). The build
 their figure as the dict plotly.js reads, from values they computed themselves, and hand it to
 ``lean_figure``:
 
-- data and layout become a ``go.Figure`` with plotly.py's validation switched off
-  (``go.Figure(spec, _validate=False)``), like the JSON the pages send (``plotly.io.to_json(fig,
-  validate=False)``, which is how Streamlit serialises a figure);
-- animation frames stay plain dicts (kept as JSON text) until someone reads ``fig.frames``; ``to_dict``,
-  and so ``plotly.io.to_json``, ``to_html`` and ``st.plotly_chart``, put them into the figure's dict as
-  they are.
+- the figure keeps that dict, and ``to_dict`` (so ``plotly.io.to_json``, ``to_html`` and
+  ``st.plotly_chart``) copies it with plotly's default template of the moment the figure was made, as
+  ``go.Figure.to_dict`` would give it: a page that only draws the figure never builds plotly's objects
+  (they cost 1-6 ms a figure even unvalidated, a third of building the timeline);
+- the first read of anything else (``fig.layout``, ``fig.data``, ``update_layout``, ``go.Figure(fig)``)
+  builds them from the dict with plotly.py's validation switched off (``go.Figure(spec,
+  _validate=False)``), like the JSON the pages send (``plotly.io.to_json(fig, validate=False)``, which is
+  how Streamlit serialises a figure); from then on it is an ordinary ``go.Figure``;
+- animation frames stay plain dicts (kept as JSON text) until someone reads ``fig.frames``; ``to_dict``
+  puts them into the figure's dict as they are.
 
 The figure is the same figure: ``tests/test_figure_digests.py`` compares the JSON the pages send with the
-JSON of the validated figures they sent before.
+JSON of the validated figures they sent before, and the JSON of a built lean figure with an unbuilt one's.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import threading
 
 import plotly.graph_objects as go
+import plotly.io as pio
 from _plotly_utils.basevalidators import is_homogeneous_array
 from _plotly_utils.utils import to_typed_array_spec
+from plotly.basedatatypes import BasePlotlyType
 
 
 class LeanFigure(go.Figure):
-    """A ``go.Figure`` whose animation frames are kept as plain dicts until they are read as objects."""
+    """A ``go.Figure`` kept as its dict until something other than ``to_dict`` reads it, and whose animation
+    frames are kept as plain dicts until they are read as objects."""
 
     def __init__(self, spec: dict):
         frames = spec.get("frames") or []
-        super().__init__({k: v for k, v in spec.items() if k != "frames"}, _validate=False)
+        spec = {k: v for k, v in spec.items() if k != "frames"}
         # JSON text: to_dict hands every caller fresh dicts (callers may change theirs), and parsing the text
         # is several times faster than deep-copying the dicts.
-        self._plain_frames = json.dumps(frames, separators=(",", ":")) if frames else ""
+        plain = json.dumps(frames, separators=(",", ":")) if frames else ""
+        template = pio.templates.default
+        if template is not None and not isinstance(template, BasePlotlyType):
+            template = pio.templates[template]
+        layout = spec.get("layout") or {}
+        # Kept as a dict only what to_dict can copy as plotly would: traces that name their type, and
+        # plotly's template left to plotly (a template named or given in the dict is expanded by plotly).
+        lean = "template" not in layout and all(isinstance(t, dict) and "type" in t for t in spec.get("data") or ())
+        # Set in __dict__: go.Figure's __setattr__ and every attribute go.Figure.__init__ makes are not there yet.
+        self.__dict__.update(_spec=spec, _template=template, _plain_frames=plain, _lock=threading.RLock(),
+                             _state="lean")
+        if not lean:
+            self._build()
+
+    def _build(self) -> None:
+        """go.Figure's own objects, from the dict (once; another session's thread waits for them)."""
+        d = self.__dict__
+        with d["_lock"]:
+            if d["_state"] != "lean":
+                return
+            d["_state"] = "building"
+            spec = d["_spec"]
+            if d["_template"] is not None and "template" not in (spec.get("layout") or {}):
+                spec = {**spec, "layout": {**(spec.get("layout") or {}), "template": d["_template"]}}
+            try:
+                go.Figure.__init__(self, spec, _validate=False)
+            except BaseException:
+                d["_state"] = "lean"
+                raise
+            d["_state"] = "built"
+
+    def __getattr__(self, name):
+        # Only reached for an attribute not there: go.Figure's, before the figure is built.
+        d = self.__dict__
+        if name.startswith("__") or "_state" not in d:
+            raise AttributeError(name)
+        with d["_lock"]:  # another thread building it: wait for it
+            if d["_state"] == "building":  # this thread's go.Figure.__init__ asking: not there yet
+                raise AttributeError(name)
+            self._build()
+        return object.__getattribute__(self, name)
 
     @property
     def frames(self):
@@ -61,17 +109,33 @@ class LeanFigure(go.Figure):
     def to_dict(self):
         """The figure's dict, as ``go.Figure.to_dict`` makes it (numeric arrays as plotly.js typed-array
         specs), copied and converted in one walk instead of a ``deepcopy`` and a second pass: this is what
-        ``st.plotly_chart`` calls on every rerun of a page."""
-        out = {"data": _copied(self._data), "layout": _copied(self._layout)}
+        ``st.plotly_chart`` calls on every rerun of a page. An unbuilt figure copies its own dict."""
+        d = self.__dict__
+        if d["_state"] == "lean":
+            spec = d["_spec"]
+            layout = _copied(spec.get("layout") or {})
+            if d["_template"] is not None:
+                layout["template"] = _copied(d["_template"]._props)
+            out = {"data": _copied(spec.get("data") or []), "layout": layout}
+        else:
+            out = {"data": _copied(self._data), "layout": _copied(self._layout)}
         if self._plain_frames:
             out["frames"] = json.loads(self._plain_frames)
-        elif self._frame_objs:
+        elif d["_state"] != "lean" and self._frame_objs:
             out["frames"] = _copied([frame._props for frame in self._frame_objs])
         return out
 
     def to_ordered_dict(self, skip_uid=True):
         self._materialise()  # the ordered dict reads the frame objects
         return super().to_ordered_dict(skip_uid=skip_uid)
+
+
+def title_text(fig) -> str:
+    """The text of ``fig``'s title ("" without one), read without building a lean figure."""
+    if isinstance(fig, LeanFigure) and fig.__dict__.get("_state") == "lean":
+        title = (fig.__dict__["_spec"].get("layout") or {}).get("title")
+        return str((title.get("text") if isinstance(title, dict) else title) or "")
+    return str(fig.layout.title.text or "") if fig.layout.title else ""
 
 
 _SKIPPED = frozenset(("geojson", "layer", "layers", "range"))  # _plotly_utils.utils.is_skipped_key's keys
@@ -121,4 +185,4 @@ def restyled(fig: go.Figure, **layout) -> go.Figure:
     return out
 
 
-__all__ = ["LeanFigure", "lean_figure", "restyled"]
+__all__ = ["LeanFigure", "lean_figure", "restyled", "title_text"]
