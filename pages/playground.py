@@ -11,7 +11,7 @@ import functools
 import streamlit as st
 
 from pages import common
-from sim import SCENARIOS, ConfigError, scenario, simulate
+from sim import SCENARIOS, ConfigError, SimConfig, scenario, simulate
 from sim.batching import STRATEGIES
 from sim.config import resolve_workload
 from sim.kv_memory import KV_MANAGERS
@@ -202,7 +202,9 @@ class _Views:
         return nr.iteration_table(self.result)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+# The cache key is the config's repr: every field of the frozen dataclasses, floats exactly, so equal
+# reprs are equal configs; Streamlit's own hashing walks the same fields in Python (~1.2 ms a rerun).
+@st.cache_resource(max_entries=16, show_spinner=False, hash_funcs={SimConfig: repr})
 def _views(cfg) -> _Views:
     """Built once per config and shared read-only between sessions (st.cache_resource: no per-caller copy
     of the result, which st.cache_data would pickle)."""
