@@ -60,3 +60,22 @@ def test_presentation_copy_is_the_restyled_figure():
         assert json.loads(pio.to_json(got, validate=False)) == json.loads(pio.to_json(want, validate=False))
         assert got.layout.font.size == 17
         assert json.loads(pio.to_json(fig, validate=False)) == before
+
+
+def test_a_lean_figure_sends_the_json_of_the_figure_it_builds():
+    """A lean figure's to_dict copies its own dict (with plotly's template) until something reads it as a
+    figure: the JSON is the built figure's, template included, and sending it builds nothing."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from sim import scenario, simulate
+    from viz import timeline as tl
+    res = simulate(scenario("chat", requests=60, rate_per_s=8.0, kv_capacity_tokens=6000, preempt="recompute"))
+    template = json.loads(pio.to_json(go.Figure(), validate=False))["layout"]["template"]
+    for make in (tl.request_lanes, tl.batch_composition, tl.kv_and_queue):
+        fig = make(res)
+        sent = json.loads(pio.to_json(fig, validate=False))
+        assert fig.__dict__["_state"] == "lean", "sending a lean figure built its plotly objects"
+        assert fig.layout.title.text and fig.__dict__["_state"] == "built"
+        assert json.loads(pio.to_json(fig, validate=False)) == sent
+        assert sent["layout"]["template"] == template

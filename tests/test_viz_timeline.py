@@ -206,3 +206,17 @@ def test_play_pace_long_runs_at_the_display_rate(chat, book):
     assert tl.play_frame_ms(300) < 1000 / 60 and tl.play_frame_ms(241) < 1000 / 60
     assert play_ms(tl.request_lanes(book)) == 700  # 11 iterations: 0.7 s each
     assert tl.play_frame_ms(100) == 120 and tl.play_frame_ms(240) == 50
+
+
+@pytest.mark.parametrize("policy", ["static", "continuous", "prefill-first", "chunked"])
+def test_lanes_walked_in_pass_order_are_the_lanes_of_every_cell(policy):
+    """sim.lanes walks a merged run on one engine pass by pass (each request's open stretch kept as it goes);
+    its segments are the ones the per-request walk over every sorted cell gives (static pads, recompute
+    preempts on a small cache, chunked stalls)."""
+    from sim import lanes
+    res = simulate(scenario("chat", workload=resolve_workload("chat", 60, 8.0), max_batch=16, seed=1001,
+                            policy=policy, kv_capacity_tokens=6000))
+    assert lanes._in_order(res)
+    want = lanes._from_cells(res, tq._cells(res), merge=True)
+    assert lanes.lane_segments(res, merge=True) == lanes._in_pass_order(res, tq.padding_ids(res)) == want
+    assert lanes.lane_segments(res) == want  # over 2,500 cells: merged by default
