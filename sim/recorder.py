@@ -88,19 +88,20 @@ class Recorder:
 
     def _record(self, engine: str, sched, plan: StepPlan, start: float, end: float, finished: list,
                 stalled: list) -> None:
-        # Once per traced pass (a static run of 60 requests makes ~4,000): the id tuples through map and
-        # Iteration's fields by position, which costs about half of keyword arguments and generators.
+        # Once per traced pass (a static run of 60 requests makes ~4,000): the id tuples through map and the
+        # record made from one tuple of its fields (Iteration._make), a fraction of keyword arguments and generators.
         stored, held, reserved, internal, external = sched.kv_snapshot()
         layout = ()
         if self.record_layout:
             layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
         decode, prefill = plan.decode, plan.prefill
-        self.iterations.append(Iteration(
+        self.iterations.append(_ITERATION((
             len(self.iterations) + 1, engine, start, end,
             tuple([(s.id, n) for s, n in prefill]) if prefill else (), tuple(map(_ID, decode)),
             tuple(map(_ID, stalled)), tuple(map(_ID, plan.joined)), tuple(map(_ID, plan.preempted)),
             tuple(map(_ID, finished)), plan.waiting, len(decode) + len(prefill) + plan.padding,
-            stored, held, reserved, internal, external, sched.kv.capacity_tokens, layout))
+            stored, held, reserved, internal, external, sched.kv.capacity_tokens, layout)))
 
 
 _ID = attrgetter("id")
+_ITERATION = Iteration._make
