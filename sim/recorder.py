@@ -34,6 +34,9 @@ class Recorder:
         self.time_area = 0.0
         self.running_now: dict[str, int] = {}
         self.max_concurrent = 0
+        # The previous pass's decode ids: consecutive passes mostly decode the same sequences, and a record
+        # that shares that tuple is one object fewer for the garbage collector to walk (~1,300 a page's run).
+        self._last_decode: tuple = ()
 
     def gap(self, cls: str, gap: float, count: int = 1) -> None:
         entry = self.gaps.get(cls)
@@ -95,9 +98,14 @@ class Recorder:
         if self.record_layout:
             layout = tuple((g.seq_id, g.start, g.length) for g in sched.kv.layout())
         decode, prefill = plan.decode, plan.prefill
+        decoded = tuple(map(_ID, decode))
+        if decoded == self._last_decode:
+            decoded = self._last_decode
+        else:
+            self._last_decode = decoded
         self.iterations.append(_ITERATION((
             len(self.iterations) + 1, engine, start, end,
-            tuple([(s.id, n) for s, n in prefill]) if prefill else (), tuple(map(_ID, decode)),
+            tuple([(s.id, n) for s, n in prefill]) if prefill else (), decoded,
             tuple(map(_ID, stalled)), tuple(map(_ID, plan.joined)), tuple(map(_ID, plan.preempted)),
             tuple(map(_ID, finished)), plan.waiting, len(decode) + len(prefill) + plan.padding,
             stored, held, reserved, internal, external, sched.kv.capacity_tokens, layout)))
