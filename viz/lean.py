@@ -140,6 +140,9 @@ def title_text(fig) -> str:
 
 _SKIPPED = frozenset(("geojson", "layer", "layers", "range"))  # _plotly_utils.utils.is_skipped_key's keys
 _ATOMS = (str, int, float, bool, type(None))
+# plotly's is_homogeneous_array asks each value for numpy, pandas and __array__ (two failed hasattr): for
+# the dicts and lists that make up most of a figure that is most of the walk, and always False.
+_CONTAINERS = frozenset((dict, list, tuple))
 
 
 def _copied(obj):
@@ -153,6 +156,8 @@ def _copied(obj):
                 out[k] = v
             elif k in _SKIPPED:
                 out[k] = copy.deepcopy(v)
+            elif type(v) in _CONTAINERS:  # never a homogeneous array: no numpy, pandas or __array__ about it
+                out[k] = _copied(v)
             elif is_homogeneous_array(v):
                 out[k] = to_typed_array_spec(v)
             else:
