@@ -290,23 +290,32 @@ def _apply_prefill(S, SI, SF, pf, tmp, end):
 
 
 @njit(cache=True)
+def decode_token(SI, SF, seq, start, end, extra, goals):
+    """One decoded token of a running sequence outside the cohort (Scheduler._apply_decodes): its counts,
+    its last token's time, and the stall it carried (a stall when its gap is over the class's goal).
+    Returns (tokens generated, the time of its previous token)."""
+    SI[seq, COMP] += 1
+    g = SI[seq, GEN] + 1
+    SI[seq, GEN] = g
+    last = SF[seq, LAST]
+    SF[seq, LAST] = end
+    gs = SF[seq, GSTALL] + extra
+    if gs:
+        SF[seq, GSTALL] = 0.0
+        SF[seq, STALL] += gs
+        if (end - start if last == start else end - last) > goals[SI[seq, GOAL]]:
+            SI[seq, STALLS] += 1
+    return g, last
+
+
+@njit(cache=True)
 def _apply_others(S, SI, SF, oth, tmp, steady, start, end, extra, goals, gcls, gval, gcnt):
     """Scheduler._apply_decodes for the running sequences outside the cohort (they sat out prefill passes):
     one token each, its own gap, the stall it carried. Those that go on are appended to ``tmp``."""
     step_gap = end - start
     for i in range(S[NDEC]):
         seq = oth[i]
-        SI[seq, COMP] += 1
-        g = SI[seq, GEN] + 1
-        SI[seq, GEN] = g
-        last = SF[seq, LAST]
-        SF[seq, LAST] = end
-        gs = SF[seq, GSTALL] + extra
-        if gs:
-            SF[seq, GSTALL] = 0.0
-            SF[seq, STALL] += gs
-            if (step_gap if last == start else end - last) > goals[SI[seq, GOAL]]:
-                SI[seq, STALLS] += 1
+        g, last = decode_token(SI, SF, seq, start, end, extra, goals)
         gap = step_gap if last == start else end - last
         _record_gap(S, gcls, gval, gcnt, SI[seq, CLS], gap, 1)
         if gap > SF[seq, MAXGAP]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sim.compiled import _account, iteration_time, run_events
+from sim.compiled import _account, decode_token, iteration_time, run_events
 from sim.compiled_events import _arrivals, _idle, _notify, _on_finished, _pop, _push, _transfer
 from sim.compiled_cohort import _add_pass, _finish, _leave, _promote, _record_gap, finish_stretch, try_stretch
 from sim.kernel_layout import (
@@ -304,17 +304,7 @@ def _decode_others(S, SI, SF, dec, tmp, start, end, extra, goals, gcls, gval, gc
     steady = 0
     for i in range(S[NDEC]):
         seq = dec[i]
-        SI[seq, COMP] += 1
-        g = SI[seq, GEN] + 1
-        SI[seq, GEN] = g
-        last = SF[seq, LAST]
-        SF[seq, LAST] = end
-        gs = SF[seq, GSTALL] + extra
-        if gs:
-            SF[seq, GSTALL] = 0.0
-            SF[seq, STALL] += gs
-            if (step_gap if last == start else end - last) > goals[SI[seq, GOAL]]:
-                SI[seq, STALLS] += 1
+        g, last = decode_token(SI, SF, seq, start, end, extra, goals)
         if last == start:
             if step_gap > SF[seq, MAXGAP]:
                 SF[seq, MAXGAP] = step_gap
