@@ -31,8 +31,8 @@ from sim.compiled_cohort import (  # noqa: F401 (the layout, re-exported for sim
     GSTALL, SF_COLS, OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, ATT_TOK,
     ATT_LAUNCH, REORG, EXPOSED, MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN,
     PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN, RUNNING, DONE,
-    NEED_ROOM, FALLBACK, EXCEEDED, _finish, _leave, _promote, _record_gap, _add_pass, _roof, finish_stretch,
-    try_stretch, WHERE, IN_COHORT, FINISHED, NOWED, PLAN_CHUNKED
+    NEED_ROOM, FALLBACK, EXCEEDED, _finish, _promote, _record_gap, _roof, finish_stretch,
+    try_stretch, WHERE, IN_COHORT, FINISHED, NOWED, PLAN_CHUNKED, cohort_decoded, members_done
 )
 
 
@@ -343,23 +343,10 @@ def post_pass(S, T, SI, SF, C, mem, oth, pf, tmp, goals, pgap, pcum, pover, buil
             SF[oth[i], GSTALL] += T[P_TAKEN]
         if S[NMEM] and not n:
             T[PENDING] += T[P_TAKEN]
-    if n:  # DecodeCohort.decoded
-        S[TICK] += 1
-        gap = end - T[COHORT_END]
-        T[COHORT_END] = end
-        stall = T[PENDING] + T[P_DELAY]
-        T[PENDING] = 0.0
-        _add_pass(S, gap, stall, goals, pgap, pcum, pover, built)
-        S[CTX] += n
+    if n:
+        gap = cohort_decoded(S, T, n, end, goals, pgap, pcum, pover, built)
         _record_pass_gaps(S, gcls, gval, gcnt, cls_count, cls_order, gap, step_gap)
-        m = 0
-        while m < S[NMEM]:
-            seq = mem[m]
-            if SI[seq, FIN] <= S[TICK]:
-                _leave(S, SI, SF, mem, m, end, goals, pgap, pcum, pover, built, cls_count)
-                _finish(S, SI, SF, seq, end)
-            else:
-                m += 1
+        members_done(S, SI, SF, mem, end, goals, pgap, pcum, pover, built, cls_count)
     steady = _apply_others(S, SI, SF, oth, tmp, steady, start, end, T[P_DELAY], goals, gcls, gval, gcnt)
     if n or S[NMEM] == 0:  # members share their last token time: join only a cohort that just decoded
         for i in range(steady):

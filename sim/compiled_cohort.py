@@ -314,3 +314,30 @@ def finish_stretch(S, T, SI, SF, mem, staged, goals, pgap, pcum, pover, built, c
                 break
         _finish(S, SI, SF, seq, t)
     S[NSTAGED] = 0
+
+
+@njit(cache=True)
+def cohort_decoded(S, T, n, end, goals, pgap, pcum, pover, built):
+    """DecodeCohort.decoded: the cohort's ``n`` members each got a token in the pass ending at ``end``;
+    returns the members' gap since their last token."""
+    S[TICK] += 1
+    gap = end - T[COHORT_END]
+    T[COHORT_END] = end
+    stall = T[PENDING] + T[P_DELAY]
+    T[PENDING] = 0.0
+    _add_pass(S, gap, stall, goals, pgap, pcum, pover, built)
+    S[CTX] += n
+    return gap
+
+
+@njit(cache=True)
+def members_done(S, SI, SF, mem, end, goals, pgap, pcum, pover, built, cls_count):
+    """The members whose last token came with the pass ending at ``end`` leave the cohort and finish."""
+    m = 0
+    while m < S[NMEM]:
+        seq = mem[m]
+        if SI[seq, FIN] <= S[TICK]:
+            _leave(S, SI, SF, mem, m, end, goals, pgap, pcum, pover, built, cls_count)
+            _finish(S, SI, SF, seq, end)
+        else:
+            m += 1

@@ -25,7 +25,8 @@ from numba import njit
 
 from sim.compiled import _account, decode_token, iteration_time, run_events
 from sim.compiled_events import _arrivals, _idle, _notify, _on_finished, _pop, _push, _transfer
-from sim.compiled_cohort import _add_pass, _finish, _leave, _promote, _record_gap, finish_stretch, try_stretch
+from sim.compiled_cohort import (_finish, _promote, _record_gap, cohort_decoded, finish_stretch, members_done,
+                                  try_stretch)
 from sim.kernel_layout import (
     ADMIT, ARR, BLK, BS, BUSY_P, CAP, CAPACITY, CLS, COHORT_END, COMP, COUNT, CTX, DONE, D_GEN, D_NJOIN, EID,
     EV_ARR, EV_ENG, EV_NOOP, EV_TR_INIT, EV_WAKE, EXCEEDED, E_IDLE, E_PASS, E_STATE, E_STRETCH, FALLBACK, FIN,
@@ -333,23 +334,10 @@ def _decode_post(S, T, SI, SF, C, mem, oth, tmp, goals, pgap, pcum, pover, built
     S[STORED] += n + S[NDEC]
     gap = 0.0
     if n:
-        S[TICK] += 1
-        gap = end - T[COHORT_END]
-        T[COHORT_END] = end
-        stall = T[PENDING] + T[P_DELAY]
-        T[PENDING] = 0.0
-        _add_pass(S, gap, stall, goals, pgap, pcum, pover, built)
-        S[CTX] += n
+        gap = cohort_decoded(S, T, n, end, goals, pgap, pcum, pover, built)
     g0 = _stepped(S, SI, SF, gcls, gval, gcnt, cls_count, cls_order, dec, n, gap, step_gap, start)
     if n:
-        m = 0
-        while m < S[NMEM]:
-            seq = mem[m]
-            if SI[seq, FIN] <= S[TICK]:
-                _leave(S, SI, SF, mem, m, end, goals, pgap, pcum, pover, built, cls_count)
-                _finish(S, SI, SF, seq, end)
-            else:
-                m += 1
+        members_done(S, SI, SF, mem, end, goals, pgap, pcum, pover, built, cls_count)
     steady = _decode_others(S, SI, SF, dec, tmp, start, end, T[P_DELAY], goals, gcls, gval, gcnt, g0)
     if n or S[NMEM] == 0:  # members share their last token time: join only a cohort that just decoded
         for i in range(steady):
