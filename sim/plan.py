@@ -26,7 +26,7 @@ class Seq:
     __slots__ = ("req", "id", "seq_no", "num_tokens", "computed", "generated", "first_token_s",
                  "last_token_s", "finish_s", "admitted_s", "preemptions", "swapped", "ready",
                  "needs_transfer", "done", "rejected_reason", "stalls", "max_gap_s", "kv_slots", "cls",
-                 "output_tokens", "anchor", "cohort_gen", "tbt_goal_s", "gap_stall_s", "stall_s")
+                 "output_tokens", "anchor", "cohort_gen", "tbt_goal_s", "gap_stall_s", "stall_s", "kv_final")
 
     def __init__(self, req: Request, seq_no: int, tbt_goal_s: float = 0.1):
         self.req = req
@@ -54,6 +54,7 @@ class Seq:
         self.kv_slots = 0  # KV slots this sequence holds now (mirrors the KV manager; saves a lookup per token)
         self.cls: str = req.cls
         self.output_tokens: int = req.output_tokens
+        self.kv_final = req.prompt_tokens + req.output_tokens - 1  # tokens it will ever cache (the last is never fed back)
         self.anchor = 0  # in the decode cohort: the cohort's tick its token counts were last synced at
         self.cohort_gen = 0  # bumped on each cohort entry, so heap entries from an earlier stay go stale
 
@@ -107,9 +108,12 @@ class StepPlan:
             pf_cached += c
             pf_pairs += n * (c + (n + 1) / 2)  # each new token attends to the cache and earlier new tokens
         n = self.cohort_n
-        ctx = self.cohort_ctx + sum([seq.computed for seq in (self.decode[n:] if n else self.decode)])
-        return BatchShape(prefill_tokens=pf_tokens, prefill_attn_pairs=pf_pairs, prefill_seqs=len(self.prefill),
-                          prefill_cached_tokens=pf_cached, decode_seqs=len(self.decode) + self.padding,
-                          padding_seqs=self.padding,
-                          decode_context_tokens=ctx, joins=len(self.joined), leaves=self.leaves,
-                          swap_tokens=self.swap_in_tokens + self.swap_out_tokens)
+        decode = self.decode
+        ctx = self.cohort_ctx + sum([seq.computed for seq in (decode[n:] if n else decode)])
+        # Positional, in BatchShape's field order: built once or twice per planned pass, and keywords cost
+        # about three times as much as the tuple itself.
+        return _SHAPE((pf_tokens, pf_pairs, len(self.prefill), pf_cached, len(decode) + self.padding, self.padding,
+                       ctx, len(self.joined), self.leaves, self.swap_in_tokens + self.swap_out_tokens))
+
+
+_SHAPE = BatchShape._make

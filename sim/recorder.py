@@ -63,16 +63,19 @@ class Recorder:
                     finished: list, stalled: list) -> None:
         """Account one applied pass (busy time, KV use; the trace row when recording). Reads the
         scheduler, writes nothing but this recorder. ``stalled``: decodes this pass delayed."""
-        self.busy_s[engine] = self.busy_s.get(engine, 0.0) + duration
-        held = sched.kv.held_tokens
-        wasted = held - sched.stored_tokens + sched.kv.external_waste()
-        self.waste_area += wasted / sched.kv.capacity_tokens * duration
+        busy = self.busy_s
+        busy[engine] = busy.get(engine, 0.0) + duration
+        kv = sched.kv
+        held, capacity = kv.held_tokens, kv.capacity_tokens
+        wasted = held - sched.stored_tokens + kv.external_waste()
+        self.waste_area += wasted / capacity * duration
         self.time_area += duration
-        util = held / sched.kv.capacity_tokens
+        util = held / capacity
         if util > self.kv_peak:
             self.kv_peak = util
-        self.running_now[engine] = len(plan.decode) + len(plan.prefill)
-        total_running = sum(self.running_now.values())
+        running_now = self.running_now
+        running_now[engine] = len(plan.decode) + len(plan.prefill)
+        total_running = sum(running_now.values())
         if total_running > self.max_concurrent:
             self.max_concurrent = total_running
         if self.record_iterations:
@@ -105,11 +108,17 @@ class Recorder:
             self._last_decode = decoded
         self.iterations.append(_ITERATION((
             len(self.iterations) + 1, engine, start, end,
-            tuple([(s.id, n) for s, n in prefill]) if prefill else (), decoded,
-            tuple(map(_ID, stalled)), tuple(map(_ID, plan.joined)), tuple(map(_ID, plan.preempted)),
-            tuple(map(_ID, finished)), plan.waiting, len(decode) + len(prefill) + plan.padding,
+            tuple([(s.id, n) for s, n in prefill]) if prefill else (), decoded, _ids(stalled), _ids(plan.joined),
+            _ids(plan.preempted), _ids(finished), plan.waiting, len(decode) + len(prefill) + plan.padding,
             stored, held, reserved, internal, external, sched.kv.capacity_tokens, layout)))
 
 
 _ID = attrgetter("id")
+
+
+def _ids(seqs: list) -> tuple:
+    """The ids of ``seqs`` (most lists of a pass are empty: then no map and no new tuple)."""
+    return tuple(map(_ID, seqs)) if seqs else ()
+
+
 _ITERATION = Iteration._make

@@ -412,7 +412,7 @@ class Scheduler:
         reserved = internal = 0
         for s in self.running:  # once per sequence per traced pass
             computed = s.computed
-            future = s.req.prompt_tokens + s.output_tokens - 1 - computed
+            future = s.kv_final - computed
             slack = s.kv_slots - computed
             r = slack if slack < future else (future if future > 0 else (slack if slack < 0 else 0))
             reserved += r
