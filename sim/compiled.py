@@ -208,8 +208,9 @@ def plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
             T[P_TAKEN] = 1.0  # the decodes sit this pass out (price_pass sets how long)
             return True
         return _decodes(S, SI, C, mem, oth)
-    if kind == PLAN_STATIC and nm:
-        S[PPAD] = max(0, S[BATCH] - nm)
+    running = nm + S[NOTH]  # a traced run has no cohort (sim.compiled_trace): its batch is all others
+    if kind == PLAN_STATIC and running:
+        S[PPAD] = max(0, S[BATCH] - running)
         S[PLEAVES] = 0  # nobody leaves a static batch early: no reorganization until it ends
         return _decodes(S, SI, C, mem, oth)
     if not _decodes(S, SI, C, mem, oth):
@@ -427,6 +428,13 @@ def engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals,
 
 
 @njit(cache=True)
+def arrivals_first(S, T, idle):
+    """Is the arrivals' timeout SimPy's next event (before the engine's: earlier, or as early and scheduled
+    first), or is the engine asleep while arrivals remain?"""
+    return not S[A_DONE] and (idle or T[A_TIME] < T[E_TIME] or (T[A_TIME] == T[E_TIME] and S[A_EID] < S[E_EID]))
+
+
+@njit(cache=True)
 def run_events(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
                gval, gcnt, cls_count, cls_order, n_cls):
     """The event loop: the arrivals' and the engine's events in SimPy's order (time, then scheduling
@@ -444,9 +452,7 @@ def run_events(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, 
         if idle and S[A_DONE]:
             S[STATUS] = DONE
             return
-        a_first = not S[A_DONE] and (idle or T[A_TIME] < T[E_TIME]
-                                      or (T[A_TIME] == T[E_TIME] and S[A_EID] < S[E_EID]))
-        if a_first:
+        if arrivals_first(S, T, idle):
             arrivals_step(S, T, SF, C, False)
         else:
             engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built,

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from sim.compiled import _account, decode_token, iteration_time, run_events
+from sim.compiled_trace import run_traced
 from sim.compiled_events import _arrivals, _idle, _notify, _on_finished, _pop, _push, _transfer
 from sim.compiled_cohort import (_finish, _promote, _record_gap, cohort_decoded, finish_stretch, members_done,
                                   try_stretch)
@@ -34,7 +35,7 @@ from sim.kernel_layout import (
     MAX_BATCH, MAX_IT, MAX_OUT, NCLS, NDEC, NEED_ROOM, NGAP, NMEM, NORMAL, NOTH, NPASS, NSTAGED, NUM_BLOCKS, N_ARR,
     OUT, PCN, PENDING, PLAN, PLAN_DISAGG, PLEAVES, PP_DUR, PP_START, PROMPT, P_BUDGET, P_CAP, P_DELAY, P_DUR,
     P_GEN, P_HELD, P_LEFT, P_NARR, P_NOWED, P_NPF, P_NRUN, P_PLEAVES, P_START, P_STATE, P_STORED, P_TAKEN, P_WHEAD,
-    READY, RUNNING, RUN_D, RUN_P, STALL, STALLS, STATUS, STORED, ST_T, TAREA, TICK, URGENT, WASTE, WHERE, W_HEAD
+    READY, RUNNING, RUN_D, RUN_P, STALL, STALLS, STATUS, STORED, ST_T, TAREA, TICK, TRACED, URGENT, WASTE, WHERE, W_HEAD
 )
 
 
@@ -430,7 +431,9 @@ def run_disagg(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, 
 def run_kernel(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
                gval, gcnt, cls_count, cls_order, evt, evi, qs, n_cls):
     """The native entry's body (``sim.native``): the pipeline's event loop, or the one engine's."""
-    if C[PLAN] == PLAN_DISAGG:
+    if C[TRACED]:  # one engine, every pass recorded: its trace rides in the pipeline's event arrays
+        run_traced(S, T, SI, SF, C, P, mem, oth, pf, tmp, goals, gcls, gval, gcnt, n_cls, evt, evi, qs)
+    elif C[PLAN] == PLAN_DISAGG:
         run_disagg(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built, gcls,
                    gval, gcnt, cls_count, cls_order, n_cls, evt, evi, qs)
     else:

@@ -211,9 +211,9 @@ class Simulation:
 
 
 def simulate(cfg: SimConfig) -> SimResult:
-    """Run one configuration; deterministic for a given config (seed included). An untraced run the
-    compiled kernel covers goes to it (``sim.fastpath``: the same results, bit for bit); the rest, and
-    every run with ``BATCH_LAB_ENGINE=python``, to the reference below."""
+    """Run one configuration; deterministic for a given config (seed included). A run the compiled kernel
+    covers goes to it when ``sim.fastpath.wanted`` says so (the same results, bit for bit, traced or not);
+    the rest, and every run with ``BATCH_LAB_ENGINE=python``, to the reference below."""
     if fastpath.wanted(cfg):
         res = fastpath.simulate(cfg)
         if res is not None:

@@ -9,12 +9,16 @@ budget, no whole prompt longer than the pass's token cap (where prompts are admi
 cost model. A run that meets a shortage anyway (a prefill engine full of KV waiting for the link) is
 handed back and the reference runs it. Its results are the Python path's, bit for bit
 (``tests/test_compiled.py``, ``tests/test_compiled_disagg.py``); the Python path stays the reference.
+A traced run (every page's) of one engine with continuous, static or prefill-first batching and no KV layout
+goes to the kernel's traced mode (``sim.compiled_trace``: every pass planned as the traced Python path plans
+it, its records rebuilt by ``sim.compiled_records``; the same Iteration list, ``tests/test_compiled_trace.py``).
 
 ``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
 covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
-(linking the kernel's native code costs ~0.07 s, more than a small run takes). The kernel runs as the
-native code numba made for it, loaded by ``sim.native`` without importing numba; numba is imported only to
-build that code on a machine's first run. Without numba the Python path runs.
+(linking the kernel's native code costs ~0.07 s, more than a small run takes), and for traced runs of any
+size once the kernel is linked in this process (the app's server links it as it starts: ``pages.runtime``).
+The kernel runs as the native code numba made for it, loaded by ``sim.native`` without importing numba;
+numba is imported only to build that code on a machine's first run. Without numba the Python path runs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sim import compiled_records as records
 from sim import kernel_layout as k
 from sim import native
 from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, PrefillOnly, Static
@@ -48,6 +53,8 @@ KERNEL_STRATEGIES = {Continuous: True, Static: False, PrefillFirst: True, Chunke
 # Pipelines of engines the kernel is a port of (sim.compiled_disagg), by each engine's strategy class and role
 # as the policy's engines() lists them: one prefill engine handing off to one decode engine.
 KERNEL_PIPELINES = {((PrefillOnly, "prefill"), (Continuous, "decode")): k.PLAN_DISAGG}
+# Plans whose traced runs the kernel records (sim.compiled_trace), by the kernel's codes for them.
+TRACED_PLANS = (k.PLAN_CONTINUOUS, k.PLAN_STATIC, k.PLAN_PREFILL_FIRST)
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 
 
@@ -65,7 +72,7 @@ def covered(cfg) -> bool:
     ConfigError the Python path would."""
     cfg.validate()
     order, preempt = ORDERS[cfg.order], PREEMPT_MODES[cfg.preempt]
-    if cfg.record_iterations or _plan_code(cfg) is None:
+    if _plan_code(cfg) is None or (cfg.record_iterations and not _traceable(cfg)):
         return False
     kv = KV_MANAGERS[cfg.memory]  # its capabilities are the class's: no manager (a free list) is built to ask
     # The waiting queue is first in, first out: a constant primary key, fixed while requests wait.
@@ -73,6 +80,12 @@ def covered(cfg) -> bool:
             and not preempt.reserves_maximum and not kv.reserves_maximum and not kv.has_holes
             and "block_size" in kv.knobs
             and cfg.max_batch <= _cap(cfg, _decoder(cfg)))  # a budget that stalls decodes would dissolve the cohort
+
+
+def _traceable(cfg) -> bool:
+    """Does the kernel's traced mode (sim.compiled_trace) cover this traced run: one engine whose running
+    sequences all decode (continuous, static or prefill-first batching: no chunked prompts), no KV layout?"""
+    return not cfg.record_layout and _plan_code(cfg) in TRACED_PLANS
 
 
 def _pipeline(cfg) -> tuple:
@@ -108,8 +121,10 @@ def wanted(cfg) -> bool:
     cfg.validate()  # an invalid config gets the reference's ConfigError, whatever its size reads as
     w = cfg.workload
     n = len(w.script) if w.arrival == "scripted" else w.n_requests
-    # The size first: under auto a small run (every page's) goes to the reference without asking more.
-    return (choice == "compiled" or n >= AUTO_MIN_REQUESTS) and covered(cfg)
+    # The size first: under auto a small run goes to the reference without asking more, unless it is traced
+    # (every page's run) and the kernel is linked in this process already (the app links it as it starts).
+    return (choice == "compiled" or n >= AUTO_MIN_REQUESTS or (cfg.record_iterations and native.ready())) \
+        and covered(cfg)
 
 
 def _kernel():
@@ -137,8 +152,8 @@ def _prepare(cfg):
         return None
     kv = make_kv(cfg.memory, kv_capacity(cfg), cfg.block_size)
     stream = _stream(cfg)
-    if not _fits(cfg, stream, kv):
-        return None
+    if not _fits(cfg, stream, kv) or (cfg.record_iterations and len(stream["names"]) > 62):
+        return None  # (the traced kernel keeps a pass's classes as the bits of one integer)
     return k, cost, kv, stream
 
 
@@ -168,9 +183,14 @@ def simulate(cfg):
     col = _columns(k, stream, packed)
     engines = tuple(name for name, _, _ in STRATEGIES[cfg.policy].engines(cfg))
     metrics, by_class = compute_metrics(None, recorder, cfg.workload, len(engines), col)
-    return SimResult(config=cfg, requests=_results(k, stream, packed), iterations=[], transfers=[],
+    requests, iterations, samples = _results(k, stream, packed), [], {}
+    if cfg.record_iterations:  # a page's run: a few hundred requests, read row by row, so plain records
+        iterations = records.iterations(state["S"], state["trace"], stream["ids"], engines[0], kv.capacity_tokens)
+        requests = records.simpy_zero(iterations, list(requests))
+        samples = recorder.tbt_samples()
+    return SimResult(config=cfg, requests=requests, iterations=iterations, transfers=[],
                      metrics=metrics, by_class=by_class, engines=engines, kv_capacity_tokens=kv.capacity_tokens,
-                     tbt_samples={}, cost_description=cost.describe(), simulated_by="compiled")
+                     tbt_samples=samples, cost_description=cost.describe(), simulated_by="compiled")
 
 
 def _stream(cfg) -> dict:
@@ -236,7 +256,7 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     first, decoder = engines[0][0], engines[-1][0]
     C = np.array([cfg.max_batch, _cap(cfg, decoder), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()),
                   MAX_ITERATIONS, int(decoder.joins_mid_batch), _plan_code(cfg), _cap(cfg, first),
-                  cfg.max_batched_tokens, MODELS[cfg.model].kv_bytes_per_token], np.int64)
+                  cfg.max_batched_tokens, MODELS[cfg.model].kv_bytes_per_token, int(cfg.record_iterations)], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
 
@@ -262,7 +282,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
     pgap, pcum, pover = np.zeros(size), np.zeros(size + 1), np.zeros((len(goals), size + 1), np.int64)
     gsize = size * n_cls + 2 * mb
     gcls, gval, gcnt = np.zeros(gsize, np.int64), np.zeros(gsize), np.zeros(gsize, np.int64)
-    events = _events(k, C)
+    events = records.trace_buffers(int(C[k.N]), mb) if C[k.TRACED] else _events(k, C)
     while True:
         S[k.STATUS] = k.RUNNING
         if not native.kernel()(S, T, SI, SF, C, prices, *ints, crossings, goals, pgap, pcum, pover, built, gcls,
@@ -270,7 +290,9 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
             return None  # the kernel raised: the reference runs the config
         status = int(S[k.STATUS])
         if status == k.NEED_ROOM:  # double what is full; the state is all in these arrays
-            if S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):  # the kernel's margins (run_events)
+            if C[k.TRACED] and records.room_for_trace(S, C, events):
+                events = records.grown(S, C, events)
+            elif not C[k.TRACED] and S[k.NPASS] + C[k.MAX_OUT] + 4 >= len(pgap):  # the kernel's margins (run_events)
                 pgap, pcum, pover = _grown(pgap), _grown(pcum), _grown(pover)
             else:
                 gcls, gval, gcnt = _grown(gcls), _grown(gval), _grown(gcnt)
@@ -280,7 +302,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
         if status != k.DONE or np.isnan(SF[:, k.FINISH]).any():
             return None
         ngap = int(S[k.NGAP])
-        return {"S": S, "T": T, "gcls": gcls[:ngap], "gval": gval[:ngap], "gcnt": gcnt[:ngap]}
+        return {"S": S, "T": T, "gcls": gcls[:ngap], "gval": gval[:ngap], "gcnt": gcnt[:ngap], "trace": events}
 
 
 def _events(k, C) -> tuple:

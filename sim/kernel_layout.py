@@ -13,7 +13,9 @@ A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPAS
 # wake event (its generation and whether it has fired), the link (users, its FIFO queue), running_now.
 HSIZE, P_NARR, P_WHEAD, P_NRUN, P_HELD, P_STORED, P_LEFT, P_PLEAVES, P_NPF, P_NOWED, P_STATE, P_GEN, P_TRIG, \
     D_GEN, D_TRIG, D_NJOIN, LINK_USERS, LQ_HEAD, LQ_TAIL, RUN_P, RUN_D = range(30, 51)
-S_LEN = 51
+# S, traced runs (sim.compiled_trace): trace rows and request rows written, the queue's length at the plan.
+NTR, NTID, P_WAIT = range(51, 54)
+S_LEN = 54
 # T: float state.
 A_TIME, E_TIME, COHORT_END, BUSY, WASTE, TAREA, KVPEAK, P_START, P_DUR, P_DELAY, ST_T, PENDING, P_TAKEN = range(13)
 # T, disaggregated runs: the prefill engine's pass (start, duration) and busy time (the decode engine's are above).
@@ -36,7 +38,8 @@ OVH, OVH_SEQ, LIN_C, LIN_M, LIN_ACT, PASS_FIXED, KV_W, KV_TOK, ATT_C, ATT_KV, AT
 # PLAN: whose plan() the kernel follows (PLAN_* below, set by sim.fastpath from the strategy's class).
 # Disaggregated runs: CAP is the decode engine's token cap, P_BUDGET the prefill engine's budget, P_CAP its
 # cap (one prompt may exceed the budget up to it), KVB the KV bytes per token.
-MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN, P_BUDGET, P_CAP, KVB = range(13)
+# TRACED: 1 for a traced run (sim.compiled_trace: every pass planned and recorded).
+MAX_BATCH, CAP, BS, NUM_BLOCKS, CAPACITY, N, MAX_OUT, MAX_IT, JOINS, PLAN, P_BUDGET, P_CAP, KVB, TRACED = range(14)
 PLAN_CONTINUOUS, PLAN_STATIC, PLAN_PREFILL_FIRST, PLAN_CHUNKED, PLAN_DISAGG = range(5)
 # Engine states (E_STATE) and statuses (STATUS).
 E_INIT, E_PASS, E_STRETCH, E_IDLE, E_WOKEN = range(5)
@@ -48,3 +51,9 @@ RUNNING, DONE, NEED_ROOM, FALLBACK, EXCEEDED = range(5)
 URGENT, NORMAL = 0, 1
 EV_NOOP, EV_ARR, EV_ENG, EV_WAKE, EV_TR_INIT, EV_REQ, EV_TR_TO, EV_REL = range(8)
 EV_COLS = 5
+# A traced run's trace (sim.compiled_trace), in the arrays a pipeline uses for its event heap: per pass a row
+# of TR_COLS integers (its chunks, decodes, stalls and finishes counted; the queue after the plan; sequences in
+# the batch; KV stored, held, reserved and internal after it), its start and end times, and the request rows
+# of its prefill chunks (row, tokens), decodes, stalls and finishes, one after another.
+TR_NPF, TR_NDEC, TR_NST, TR_NFIN, TR_WAIT, TR_RUN, TR_STORED, TR_HELD, TR_RES, TR_INT = range(10)
+TR_COLS = 10

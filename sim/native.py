@@ -37,8 +37,8 @@ ARRAYS = (("S", "i", 1), ("T", "f", 1), ("SI", "i", 2), ("SF", "f", 2), ("C", "i
           ("cls_order", "i", 1), ("evt", "f", 1), ("evi", "i", 2), ("qs", "i", 2))
 _DTYPES = {"i": np.dtype(np.int64), "f": np.dtype(np.float64)}
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("compiled.py", "compiled_cohort.py", "compiled_disagg.py", "compiled_events.py", "kernel_layout.py",
-            "native.py")
+_SOURCES = ("compiled.py", "compiled_cohort.py", "compiled_disagg.py", "compiled_events.py", "compiled_trace.py",
+            "kernel_layout.py", "native.py")
 OK = 1  # what _entry returns; numba's cfunc wrapper returns 0 when the kernel raised
 
 # numba's runtime helpers that the object's error path calls (they live, unexported, in numba's C
@@ -111,19 +111,28 @@ class Kernel:
         return self._fn(*flat, int(n_cls)) == OK
 
 
-def kernel() -> Kernel | None:
-    """The native kernel for this process (loaded once), or None: numba or llvmlite missing or broken."""
+def ready() -> bool:
+    """Is the kernel linked in this process already (then a run on it costs no start-up)?"""
+    return _loaded.get("kernel") is not None
+
+
+def kernel(build: bool = True) -> Kernel | None:
+    """The native kernel for this process (loaded once), or None: numba or llvmlite missing or broken.
+    ``build=False``: link it only from a cached object file (no numba compile; None and nothing remembered
+    when there is none, so a later call may still build it)."""
     if "kernel" not in _loaded:
         with _lock:
             if "kernel" not in _loaded:
                 try:
-                    _loaded["kernel"] = _load()
+                    got = _load(build)
                 except Exception:  # any failure to build or link: the reference path runs
-                    _loaded["kernel"] = None
-    return _loaded["kernel"]
+                    got = None
+                if got is not None or build:
+                    _loaded["kernel"] = got
+    return _loaded.get("kernel")
 
 
-def _load() -> Kernel | None:
+def _load(build: bool = True) -> Kernel | None:
     import llvmlite.binding as llvm
     key = cache_key(llvm)
     if key is None:
@@ -135,6 +144,8 @@ def _load() -> Kernel | None:
             return Kernel(address, keep=engine)
         except Exception:  # unreadable or truncated: rebuilt below
             pass
+    if not build:
+        return None
     name, obj, cf = _build()
     if path is not None:
         _write(path, name, obj)

@@ -8,18 +8,26 @@ import os
 from streamlit.testing.v1 import AppTest
 
 import sim.engine
+import sim.fastpath
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_two_learners_with_the_defaults_cost_one_simulation(monkeypatch):
     runs = []
-    real_run = sim.engine.Simulation.run
+    real_run, real_kernel = sim.engine.Simulation.run, sim.fastpath.simulate
 
     def counted(self):
         runs.append(self.cfg)
         return real_run(self)
+
+    def counted_kernel(cfg):  # the compiled kernel's run, where it takes the config (None: it did not)
+        res = real_kernel(cfg)
+        if res is not None:
+            runs.append(cfg)
+        return res
     monkeypatch.setattr(sim.engine.Simulation, "run", counted)
+    monkeypatch.setattr(sim.fastpath, "simulate", counted_kernel)
     seed = 987_654  # a configuration no other test has cached in this process
     sessions = []
     for _ in range(2):  # two sessions (two learners' browser tabs) with the same settings
