@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sim.kernel_layout import TRACED
 from sim.compiled_cohort import (  # noqa: F401 (the layout, re-exported for sim.fastpath)
     A_NEXT, A_DONE, E_STATE, EID, A_EID, E_EID, W_HEAD, N_ARR, NMEM, TICK, CTX, NPASS, LEFT, STORED, HELD, COUNT,
     MAXCONC, NGAP, STATUS, NPF, PCN, PLEAVES, NCLS, NSTAGED, BASE, BATCH, PPAD, NOTH, NDEC, S_LEN, A_TIME, E_TIME,
@@ -95,13 +96,14 @@ def arrivals_step(S, T, SF, C, first):
 def _decodes(S, SI, C, mem, oth):
     """CohortScheduler.schedule_running's decodes: the cohort (its due blocks given first), and every running
     sequence outside it that decodes (a new block each where its last one is full). The others are owed
-    prompt tokens (a chunked prompt); in this family they are never mixed. False: leave the family."""
+    prompt tokens (a chunked prompt); beside a cohort they are never mixed, and a traced run (no cohort)
+    lists its decodes first (sim.compiled_trace.partition). False: leave the family."""
     bs, nm, tick = C[BS], S[NMEM], S[TICK]
     ndec = 0
     for i in range(S[NOTH]):
         if SI[oth[i], GEN] > 0:
             ndec += 1
-    if ndec and ndec != S[NOTH]:
+    if ndec and ndec != S[NOTH] and not C[TRACED]:
         return False
     due = 0
     for m in range(nm):

@@ -4,8 +4,8 @@ rebuilt into the ``Iteration`` list ``sim.recorder.Recorder`` makes, field for f
 The kernel writes per pass one row of counts and KV numbers (``sim.kernel_layout``'s TR_* columns), its start
 and end, and the request rows of its prefill chunks (row, tokens), decodes, stalls and finishes one after
 another; here each becomes the tuple of request ids the Python path records. In the kernel's traced family
-every prefill chunk belongs to a request admitted in that pass (so ``joined`` is their ids), nobody is
-preempted, and paged memory has no external fragmentation.
+a pass's prefill chunks are those owed by running sequences (chunked prefill), then those of the requests
+admitted in it (``joined``); nobody is preempted, and paged memory has no external fragmentation.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ def iterations(S, buffers: tuple, ids: list, engine: str, capacity: int) -> list
     add = out.append
     pos = 0
     last_decode: tuple = ()  # consecutive passes mostly decode the same requests: one shared tuple (as Recorder)
-    for i, (npf, ndec, nst, nfin, wait, run, stored, held, res, internal) in enumerate(ti[:n].tolist()):
+    for i, (npf, ndec, nst, nfin, wait, run, stored, held, res, internal, owed) in enumerate(ti[:n].tolist()):
         if npf:
             chunk = flat[pos:pos + 2 * npf]
-            joined = tuple(map(name, chunk[0::2]))
-            prefill = tuple(zip(joined, chunk[1::2]))
+            rids = tuple(map(name, chunk[0::2]))
+            prefill = tuple(zip(rids, chunk[1::2]))
+            joined = rids[owed:] if owed else rids  # the chunks of running sequences come first
             pos += 2 * npf
         else:
             joined = prefill = ()

@@ -9,8 +9,11 @@ pass a row of counts and KV numbers, its start and end, and the request rows of 
 decodes, stalls and finishes (``sim.kernel_layout``'s TR_* layout, in the arrays a pipeline uses for its
 event heap). Token gaps are recorded as ``Scheduler._settle`` records them (per class the pass's own gap,
 then each other gap with its count, in first-seen order), so the trace's TBT samples come out in the same
-order. ``sim.fastpath`` rebuilds the ``Iteration`` records; its family here is one engine with continuous,
-static or prefill-first batching (whose running sequences all decode), a trace without the KV layout.
+order. Chunked prefill mixes decodes and owed prompt chunks in one batch: each plan reads the batch with
+its decodes first (``partition``, each part in batch order, as ``Scheduler._classify`` sorts it), while
+``oth`` keeps the batch order newcomers join in. ``sim.fastpath`` rebuilds the ``Iteration`` records; its
+family here is one engine with continuous, static, prefill-first or chunked batching, a trace without the
+KV layout.
 """
 
 from __future__ import annotations
@@ -23,9 +26,24 @@ from sim.compiled_cohort import _finish, _record_gap
 from sim.kernel_layout import (
     A_DONE, CLS, COMP, DONE, E_EID, E_IDLE, E_PASS, E_STATE, E_INIT, E_TIME, EID, FALLBACK, FINISHED, GSTALL, HELD,
     KV, LAST, MAX_BATCH, MAXGAP, N_ARR, NDEC, NEED_ROOM, NGAP, NOTH, NPF, NTID, NTR, OUT, P_DELAY, P_DUR, P_START,
-    P_TAKEN, P_WAIT, PCN, PPAD, PROMPT, RUNNING, STALLS, STATUS, STORED, TR_HELD, TR_INT, TR_NDEC, TR_NFIN, TR_NPF,
+    P_TAKEN, P_WAIT, PCN, PPAD, PROMPT, GEN, NOWED, TR_NOWED, RUNNING, STALLS, STATUS, STORED, TR_HELD, TR_INT, TR_NDEC, TR_NFIN, TR_NPF,
     TR_NST, TR_RES, TR_RUN, TR_STORED, TR_WAIT, W_HEAD, WHERE
 )
+
+
+@njit(cache=True)
+def partition(S, SI, oth, part):
+    """The running sequences (``oth``, in batch order) as ``part``: those decoding first, then those owed
+    prompt tokens, each in batch order."""
+    w = 0
+    for i in range(S[NOTH]):
+        if SI[oth[i], GEN] > 0:
+            part[w] = oth[i]
+            w += 1
+    for i in range(S[NOTH]):
+        if SI[oth[i], GEN] == 0:
+            part[w] = oth[i]
+            w += 1
 
 
 @njit(cache=True)
@@ -113,8 +131,9 @@ def _kv_split(S, SI, oth):
 
 
 @njit(cache=True)
-def traced_post(S, T, SI, SF, C, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, tid):
-    """Scheduler.update for the pass just ended, the loop's count and record_pass, and the pass's trace row."""
+def traced_post(S, T, SI, SF, C, oth, part, pf, tmp, goals, gcls, gval, gcnt, tf, ti, tid):
+    """Scheduler.update for the pass just ended, the loop's count and record_pass, and the pass's trace row
+    (``part``: the batch as planned, decodes first; ``oth``: in batch order)."""
     start = T[P_START]
     end = start + T[P_DUR]
     row, at = S[NTR], S[NTID]
@@ -124,7 +143,7 @@ def traced_post(S, T, SI, SF, C, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, 
         tid[0, at + 1] = pf[1, i]
         at += 2
     for i in range(ndec):
-        tid[0, at + i] = oth[i]
+        tid[0, at + i] = part[i]
     at += ndec
     taken = T[P_TAKEN]
     nst = 0
@@ -135,12 +154,12 @@ def traced_post(S, T, SI, SF, C, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, 
         nst = nrun
     _apply_prefill(S, SI, SF, pf, tmp, end)
     S[STORED] += ndec
-    settle_gaps(S, SI, SF, oth, start, end, gcls, gval, gcnt)
-    nst += _decode_all(S, SI, SF, oth, tid, at + nst, start, end, T[P_DELAY], goals)
+    settle_gaps(S, SI, SF, part, start, end, gcls, gval, gcnt)
+    nst += _decode_all(S, SI, SF, part, tid, at + nst, start, end, T[P_DELAY], goals)
     at += nst
     nfin = 0
     for i in range(npf + ndec):  # finished in this pass: prefills first, then decodes, as update finds them
-        seq = pf[0, i] if i < npf else oth[i - npf]
+        seq = pf[0, i] if i < npf else part[i - npf]
         if SI[seq, WHERE] == FINISHED:
             tid[0, at + nfin] = seq
             nfin += 1
@@ -151,7 +170,7 @@ def traced_post(S, T, SI, SF, C, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, 
     r = ti[row]
     r[TR_NPF], r[TR_NDEC], r[TR_NST], r[TR_NFIN] = npf, ndec, nst, nfin
     r[TR_WAIT], r[TR_RUN], r[TR_STORED], r[TR_HELD] = S[P_WAIT], ndec + npf + S[PPAD], S[STORED], S[HELD]
-    r[TR_RES], r[TR_INT] = reserved, internal
+    r[TR_RES], r[TR_INT], r[TR_NOWED] = reserved, internal, S[NOWED]
     tf[2 * row] = start
     tf[2 * row + 1] = end
     S[NTR] = row + 1
@@ -163,11 +182,13 @@ def traced_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, goals, gcls, gval, gcnt, 
     """One resumption of the engine process: apply and record the pass it waited for, then plan and price the
     next (or sleep until an arrival wakes it)."""
     now = T[E_TIME]
+    part = mem  # no cohort here: its members' array holds the batch as planned
     if S[E_STATE] == E_PASS:
-        traced_post(S, T, SI, SF, C, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, tid)
+        traced_post(S, T, SI, SF, C, oth, part, pf, tmp, goals, gcls, gval, gcnt, tf, ti, tid)
         if S[STATUS] != RUNNING:
             return
-    if not plan_pass(S, T, SI, SF, C, mem, oth, pf, now):
+    partition(S, SI, oth, part)
+    if not plan_pass(S, T, SI, SF, C, tmp, part, pf, now):
         S[STATUS] = FALLBACK
         return
     if S[NPF] == 0 and S[PCN] == 0 and S[NDEC] == 0:
@@ -175,7 +196,7 @@ def traced_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, goals, gcls, gval, gcnt, 
         return
     S[P_WAIT] = S[N_ARR] - S[W_HEAD]  # plan.waiting: the queue once the plan is made
     S[E_STATE] = E_PASS
-    T[E_TIME] = now + price_pass(S, T, SI, P, oth, pf)
+    T[E_TIME] = now + price_pass(S, T, SI, P, part, pf)
     S[E_EID] = S[EID]
     S[EID] += 1
 

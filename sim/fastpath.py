@@ -9,9 +9,9 @@ budget, no whole prompt longer than the pass's token cap (where prompts are admi
 cost model. A run that meets a shortage anyway (a prefill engine full of KV waiting for the link) is
 handed back and the reference runs it. Its results are the Python path's, bit for bit
 (``tests/test_compiled.py``, ``tests/test_compiled_disagg.py``); the Python path stays the reference.
-A traced run (every page's) of one engine with continuous, static or prefill-first batching and no KV layout
-goes to the kernel's traced mode (``sim.compiled_trace``: every pass planned as the traced Python path plans
-it, its records rebuilt by ``sim.compiled_records``; the same Iteration list, ``tests/test_compiled_trace.py``).
+A traced run (every page's) of one engine, whatever its strategy, without the KV layout goes to the kernel's
+traced mode (``sim.compiled_trace``: every pass planned as the traced Python path plans it, its records rebuilt
+by ``sim.compiled_records``; the same Iteration list, ``tests/test_compiled_trace.py``).
 
 ``BATCH_LAB_ENGINE`` chooses: ``python`` (always the reference), ``compiled`` (the kernel whenever it
 covers the config), or unset / ``auto``: the kernel for runs of at least ``AUTO_MIN_REQUESTS`` requests
@@ -54,7 +54,7 @@ KERNEL_STRATEGIES = {Continuous: True, Static: False, PrefillFirst: True, Chunke
 # as the policy's engines() lists them: one prefill engine handing off to one decode engine.
 KERNEL_PIPELINES = {((PrefillOnly, "prefill"), (Continuous, "decode")): k.PLAN_DISAGG}
 # Plans whose traced runs the kernel records (sim.compiled_trace), by the kernel's codes for them.
-TRACED_PLANS = (k.PLAN_CONTINUOUS, k.PLAN_STATIC, k.PLAN_PREFILL_FIRST)
+TRACED_PLANS = (k.PLAN_CONTINUOUS, k.PLAN_STATIC, k.PLAN_PREFILL_FIRST, k.PLAN_CHUNKED)
 NO_CAP = 2**62  # the token cap of a strategy without one (static batching: no per-pass budget)
 
 
@@ -83,8 +83,8 @@ def covered(cfg) -> bool:
 
 
 def _traceable(cfg) -> bool:
-    """Does the kernel's traced mode (sim.compiled_trace) cover this traced run: one engine whose running
-    sequences all decode (continuous, static or prefill-first batching: no chunked prompts), no KV layout?"""
+    """Does the kernel's traced mode (sim.compiled_trace) cover this traced run: one engine (continuous,
+    static, prefill-first or chunked batching), no KV layout?"""
     return not cfg.record_layout and _plan_code(cfg) in TRACED_PLANS
 
 

@@ -53,7 +53,8 @@ EV_NOOP, EV_ARR, EV_ENG, EV_WAKE, EV_TR_INIT, EV_REQ, EV_TR_TO, EV_REL = range(8
 EV_COLS = 5
 # A traced run's trace (sim.compiled_trace), in the arrays a pipeline uses for its event heap: per pass a row
 # of TR_COLS integers (its chunks, decodes, stalls and finishes counted; the queue after the plan; sequences in
-# the batch; KV stored, held, reserved and internal after it), its start and end times, and the request rows
-# of its prefill chunks (row, tokens), decodes, stalls and finishes, one after another.
-TR_NPF, TR_NDEC, TR_NST, TR_NFIN, TR_WAIT, TR_RUN, TR_STORED, TR_HELD, TR_RES, TR_INT = range(10)
-TR_COLS = 10
+# the batch; KV stored, held, reserved and internal after it; how many of its chunks were owed by running
+# sequences, the rest being newcomers'), its start and end times, and the request rows of its prefill chunks
+# (row, tokens), decodes, stalls and finishes, one after another.
+TR_NPF, TR_NDEC, TR_NST, TR_NFIN, TR_WAIT, TR_RUN, TR_STORED, TR_HELD, TR_RES, TR_INT, TR_NOWED = range(11)
+TR_COLS = 11

@@ -224,12 +224,27 @@ def _build():
     """(symbol name, object code, cfunc): numba compiles the C entry point, its njit callees from numba's
     own cache when it has them."""
     from numba import carray, cfunc, types
+    _fresh_numba_cache()
     args = []
     for _, kind, ndim in ARRAYS:
         args += [types.CPointer(types.int64 if kind == "i" else types.float64)] + [types.int64] * ndim
     args.append(types.int64)
     cf = cfunc(types.int64(*args), nopython=True)(_entry_for(carray))
     return cf.native_name, object_code(cf), cf
+
+
+def _fresh_numba_cache() -> None:
+    """Start numba's own cache of the kernel's functions over. numba keys each cached function by its own file
+    alone, so a function whose callee in another kernel file changed comes back from that cache stale (a
+    traced run fell back to Python that way once). A build only happens for a new key, which covers every
+    kernel source, so everything is compiled from the sources as they are now (~30 s) and cached again."""
+    from numba.core.dispatcher import Dispatcher
+    for name in _SOURCES:
+        if name.startswith("compiled"):
+            module = importlib.import_module(f"sim.{name[:-3]}")
+            for obj in vars(module).values():
+                if isinstance(obj, Dispatcher) and obj.py_func.__module__ == module.__name__:
+                    obj._cache.flush()
 
 
 def object_code(cf) -> bytes:

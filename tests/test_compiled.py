@@ -109,7 +109,7 @@ def test_outside_the_family_the_reference_runs(monkeypatch, kw):
 def test_traced_runs_outside_the_traced_family_take_the_reference(monkeypatch):
     """Traced runs inside it: tests/test_compiled_trace.py."""
     monkeypatch.setenv(fastpath.ENGINE_ENV, "compiled")
-    res = simulate(scenario("chat", requests=50, policy="chunked"))
+    res = simulate(scenario("chat", requests=50, record_layout=True))
     assert res.simulated_by == "python" and res.iterations
 
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import compiled_records, fastpath, native, scenario
+from sim import kernel_layout as k
 from sim.engine import Simulation, simulate
 
 pytest.importorskip("numba")
@@ -29,7 +30,7 @@ def _identical(ref, got) -> bool:
             and all(np.array_equal(ref.tbt_samples[c], got.tbt_samples[c]) for c in ref.tbt_samples))
 
 
-@pytest.mark.parametrize("policy", ["continuous", "static", "prefill-first"])
+@pytest.mark.parametrize("policy", ["continuous", "static", "prefill-first", "chunked"])
 @pytest.mark.parametrize("requests", [1, 7, 60, 300])
 @pytest.mark.parametrize("rate", [0.5, 2.0, 12.0])
 def test_grid_is_identical(monkeypatch, policy, requests, rate):
@@ -48,6 +49,9 @@ def test_grid_is_identical(monkeypatch, policy, requests, rate):
     ("hybrid-service", dict(policy="prefill-first", order="fcfs", max_batch=8, rate_per_s=20.0)),
     ("chat", dict(requests=200, rate_per_s=40.0, max_batch=8, reorg_s=0.001, block_size=1)),
     ("chat", dict(requests=200, rate_per_s=8.0, max_batch=16, policy="static", reorg_s=0.004)),
+    ("chat", dict(requests=200, rate_per_s=12.0, policy="chunked", token_budget=128)),
+    ("summarization", {}), ("three-long-one-short", dict(policy="chunked", token_budget=64)),
+    ("hybrid-service", dict(order="fcfs", max_batch=8, rate_per_s=20.0)),  # chunked, budget 256
 ])
 def test_presets_are_identical(monkeypatch, name, kw):
     ref, got = _pair(monkeypatch, name, **kw)
@@ -59,7 +63,8 @@ def test_presets_are_identical(monkeypatch, name, kw):
 def traced_configs(draw):
     """Traced configs around the family's edges (some fall back: a prompt over the cap, a memory a batch fills)."""
     name = draw(st.sampled_from(["chat", "chat", "many-tiny", "summarization", "hybrid-service", "book-example"]))
-    kw = dict(policy=draw(st.sampled_from(["continuous", "static", "prefill-first"])), order="fcfs",
+    kw = dict(policy=draw(st.sampled_from(["continuous", "static", "prefill-first", "chunked"])), order="fcfs",
+              token_budget=draw(st.sampled_from([64, 256, 512, 2048])),
               seed=draw(st.integers(0, 2**31)), max_batch=draw(st.sampled_from([1, 2, 5, 16, 64])),
               block_size=draw(st.sampled_from([1, 4, 16, 32])), max_batched_tokens=draw(st.sampled_from([512, 8192])),
               kv_capacity_tokens=draw(st.sampled_from([None, 20_000, 200_000])),
@@ -67,7 +72,7 @@ def traced_configs(draw):
     if name != "book-example":
         kw["requests"] = draw(st.integers(1, 120))
         kw["rate_per_s"] = draw(st.sampled_from([0.5, 4.0, 50.0]))
-    kw["max_batch"] = min(kw["max_batch"], kw["max_batched_tokens"])
+    kw["max_batch"] = min(kw["max_batch"], kw["max_batched_tokens"], kw["token_budget"])
     return name, kw
 
 
@@ -81,7 +86,7 @@ def test_random_traced_configs_are_identical(monkeypatch, case):
 
 
 def test_trace_buffers_grow_as_the_kernel_asks(monkeypatch):
-    small = lambda n, mb: (np.zeros(8), np.zeros((4, 10), np.int64), np.zeros((1, 8 * mb + 16), np.int64))  # noqa: E731
+    small = lambda n, mb: (np.zeros(8), np.zeros((4, k.TR_COLS), np.int64), np.zeros((1, 8 * mb + 16), np.int64))  # noqa: E731
     grown = []
     real_grown = compiled_records.grown
     monkeypatch.setattr(compiled_records, "trace_buffers", small)
@@ -91,7 +96,7 @@ def test_trace_buffers_grow_as_the_kernel_asks(monkeypatch):
     assert _identical(ref, got)
 
 
-@pytest.mark.parametrize("kw", [dict(policy="chunked"), dict(policy="disaggregated"), dict(record_layout=True),
+@pytest.mark.parametrize("kw", [dict(policy="disaggregated"), dict(record_layout=True), dict(preempt="none"),
                                 dict(order="priority"), dict(memory="contiguous")])
 def test_outside_the_traced_family_the_reference_runs(monkeypatch, kw):
     ref, got = _pair(monkeypatch, requests=50, rate_per_s=4.0, **kw)
