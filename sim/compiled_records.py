@@ -55,7 +55,10 @@ def iterations(S, buffers: tuple, ids: list, engine: str, capacity: int) -> list
     out: list[Iteration] = []
     add = out.append
     pos = 0
-    last_decode: tuple = ()  # consecutive passes mostly decode the same requests: one shared tuple (as Recorder)
+    # Consecutive passes mostly decode the same requests: one shared tuple (as Recorder keeps it), found by
+    # comparing the request rows before any id is looked up.
+    last_rows: list = []
+    last_decode: tuple = ()
     for i, (npf, ndec, nst, nfin, wait, run, stored, held, res, internal, owed) in enumerate(ti[:n].tolist()):
         if npf:
             chunk = flat[pos:pos + 2 * npf]
@@ -65,11 +68,10 @@ def iterations(S, buffers: tuple, ids: list, engine: str, capacity: int) -> list
             pos += 2 * npf
         else:
             joined = prefill = ()
-        decode = tuple(map(name, flat[pos:pos + ndec])) if ndec else ()
-        if decode == last_decode:
-            decode = last_decode
-        else:
-            last_decode = decode
+        rows = flat[pos:pos + ndec]
+        if rows != last_rows:
+            last_rows, last_decode = rows, tuple(map(name, rows))
+        decode = last_decode
         pos += ndec
         stalled = tuple(map(name, flat[pos:pos + nst])) if nst else ()
         pos += nst
