@@ -430,10 +430,25 @@ def engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals,
 
 
 @njit(cache=True)
-def arrivals_first(S, T, idle):
-    """Is the arrivals' timeout SimPy's next event (before the engine's: earlier, or as early and scheduled
-    first), or is the engine asleep while arrivals remain?"""
-    return not S[A_DONE] and (idle or T[A_TIME] < T[E_TIME] or (T[A_TIME] == T[E_TIME] and S[A_EID] < S[E_EID]))
+def start_events(S, T, SF, C):
+    """SimPy's first events, on a loop's first call: both processes start, the arrivals' first."""
+    if S[E_STATE] == E_INIT and S[EID] == 0:
+        S[EID] = 2  # the two processes' start events
+        arrivals_step(S, T, SF, C, True)
+
+
+@njit(cache=True)
+def arrivals_turn(S, T, SF, C):
+    """Take SimPy's next event if it is not the engine's: nothing left (STATUS DONE), or the arrivals' timeout
+    (earlier than the engine's, as early and scheduled first, or the engine asleep). False: the engine's turn."""
+    idle = S[E_STATE] == E_IDLE
+    if idle and S[A_DONE]:
+        S[STATUS] = DONE
+        return True
+    if not S[A_DONE] and (idle or T[A_TIME] < T[E_TIME] or (T[A_TIME] == T[E_TIME] and S[A_EID] < S[E_EID])):
+        arrivals_step(S, T, SF, C, False)
+        return True
+    return False
 
 
 @njit(cache=True)
@@ -442,22 +457,11 @@ def run_events(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, 
     """The event loop: the arrivals' and the engine's events in SimPy's order (time, then scheduling
     order), until both are done, a buffer is nearly full (NEED_ROOM) or the run leaves the family."""
     margin = C[MAX_OUT] + 4  # the most passes one event can add (a stretch ends by a member's last token)
-    if S[E_STATE] == E_INIT and S[EID] == 0:
-        S[EID] = 2  # the two processes' start events
-        arrivals_step(S, T, SF, C, True)
-    while True:
+    start_events(S, T, SF, C)
+    while S[STATUS] == RUNNING:
         # records: a stretch's passes x classes, or a pass's classes + one per decode outside the cohort
         if S[NPASS] + margin >= len(pgap) or S[NGAP] + margin * n_cls + C[MAX_BATCH] >= len(gval):
             S[STATUS] = NEED_ROOM
-            return
-        idle = S[E_STATE] == E_IDLE
-        if idle and S[A_DONE]:
-            S[STATUS] = DONE
-            return
-        if arrivals_first(S, T, idle):
-            arrivals_step(S, T, SF, C, False)
-        else:
+        elif not arrivals_turn(S, T, SF, C):
             engine_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, staged, crossings, goals, pgap, pcum, pover, built,
                         gcls, gval, gcnt, cls_count, cls_order)
-            if S[STATUS] != RUNNING:
-                return

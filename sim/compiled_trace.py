@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from numba import njit
 
-from sim.compiled import _apply_prefill, _running_outside, _account, arrivals_first, arrivals_step, decode_token, \
-    plan_pass, price_pass
+from sim.compiled import _apply_prefill, _running_outside, _account, arrivals_turn, decode_token, plan_pass, \
+    price_pass, start_events
 from sim.compiled_cohort import _finish, _record_gap
 from sim.kernel_layout import (
-    A_DONE, CLS, COMP, DONE, E_EID, E_IDLE, E_PASS, E_STATE, E_INIT, E_TIME, EID, FALLBACK, FINISHED, GSTALL, HELD,
+    CLS, COMP, E_EID, E_IDLE, E_PASS, E_STATE, E_TIME, EID, FALLBACK, FINISHED, GSTALL, HELD,
     KV, LAST, MAX_BATCH, MAXGAP, N_ARR, NDEC, NEED_ROOM, NGAP, NOTH, NPF, NTID, NTR, OUT, P_DELAY, P_DUR, P_START,
     P_TAKEN, P_WAIT, PCN, PPAD, PROMPT, GEN, NOWED, TR_NOWED, RUNNING, STALLS, STATUS, STORED, TR_HELD, TR_INT, TR_NDEC, TR_NFIN, TR_NPF,
     TR_NST, TR_RES, TR_RUN, TR_STORED, TR_WAIT, W_HEAD, WHERE
@@ -206,21 +206,10 @@ def run_traced(S, T, SI, SF, C, P, mem, oth, pf, tmp, goals, gcls, gval, gcnt, n
     """The traced event loop: arrivals and the engine in SimPy's order until both are done, a buffer is nearly
     full (NEED_ROOM: the trace's rows or request rows, or the gap records) or the run leaves the family."""
     mb = C[MAX_BATCH]
-    if S[E_STATE] == E_INIT and S[EID] == 0:
-        S[EID] = 2  # the two processes' start events
-        arrivals_step(S, T, SF, C, True)
-    while True:
+    start_events(S, T, SF, C)
+    while S[STATUS] == RUNNING:
         full = S[NTR] + 2 >= ti.shape[0] or S[NTID] + 6 * mb + 8 >= tid.shape[1]
         if full or S[NGAP] + 2 * mb + n_cls + 2 >= len(gval):
             S[STATUS] = NEED_ROOM
-            return
-        idle = S[E_STATE] == E_IDLE
-        if idle and S[A_DONE]:
-            S[STATUS] = DONE
-            return
-        if arrivals_first(S, T, idle):
-            arrivals_step(S, T, SF, C, False)
-        else:
+        elif not arrivals_turn(S, T, SF, C):
             traced_step(S, T, SI, SF, C, P, mem, oth, pf, tmp, goals, gcls, gval, gcnt, tf, ti, tid)
-            if S[STATUS] != RUNNING:
-                return
