@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
@@ -79,3 +81,26 @@ def test_a_lean_figure_sends_the_json_of_the_figure_it_builds():
         assert fig.layout.title.text and fig.__dict__["_state"] == "built"
         assert json.loads(pio.to_json(fig, validate=False)) == sent
         assert sent["layout"]["template"] == template
+
+
+def test_the_playground_figures_are_orjson_clean():
+    """plotly.io.to_json writes with orjson when it is installed (requirements.txt pins it), and falls back to
+    a slow walk over the whole figure in Python when orjson refuses a value (an object-dtype numpy array):
+    every figure the playground sends, followed or not, goes through orjson as it is, to the JSON the json
+    engine writes."""
+    orjson = pytest.importorskip("orjson")
+    import plotly.io as pio
+
+    from sim import scenario, simulate
+    from sim.config import resolve_workload
+    from viz import follow as vf
+    from viz import timeline as tl
+    opts = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+    for policy in ("continuous", "static", "chunked", "disaggregated"):
+        res = simulate(scenario("chat", workload=resolve_workload("chat", 40, 8.0), max_batch=16, policy=policy,
+                                kv_capacity_tokens=6000))
+        lanes, kv = tl.request_lanes(res), tl.kv_and_queue(res)
+        rid = res.requests[0].id
+        for fig in (lanes, tl.batch_composition(res), kv, vf.follow_lanes(lanes, res, rid), vf.follow_kv(kv, res, rid)):
+            sent = orjson.dumps(fig.to_dict(), option=opts)  # raises TypeError on what orjson cannot write
+            assert json.loads(sent) == json.loads(pio.to_json(fig, validate=False, engine="json"))

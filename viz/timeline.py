@@ -125,7 +125,10 @@ def _iters(s: Segment) -> str:
 def _phase_bars(phase: str, ps: list, pos: dict) -> dict:
     """One bar trace per phase, as the dict plotly.js reads. Hover text is assembled in the browser from
     ``customdata`` (lane, iterations[, detail]) and the bar's own base and length, which keeps big runs'
-    figures small. Values are typed as plotly.py's validation would leave them (``base`` a list)."""
+    figures small. Values are typed as plotly.py's validation would leave them (``base`` a list), and
+    ``customdata`` is rows of strings as lists, not an object-dtype array: the same JSON, but orjson (which
+    plotly.io.to_json uses when it is installed) writes lists itself and gives up on an object array, after
+    which plotly cleans the whole figure in Python first (several times the cost of writing it)."""
     starts = np.round(np.fromiter((s.start_s for s in ps), float, len(ps)) * 1e3, 3)
     lengths = np.round(np.maximum(np.fromiter((s.end_s for s in ps), float, len(ps)) * 1e3 - starts, 0.0), 3)
     with_detail = phase not in ("decode",)
@@ -134,8 +137,6 @@ def _phase_bars(phase: str, ps: list, pos: dict) -> dict:
                                                  else "")] for s in ps]
     else:
         rows = [[s.lane, _iters(s)] for s in ps]
-    cd = np.empty((len(rows), len(rows[0])), dtype=object)
-    cd[:] = rows
     template = ("<b>%{customdata[0]}</b> " + PHASE_LABELS[phase] + "<br>%{customdata[1]}, "
                 "from %{base:,.1f} ms for %{x:,.1f} ms" + ("<br>%{customdata[2]}" if with_detail else "")
                 + "<extra></extra>")
@@ -144,7 +145,7 @@ def _phase_bars(phase: str, ps: list, pos: dict) -> dict:
         marker["pattern"] = dict(_PATTERNS[phase])
     return dict(type="bar", name=PHASE_LABELS[phase], orientation="h",
                 y=np.fromiter((pos[s.lane] for s in ps), np.int64, len(ps)), x=lengths, base=starts.tolist(),
-                customdata=cd, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase, marker=marker)
+                customdata=rows, hovertemplate=template, width=0.8, legendgroup=phase, meta=phase, marker=marker)
 
 
 # Colour is not the only cue: every phase has its own fill pattern (viz.palette.PHASE_PATTERNS).
@@ -456,7 +457,7 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
                 marker["pattern"] = dict(PHASE_PATTERNS[phase])
             data.append(dict(
                 type="bar", x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
-                marker=marker, customdata=np.array(idx, dtype=object),
+                marker=marker, customdata=idx,
                 legendgroup=phase, showlegend=row == 1, meta=phase,
                 hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>", xaxis=xref, yaxis=yref))
         unit = "tokens per iteration" + (f" (mean of {group_size})" if group_size > 1 else "")
