@@ -8,7 +8,9 @@ Two ways to the same segments: ``_from_cells`` sorts every request's cells and w
 time (any run); ``_in_pass_order`` walks the passes once, each request's open stretch kept as it goes, for a
 merged run on one engine whose passes follow one another in time (the playground's): there every
 request's cells already come in time order, so the result is the same segment for segment, without
-building, sorting and walking ~50,000 cell tuples (a static run of 60 requests).
+building, sorting and walking ~50,000 cell tuples (a static run of 60 requests). It takes a run of passes
+that only repeat the one before (same decodes, same padding) as one block, so it touches a request's
+stretch once per block rather than once per pass.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def lane_segments(result, merge: bool | None = None) -> list[LaneSegment]:
     first cell, cut before any ":" when its cells' details differ)."""
     pads = padding_ids(result)
     if merge is not False and _in_order(result):
-        if merge or _cell_count(result, pads) > _MERGE_ABOVE_CELLS:
+        if merge or _more_cells_than(result, pads, _MERGE_ABOVE_CELLS):
             return _in_pass_order(result, pads)
         merge = False
     cells = _cells(result)
@@ -68,15 +70,21 @@ def _in_order(result) -> bool:
     return True
 
 
-def _cell_count(result, pads: dict) -> int:
-    """How many cells ``_cells`` makes (one per request per pass it is in, ``in_pass`` plus padding)."""
+def _more_cells_than(result, pads: dict, limit: int) -> bool:
+    """Whether ``_cells`` makes more than ``limit`` cells (one per request per pass it is in, ``in_pass``
+    plus padding): counted pass by pass, up to the first pass over the limit (a big run is known to be one
+    after a few hundred of its thousands of passes)."""
     n = 0
     for it in result.iterations:
         n += len(it.prefill) + len(it.decode)
         if it.stalled:
             decoding = set(it.decode)
             n += sum(1 for rid in it.stalled if rid not in decoding)
-    return n + sum(len(v) for v in pads.values())
+        if pads:
+            n += len(pads.get(it.index, ()))
+        if n > limit:
+            return True
+    return False
 
 
 def _step(lane: list, rid: str, start: float, end: float, phase: str, idx: int, engine: str, detail: str) -> None:
@@ -110,53 +118,117 @@ def _step(lane: list, rid: str, start: float, end: float, phase: str, idx: int, 
 
 def _in_pass_order(result, pads: dict) -> list[LaneSegment]:
     """``lane_segments(result, merge=True)`` for a run ``_in_order`` accepts, in one walk over the passes.
-    Most cells continue their request's open stretch (a decode step after a decode step, a padding pass
-    after a padding pass), so that case is written out in the two loops that meet it ~50,000 times; any
-    other cell goes through ``_step``."""
+
+    Most passes only repeat the one before: the same decoding sequences (the recorder hands them the same
+    tuple), the same padding, no prefill, no stall, starting where it ended. Each such pass would extend
+    every one of its requests' open stretches by one cell (the ~50,000 cells of a static run of 60
+    requests), so a run of them is one "block": the passes are only checked, and the members' stretches are
+    extended to the block's last pass once, when it ends (``_extend_block``). Any other pass goes cell by
+    cell (``_pass``)."""
     pre = preempt_times(result)
     lanes = {r.id: [r.arrival_s, None, [], pre.get(r.id, ())] for r in result.requests}
-    get = lanes.get
+    # The open block: [decode ids, padding ids, engine, members, last end, last index, latest end, passes
+    # taken after its first], or None.
+    block = None
     for it in result.iterations:
-        start, end, idx, eng = it.start_s, it.end_s, it.index, it.engine
-        for rid in pads.get(idx, ()) if pads else ():  # static: a finished member pads each pass to the end
-            lane = get(rid)
-            if lane is None:
+        start, end, idx = it.start_s, it.end_s, it.index
+        pad = pads.get(idx, ()) if pads else ()
+        if block is not None:
+            dec = it.decode
+            if (not it.prefill and not it.stalled and idx and (dec is block[0] or dec == block[0])
+                    and (pad is block[1] or pad == block[1]) and it.engine == block[2] and abs(block[4] - start) < 1e-9):
+                block[4], block[5] = end, idx
+                if end > block[6]:
+                    block[6] = end
+                block[7] += 1
                 continue
-            run = lane[1]
-            if (run is not None and run[0] == "padding" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
-                    and run[5] == eng and run[3] and idx and run[6] == _PADDING_DETAIL):
-                run[2] = end
-                run[4] = idx
-                if end > lane[0]:
-                    lane[0] = end
-            else:
-                _step(lane, rid, start, end, "padding", idx, eng, _PADDING_DETAIL)
-        for rid, n in it.prefill:
-            if rid in lanes:
-                _step(lanes[rid], rid, start, end, "prefill", idx, eng, f"prefill of {n} prompt tokens")
-        stalled = set(it.stalled) if it.stalled else ()
-        for rid in it.decode:
-            lane = get(rid)
-            if lane is None:
-                continue
-            if stalled and rid in stalled:
-                _step(lane, rid, start, end, "stalled", idx, eng, _SLOWED_DETAIL)
-                continue
-            run = lane[1]
-            if (run is not None and run[0] == "decode" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
-                    and run[5] == eng and run[3] and idx and run[6] == _DECODE_DETAIL):
-                run[2] = end
-                run[4] = idx
-                if end > lane[0]:
-                    lane[0] = end
-            else:
-                _step(lane, rid, start, end, "decode", idx, eng, _DECODE_DETAIL)
-        if stalled:
-            decoding = set(it.decode)
-            for rid in it.stalled:
-                if rid not in decoding and rid in lanes:
-                    _step(lanes[rid], rid, start, end, "stalled", idx, eng, _TAKEN_DETAIL)
+            _extend_block(lanes, block)
+        _pass(lanes, it, pad)
+        block = _block_from(lanes, it, pad)
+    if block is not None:
+        _extend_block(lanes, block)
     return _closed(result, lanes)
+
+
+def _block_from(lanes: dict, it, pad: tuple) -> list | None:
+    """A block opened by pass ``it`` (just walked cell by cell), or None when no pass can continue it as a
+    block: it prefilled or stalled someone, or a request is twice among its decodes and padding (their
+    cells would not simply extend a stretch each)."""
+    if it.prefill or it.stalled or not it.index:
+        return None
+    members = [rid for rid in pad if rid in lanes] + [rid for rid in it.decode if rid in lanes]
+    if len(set(members)) != len(members):
+        return None
+    # Each member's open stretch is the one its cell in ``it`` left, which the next cell of the same phase
+    # continues (``_pass``'s written-out case); checked, not assumed.
+    n_pad = sum(1 for rid in pad if rid in lanes)
+    for k, rid in enumerate(members):
+        run = lanes[rid][1]
+        phase, detail = ("padding", _PADDING_DETAIL) if k < n_pad else ("decode", _DECODE_DETAIL)
+        if run[0] != phase or run[2] != it.end_s or run[5] != it.engine or not run[3] or run[6] != detail:
+            return None
+    return [it.decode, pad, it.engine, members, it.end_s, it.index, it.end_s, 0]
+
+
+def _extend_block(lanes: dict, block: list) -> None:
+    """The passes a block took after its first, applied: each member's stretch (a padding or decode stretch
+    ending where the next pass starts, made by the block's first pass) reaches the block's last pass, as
+    their cells one by one would have extended it."""
+    _, _, _, members, end, idx, latest, taken = block
+    if not taken:
+        return
+    for rid in members:
+        lane = lanes[rid]
+        run = lane[1]
+        run[2], run[4] = end, idx
+        if latest > lane[0]:
+            lane[0] = latest
+
+
+def _pass(lanes: dict, it, pad: tuple) -> None:
+    """One pass cell by cell, in ``_cells``'s order: padding, prefills, decodes (stalled or not), stalls of
+    sequences not decoding. A cell that continues its request's open stretch (a decode step after a decode
+    step, padding after padding) is written out; any other goes through ``_step``."""
+    start, end, idx, eng = it.start_s, it.end_s, it.index, it.engine
+    get = lanes.get
+    for rid in pad:  # static: a finished member pads each pass to the end of its batch
+        lane = get(rid)
+        if lane is None:
+            continue
+        run = lane[1]
+        if (run is not None and run[0] == "padding" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
+                and run[5] == eng and run[3] and idx and run[6] == _PADDING_DETAIL):
+            run[2] = end
+            run[4] = idx
+            if end > lane[0]:
+                lane[0] = end
+        else:
+            _step(lane, rid, start, end, "padding", idx, eng, _PADDING_DETAIL)
+    for rid, n in it.prefill:
+        if rid in lanes:
+            _step(lanes[rid], rid, start, end, "prefill", idx, eng, f"prefill of {n} prompt tokens")
+    stalled = set(it.stalled) if it.stalled else ()
+    for rid in it.decode:
+        lane = get(rid)
+        if lane is None:
+            continue
+        if stalled and rid in stalled:
+            _step(lane, rid, start, end, "stalled", idx, eng, _SLOWED_DETAIL)
+            continue
+        run = lane[1]
+        if (run is not None and run[0] == "decode" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
+                and run[5] == eng and run[3] and idx and run[6] == _DECODE_DETAIL):
+            run[2] = end
+            run[4] = idx
+            if end > lane[0]:
+                lane[0] = end
+        else:
+            _step(lane, rid, start, end, "decode", idx, eng, _DECODE_DETAIL)
+    if stalled:
+        decoding = set(it.decode)
+        for rid in it.stalled:
+            if rid not in decoding and rid in lanes:
+                _step(lanes[rid], rid, start, end, "stalled", idx, eng, _TAKEN_DETAIL)
 
 
 def _closed(result, lanes: dict) -> list[LaneSegment]:
