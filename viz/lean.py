@@ -15,7 +15,8 @@ their figure as the dict plotly.js reads, from values they computed themselves, 
   _validate=False)``), like the JSON the pages send (``plotly.io.to_json(fig, validate=False)``, which is
   how Streamlit serialises a figure); from then on it is an ordinary ``go.Figure``;
 - animation frames stay plain dicts (kept as JSON text) until someone reads ``fig.frames``; ``to_dict``
-  puts them into the figure's dict as they are.
+  puts them into the figure's dict as they are. The text is orjson's where it is installed (requirements.txt
+  pins it), the json module's otherwise: the same dicts, ~10x faster to write and ~3x faster to read.
 
 The figure is the same figure: ``tests/test_figure_digests.py`` compares the JSON the pages send with the
 JSON of the validated figures they sent before, and the JSON of a built lean figure with an unbuilt one's.
@@ -33,6 +34,11 @@ from _plotly_utils.basevalidators import is_homogeneous_array
 from _plotly_utils.utils import to_typed_array_spec
 from plotly.basedatatypes import BasePlotlyType
 
+try:
+    import orjson
+except ImportError:  # the json module's text instead: slower, the same dicts
+    orjson = None
+
 
 class LeanFigure(go.Figure):
     """A ``go.Figure`` kept as its dict until something other than ``to_dict`` reads it, and whose animation
@@ -43,7 +49,7 @@ class LeanFigure(go.Figure):
         spec = {k: v for k, v in spec.items() if k != "frames"}
         # JSON text: to_dict hands every caller fresh dicts (callers may change theirs), and parsing the text
         # is several times faster than deep-copying the dicts.
-        plain = json.dumps(frames, separators=(",", ":")) if frames else ""
+        plain = _dumps(frames) if frames else ""
         template = pio.templates.default
         if template is not None and not isinstance(template, BasePlotlyType):
             template = pio.templates[template]
@@ -93,7 +99,7 @@ class LeanFigure(go.Figure):
 
     def _materialise(self) -> None:
         if getattr(self, "_plain_frames", ""):
-            plain, self._plain_frames = json.loads(self._plain_frames), ""
+            plain, self._plain_frames = _loads(self._plain_frames), ""
             go.Figure.frames.fset(self, plain)
 
     @frames.setter
@@ -120,7 +126,7 @@ class LeanFigure(go.Figure):
         else:
             out = {"data": _copied(self._data), "layout": _copied(self._layout)}
         if self._plain_frames:
-            out["frames"] = json.loads(self._plain_frames)
+            out["frames"] = _loads(self._plain_frames)
         elif d["_state"] != "lean" and self._frame_objs:
             out["frames"] = _copied([frame._props for frame in self._frame_objs])
         return out
@@ -128,6 +134,23 @@ class LeanFigure(go.Figure):
     def to_ordered_dict(self, skip_uid=True):
         self._materialise()  # the ordered dict reads the frame objects
         return super().to_ordered_dict(skip_uid=skip_uid)
+
+
+def _dumps(frames: list) -> str | bytes:
+    """Frames as JSON text: orjson's bytes where it can write them, else the json module's string. Either
+    reads back to the same dicts for the finite numbers, strings and lists a timeline's frames hold (a NaN,
+    which no frame has, would read back as None from orjson's text; plotly writes it as null either way)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(frames)
+        except TypeError:  # a value orjson does not write (a numpy object array, an int over 64 bits)
+            pass
+    return json.dumps(frames, separators=(",", ":"))
+
+
+def _loads(text: str | bytes) -> list:
+    """The frames back from ``_dumps``'s text (bytes: orjson's; a string: the json module's)."""
+    return orjson.loads(text) if isinstance(text, bytes) else json.loads(text)
 
 
 def title_text(fig) -> str:
