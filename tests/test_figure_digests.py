@@ -104,3 +104,46 @@ def test_the_playground_figures_are_orjson_clean():
         for fig in (lanes, tl.batch_composition(res), kv, vf.follow_lanes(lanes, res, rid), vf.follow_kv(kv, res, rid)):
             sent = orjson.dumps(fig.to_dict(), option=opts)  # raises TypeError on what orjson cannot write
             assert json.loads(sent) == json.loads(pio.to_json(fig, validate=False, engine="json"))
+
+
+def test_lean_typed_arrays_are_plotlys():
+    """viz.lean converts a plain numeric numpy array itself (plotly's detour through narwhals costs ~40 us an
+    array): the same typed-array spec as plotly's to_typed_array_spec, or plotly's own answer for the rest."""
+    import numpy as np
+    from _plotly_utils.utils import to_typed_array_spec
+
+    from viz.lean import _typed
+    cases = [np.arange(5, dtype=np.int64), np.array([0, 40_000], dtype=np.int64), np.array([-3, 2**40]),
+             np.array([1.5, -2.25]), np.arange(6, dtype=np.float32).reshape(2, 3), np.arange(10.0)[::3],
+             np.array([1, 2], dtype=">f8"), np.array([True, False]), np.array([], dtype=float),
+             np.array([1, 2], dtype=np.uint64), np.array([3], dtype=np.uint8), np.array(["a", "b"]), np.float64(2.0)]
+    for v in cases:
+        want, got = to_typed_array_spec(v), _typed(v)
+        assert type(got) is type(want), v
+        if isinstance(want, dict):
+            assert got == want, v
+        else:
+            assert np.array_equal(got, want), v
+
+
+def test_lean_text_reads_back_as_the_walk():
+    """An unbuilt figure's to_dict parses the text it wrote when made (with orjson) instead of walking its
+    dict: the same dict, or no text where it might not be (a NaN, an array in a list, a big integer)."""
+    pytest.importorskip("orjson")
+    import numpy as np
+
+    from viz.lean import LeanFigure, _copied
+    base = {"type": "scatter", "x": np.arange(4.0), "y": np.array([1, 2, 3, 4]), "customdata": [["a", 1], ["b", 2]],
+            "marker": {"color": np.array([0.5, 1.5, 2.5, 3.5]), "line": {"width": 0}}, "meta": None}
+    layout = {"title": {"text": "t"}, "xaxis": {"range": [0, 5]}, "updatemenus": [{"args": [[None], {"a": 1}]}]}
+    fig = LeanFigure({"data": [base], "layout": layout})
+    assert fig.__dict__["_text"] is not None
+    want = {"data": _copied([base]), "layout": _copied(layout)}
+    got = fig.to_dict()
+    got["layout"].pop("template", None)
+    assert got == want
+    for odd in ({"y": [1.0, float("nan")]}, {"y": [np.arange(3)]}, {"y": [2**70]}, {"x": np.array([2**40, 1])},
+                {"marker": {"range": np.arange(2)}}):
+        fig = LeanFigure({"data": [{**base, **odd}], "layout": layout})
+        assert fig.__dict__["_text"] is None, odd
+        assert json.dumps(fig.to_dict()["data"], default=str) == json.dumps(_copied([{**base, **odd}]), default=str)
