@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 
 import numpy as np
 import plotly.graph_objects as go
@@ -436,27 +437,16 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
     group_size = 1
     for row, eng in enumerate(engines, start=1):
         its = [it for it in result.iterations if it.engine == eng]
-        groups = _bins(its, max_bars)
-        group_size = max(group_size, len(groups[0]) if groups else 1)
-        xs, widths, pre, dec, idx = [], [], [], [], []
-        for g in groups:
-            a, b = g[0], g[-1]
-            if x == "iteration":
-                xs.append((a.index + b.index) / 2)
-                widths.append(max(b.index - a.index + 1, 1) * 0.9)
-            else:
-                xs.append(_ms((a.start_s + b.end_s) / 2))
-                widths.append(max(_ms(b.end_s) - _ms(a.start_s), 1e-3))
-            pre.append(round(sum(it.prefill_tokens for it in g) / len(g), 2))
-            dec.append(round(sum(len(it.decode) for it in g) / len(g), 2))
-            idx.append(f"{a.index}" if a is b else f"{a.index}-{b.index}")
+        k = 1 if len(its) <= max_bars else -(-len(its) // max_bars)  # _bins's groups: k iterations each
+        group_size = max(group_size, min(k, len(its)) if its else 1)
+        xs, widths, pre, dec, idx = _composition_bars(its, k, x)
         xref, yref = _axes(row)
         for name, ys, phase in (("prefill tokens", pre, "prefill"), ("decode tokens (1 per sequence)", dec, "decode")):
             marker = dict(color=PHASE_COLORS[phase], line=dict(width=0))
             if PHASE_PATTERNS[phase].get("shape"):
                 marker["pattern"] = dict(PHASE_PATTERNS[phase])
             data.append(dict(
-                type="bar", x=np.array(xs), y=np.array(ys), width=np.array(widths), name=name,
+                type="bar", x=xs.copy(), y=ys, width=widths.copy(), name=name,
                 marker=marker, customdata=idx,
                 legendgroup=phase, showlegend=row == 1, meta=phase,
                 hovertemplate="iteration %{customdata}<br>" + name + ": %{y}<extra></extra>", xaxis=xref, yaxis=yref))
@@ -471,32 +461,103 @@ def batch_composition(result, x: str = "time", max_bars: int = 600) -> go.Figure
     return lean_figure(spec)
 
 
+def _composition_bars(its: list, k: int, x: str) -> tuple:
+    """Per group of ``k`` consecutive iterations (``_bins``'s groups): the bar's x and width (ms, or
+    iteration numbers), its mean prefill and decode tokens (rounded to 2 places) as float arrays, and the
+    label of its iterations. Summed and divided over the trace's columns with numpy, rounded as ``round``
+    rounds (``_rounded``): the values the loop over groups computed."""
+    n = len(its)
+    first = np.arange(0, n, k, dtype=np.int64)
+    last = np.minimum(first + k, n) - 1
+    size = last - first + 1
+    if x == "iteration":
+        index = np.fromiter(map(operator.attrgetter("index"), its), np.int64, n)
+        xs = (index[first] + index[last]) / 2
+        widths = np.maximum(index[last] - index[first] + 1, 1) * 0.9
+    else:
+        starts = np.fromiter(map(operator.attrgetter("start_s"), its), float, n)
+        ends = np.fromiter(map(operator.attrgetter("end_s"), its), float, n)
+        xs = _ms_array((starts[first] + ends[last]) / 2)
+        widths = np.maximum(_ms_array(ends[last]) - _ms_array(starts[first]), 1e-3)
+    pre_tok = np.fromiter((sum(q for _, q in it.prefill) if it.prefill else 0 for it in its), np.int64, n)
+    dec_n = np.fromiter(map(len, map(operator.attrgetter("decode"), its)), np.int64, n)
+    pre = _rounded(np.add.reduceat(pre_tok, first) / size, 2) if n else np.array([])
+    dec = _rounded(np.add.reduceat(dec_n, first) / size, 2) if n else np.array([])
+    idx = [f"{its[a].index}" if a == b else f"{its[a].index}-{its[b].index}" for a, b in zip(first.tolist(), last.tolist())]
+    return xs, widths, pre, dec, idx
+
+
+def _rounded(a: np.ndarray, ndigits: int) -> np.ndarray:
+    """``[round(v, ndigits) for v in a]`` as a float array: numpy's rint of a * 10**ndigits, divided back,
+    is the same double except where the product lies within its own rounding error of a half (the rint
+    could fall either side); those few values get Python's round."""
+    scale = 10.0 ** ndigits
+    p = a * scale
+    out = np.rint(p) / scale
+    with np.errstate(invalid="ignore"):  # inf - inf: a non-finite value, handed to round below
+        unsure = ~(np.abs(p - np.floor(p) - 0.5) > np.abs(p) * 2.0 ** -50)
+    for i in np.flatnonzero(unsure).tolist():
+        out[i] = round(float(a[i]), ndigits)
+    return out
+
+
+def _ms_array(seconds) -> np.ndarray:
+    """``[_ms(s) for s in seconds]`` as a float array."""
+    return _rounded(np.asarray(seconds, dtype=float) * 1e3, 4)
+
+
 def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
     """Top: KV cache slots in use (tokens) split into stored / reserved / internal waste, external
     fragmentation and capacity. Bottom: queue length and running sequences over time."""
     spec = _grid(2, 0.1, row_heights=[0.6, 0.4], titles=("KV cache (token slots)", "queue and batch"))
     layout, data = spec["layout"], spec["data"]
     engines = list(result.engines) or ["engine"]
-    # KV of the engine that holds the most (decode engine in disaggregated runs).
-    eng = max(engines, key=lambda e: max((it.kv_held for it in result.iterations if it.engine == e), default=0))
+    # KV of the engine that holds the most (decode engine in disaggregated runs); one engine holds it all.
+    eng = engines[0] if len(engines) == 1 else max(
+        engines, key=lambda e: max((it.kv_held for it in result.iterations if it.engine == e), default=0))
     its = [it for it in result.iterations if it.engine == eng]
-    pts = [g[-1] for g in _bins(its, max_points)]
-    t = np.array([_ms(it.end_s) for it in pts])
+    pts = _bin_ends(its, max_points)
+    # Columns read with attrgetter over the records, times rounded as _ms rounds them (_ms_array).
+    t = _ms_array(_column(pts, "end_s"))
     stack = (("stored", "stored (cached tokens)", "kv_stored"), ("reserved", "reserved (for future tokens)",
                                                                 "kv_reserved"),
              ("internal", "internal waste (unused in held blocks)", "kv_internal"))
     for key, label, attr in stack:
-        data.append(dict(type="scatter", x=t, y=np.array([getattr(it, attr) for it in pts]), name=label,
+        data.append(dict(type="scatter", x=t, y=np.array(_column(pts, attr)), name=label,
                          stackgroup="kv", line=dict(width=0.5, shape="hv", color=KV_COLORS[key]),
                          fillcolor=KV_COLORS[key], meta=key, hovertemplate=label + ": %{y:,} tokens<extra></extra>",
                          xaxis="x", yaxis="y"))
-    if any(it.kv_external for it in pts):
-        data.append(dict(type="scatter", x=t, y=np.array([it.kv_external for it in pts]),
+    external = _column(pts, "kv_external")
+    if any(external):
+        data.append(dict(type="scatter", x=t, y=np.array(external),
                          name="external fragmentation (free, outside the largest hole)",
                          line=dict(color=KV_COLORS["external"], dash="dot", shape="hv"), meta="external",
                          hovertemplate="external: %{y:,} tokens<extra></extra>", xaxis="x", yaxis="y"))
     cap = result.kv_capacity_tokens
-    peak = max((it.kv_held + it.kv_external for it in its), default=0)
+    peak = max(map(operator.add, _column(its, "kv_held"), _column(its, "kv_external")), default=0)
+    _capacity(layout, cap, peak)
+    all_pts = _bin_ends(result.iterations, max_points)
+    starts = _ms_array(_column(pts, "start_s"))
+    data.append(dict(type="scatter", x=starts.copy() if all_pts == pts else _ms_array(_column(all_pts, "start_s")),
+                     y=np.array(_column(all_pts, "waiting")),
+                     name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"], shape="hv", width=2),
+                     meta="queue", hovertemplate="queue: %{y} requests<extra></extra>", xaxis="x2", yaxis="y2"))
+    data.append(dict(type="scatter", x=starts, y=np.array(_column(pts, "running")),
+                     name=f"running sequences ({eng})", line=dict(color=PHASE_COLORS["decode"], shape="hv"),
+                     meta="running", hovertemplate="running: %{y}<extra></extra>", xaxis="x2", yaxis="y2"))
+    layout["yaxis"]["title"] = dict(text="tokens")
+    layout["yaxis2"].update(title=dict(text="requests"), rangemode="tozero")
+    layout["xaxis2"]["title"] = dict(text="time (ms)")
+    layout.update(title=dict(text="KV memory and queue length over time", x=0), height=540, hovermode="x unified",
+                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+                  # the legend below the plot: x title plus its rows at the app's half-page width
+                  margin=dict(l=_MARGIN_LEFT + 6, r=10, t=80, b=178))
+    return lean_figure(spec)
+
+
+def _capacity(layout: dict, cap: int, peak: int) -> None:
+    """The KV panel's capacity: a dashed line with its label when the peak comes near it, else the peak's
+    share of it in the panel's title."""
     if peak >= 0.3 * cap:
         # plotly's add_hline(row=1, col=1, annotation_position="top left"), written out
         layout["shapes"] = [dict(type="line", x0=0, x1=1, xref="x domain", y0=cap, y1=cap, yref="y",
@@ -508,22 +569,19 @@ def kv_and_queue(result, max_points: int = 3000) -> go.Figure:
         # The capacity line would flatten the curve to nothing: say it in the panel's title instead
         # (a separate note there collides with the title).
         layout["annotations"][0]["text"] = f"KV cache: peak {peak / max(cap, 1):.1%} of {cap:,} token slots"
-    all_pts = [g[-1] for g in _bins(list(result.iterations), max_points)]
-    data.append(dict(type="scatter", x=np.array([_ms(it.start_s) for it in all_pts]),
-                     y=np.array([it.waiting for it in all_pts]),
-                     name="queue length (waiting requests)", line=dict(color=PHASE_COLORS["queued"], shape="hv", width=2),
-                     meta="queue", hovertemplate="queue: %{y} requests<extra></extra>", xaxis="x2", yaxis="y2"))
-    data.append(dict(type="scatter", x=np.array([_ms(it.start_s) for it in pts]), y=np.array([it.running for it in pts]),
-                     name=f"running sequences ({eng})", line=dict(color=PHASE_COLORS["decode"], shape="hv"),
-                     meta="running", hovertemplate="running: %{y}<extra></extra>", xaxis="x2", yaxis="y2"))
-    layout["yaxis"]["title"] = dict(text="tokens")
-    layout["yaxis2"].update(title=dict(text="requests"), rangemode="tozero")
-    layout["xaxis2"]["title"] = dict(text="time (ms)")
-    layout.update(title=dict(text="KV memory and queue length over time", x=0), height=540, hovermode="x unified",
-                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
-                  # the legend below the plot: x title plus its rows at the app's half-page width
-                  margin=dict(l=_MARGIN_LEFT + 6, r=10, t=80, b=178))
-    return lean_figure(spec)
+
+
+def _bin_ends(items: list, max_points: int) -> list:
+    """The last item of each of ``_bins(items, max_points)``'s groups, without making the groups."""
+    if len(items) <= max_points:
+        return list(items)
+    k = -(-len(items) // max_points)
+    ends = items[k - 1::k]
+    return ends + [items[-1]] if len(items) % k else ends
+
+
+def _column(items: list, attr: str) -> list:
+    return list(map(operator.attrgetter(attr), items))
 
 
 __all__ = ["PHASE_LABELS", "Segment", "lane_segments", "lane_ids", "sampled_iterations", "request_lanes", "slot_grid", "coarsen",
