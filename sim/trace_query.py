@@ -59,6 +59,25 @@ def padding_ids(result) -> dict[int, tuple[str, ...]]:
     return out
 
 
+def padding_at(result, position: int) -> tuple[str, ...]:
+    """``padding_ids(result).get(it.index, ())`` for the iteration ``it`` at list position ``position`` alone,
+    read from the passes since its batch started (a page that narrates one iteration does not walk the run)."""
+    it = result.iterations[position]
+    pad = it.running - len(it.decode) - len(it.prefill)
+    if getattr(result.config, "policy", "") != "static" or pad <= 0:
+        return ()
+    its = result.iterations
+    start = next((j for j in range(position, -1, -1)
+                  if its[j].engine == it.engine and its[j].joined and not its[j].decode), None)
+    if start is None:
+        return ()
+    done: set[str] = set()
+    for p in its[start:position]:
+        if p.engine == it.engine and p.finished:
+            done.update(p.finished)
+    return tuple([rid for rid in its[start].joined if rid in done][:pad])
+
+
 _PADDING_DETAIL = ("finished, but standard batching keeps its slot (a thrown-away token each pass) until the "
                    "whole batch ends")
 _DECODE_DETAIL = "decode step: one new token"

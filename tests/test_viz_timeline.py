@@ -162,6 +162,18 @@ def test_narration_in_the_books_terms(book, book_static):
     static_lines = nr.narrations(book_static)
     assert "x3 waits in the queue" in static_lines[3] and "standard (request-level)" in static_lines[3]
     assert [nr.narrate_at(book, i) for i in range(len(lines))] == lines
+    assert [nr.narrate_at(book_static, i) for i in range(len(static_lines))] == static_lines
+
+
+def test_padding_of_one_iteration_is_the_runs(book_static):
+    """tq.padding_at reads one iteration's padding from the passes since its batch began: what padding_ids
+    gives it, on a run with batches that pad for a while and an evicting small cache."""
+    chat = simulate(scenario("chat", workload=resolve_workload("chat", 60, 8.0), max_batch=16, seed=3, policy="static",
+                             kv_capacity_tokens=6000))
+    for res in (book_static, chat):
+        pads = tq.padding_ids(res)
+        assert any(pads.values())
+        assert [tq.padding_at(res, i) for i in range(len(res.iterations))] == [pads.get(it.index, ()) for it in res.iterations]
 
 
 def test_queue_and_slots_agree_with_the_trace(book, book_static):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sim.trace_query import arrivals_before, padding_ids, queued_ids
+from sim.trace_query import arrivals_before, padding_at, padding_ids, queued_ids
 
 
 def _names(ids, limit: int = 6) -> str:
@@ -113,7 +113,7 @@ def narrate_at(result, position: int) -> str:
     prev = next((p for p in reversed(result.iterations[:position]) if p.engine == it.engine), None)
     arrived = arrivals_before(result, it, prev) if len(result.engines) == 1 else []
     return narrate(it, arrived, queued_ids(result, it), getattr(result.config, "max_batch", None),
-                   getattr(result.config, "policy", "continuous"), padding_ids(result).get(it.index, ()))
+                   getattr(result.config, "policy", "continuous"), padding_at(result, position))
 
 
 def iteration_table(result, limit: int | None = None) -> list[dict]:
