@@ -235,19 +235,21 @@ def test_lanes_walked_in_pass_order_are_the_lanes_of_every_cell(policy):
 
 
 def test_rounded_columns_are_pythons_round():
-    """The composition and KV charts round whole columns with numpy (viz.timeline._rounded): the same doubles
+    """The composition and KV charts round whole columns with numpy (viz.batch_charts._rounded): the same doubles
     as Python's round value by value, near halves (where numpy's rint of the scaled product could land on
     the other side), at ties, for non-finite values and at 0, -0."""
     import math
 
     import numpy as np
+
+    from viz.batch_charts import _rounded
     rng = np.random.default_rng(7)
     for ndigits, scale in ((4, 1e3), (2, 1.0)):
         base = rng.random(20_000) * rng.choice([1e-3, 1.0, 1e3, 1e5], 20_000)
         halves = (rng.integers(0, 10**7, 20_000) + 0.5) / 10**ndigits / scale
         values = np.concatenate([base, halves, np.nextafter(halves, 0), np.nextafter(halves, 1), -base,
                                  [0.0, -0.0, 19.53125e-3, math.inf, -math.inf, math.nan]]) * scale
-        got = tl._rounded(values, ndigits)
+        got = _rounded(values, ndigits)
         want = [round(float(v), ndigits) for v in values]
         assert all((g == w or (g != g and w != w)) and math.copysign(1, g) == math.copysign(1, w)
                    for g, w in zip(got.tolist(), want))
