@@ -133,7 +133,7 @@ def test_lean_text_reads_back_as_the_walk():
     import numpy as np
 
     from viz.lean import LeanFigure, _copied
-    base = {"type": "scatter", "x": np.arange(4.0), "y": np.array([1, 2, 3, 4]), "customdata": [["a", 1], ["b", 2]],
+    base = {"type": "scatter", "x": np.arange(4.0), "y": np.array([1, 2, 3, 4]), "customdata": [["a", 1], ["b", np.int64(2)]],
             "marker": {"color": np.array([0.5, 1.5, 2.5, 3.5]), "line": {"width": 0}}, "meta": None}
     layout = {"title": {"text": "t"}, "xaxis": {"range": [0, 5]}, "updatemenus": [{"args": [[None], {"a": 1}]}]}
     fig = LeanFigure({"data": [base], "layout": layout})
@@ -142,8 +142,8 @@ def test_lean_text_reads_back_as_the_walk():
     got = fig.to_dict()
     got["layout"].pop("template", None)
     assert got == want
-    for odd in ({"y": [1.0, float("nan")]}, {"y": [np.arange(3)]}, {"y": [2**70]}, {"x": np.array([2**40, 1])},
-                {"marker": {"range": np.arange(2)}}):
+    for odd in ({"y": [1.0, float("nan")]}, {"y": [np.float64("inf")]}, {"y": [np.arange(3)]}, {"y": [2**70]},
+                {"x": np.array([2**40, 1])}, {"marker": {"range": np.arange(2)}}):
         fig = LeanFigure({"data": [{**base, **odd}], "layout": layout})
         assert fig.__dict__["_text"] is None, odd
         assert json.dumps(fig.to_dict()["data"], default=str) == json.dumps(_copied([{**base, **odd}]), default=str)

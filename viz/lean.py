@@ -216,9 +216,11 @@ def _converted(obj: dict) -> dict:
 
 def _scalar(v):
     """orjson's fallback: a numpy number as the Python number it holds (the json engine writes the same);
-    anything else is refused, and the figure keeps to the walk."""
+    anything else, a NaN or an infinity too, is refused, and the figure keeps to the walk."""
     if isinstance(v, np.generic) and v.dtype.kind in "biuf":
-        return v.item()
+        out = v.item()
+        if not isinstance(out, float) or math.isfinite(out):
+            return out
     raise TypeError
 
 
