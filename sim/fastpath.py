@@ -31,12 +31,12 @@ import numpy as np
 
 from sim import compiled_records as records
 from sim import kernel_layout as k
-from sim import native
+from sim import loop, native
 from sim.batching import STRATEGIES, Chunked, Continuous, PrefillFirst, PrefillOnly, Static
 from sim.cost_model import MODELS, RooflineCost, build_cost_model
 from sim.errors import ConfigError
 from sim.kv_memory import KV_MANAGERS, make_kv
-from sim.loop import MAX_ITERATIONS, kv_capacity, tbt_goals
+from sim.loop import kv_capacity, tbt_goals
 from sim.metrics import DEFAULT_TBT_SLO_S, _Columns, compute_metrics
 from sim.preemption import PREEMPT_MODES
 from sim.queue_order import ORDERS, QueueOrder
@@ -255,7 +255,7 @@ def _pack(k, cfg, st: dict, kv) -> dict:
     engines = _pipeline(cfg)
     first, decoder = engines[0][0], engines[-1][0]
     C = np.array([cfg.max_batch, _cap(cfg, decoder), bs, kv.num_blocks, kv.capacity_tokens, n, int(out.max()),
-                  MAX_ITERATIONS, int(decoder.joins_mid_batch), _plan_code(cfg), _cap(cfg, first),
+                  loop.MAX_ITERATIONS, int(decoder.joins_mid_batch), _plan_code(cfg), _cap(cfg, first),
                   cfg.max_batched_tokens, MODELS[cfg.model].kv_bytes_per_token, int(cfg.record_iterations)], np.int64)
     return {"SI": SI, "SF": SF, "C": C, "names": st["names"], "goals": np.asarray(goals, np.float64)}
 
@@ -298,7 +298,7 @@ def _run(k, packed: dict, prices: np.ndarray) -> dict | None:
                 gcls, gval, gcnt = _grown(gcls), _grown(gval), _grown(gcnt)
             continue
         if status == k.EXCEEDED:
-            raise ConfigError("requests", f"run exceeded {MAX_ITERATIONS:,} iterations; use fewer requests")
+            raise ConfigError("requests", f"run exceeded {int(C[k.MAX_IT]):,} iterations; use fewer requests")
         if status != k.DONE or np.isnan(SF[:, k.FINISH]).any():
             return None
         ngap = int(S[k.NGAP])

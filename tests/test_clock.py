@@ -32,9 +32,12 @@ def test_the_link_carries_one_transfer_at_a_time(decode_engines):
     assert sum(b.start_s == a.end_s for a, b in zip(ts, ts[1:])) > 10
 
 
+@pytest.mark.parametrize("engine", ["python", "compiled"])
 @pytest.mark.parametrize("traced", [True, False])
-def test_an_error_inside_a_process_stops_the_run_with_its_message(monkeypatch, traced):
+def test_an_error_inside_a_process_stops_the_run_with_its_message(monkeypatch, traced, engine):
     # SimPy re-raises a copy of a process's exception (type(e)(*e.args)): the copy keeps field and message.
+    # The compiled kernel (where numba is) has the same safety cap and says the same.
+    monkeypatch.setenv("BATCH_LAB_ENGINE", engine)
     monkeypatch.setattr(sim.loop, "MAX_ITERATIONS", 5)
     with pytest.raises(ConfigError) as err:
         simulate(scenario("chat", policy="continuous", requests=50, record_iterations=traced))
