@@ -11,9 +11,9 @@ event heap). Token gaps are recorded as ``Scheduler._settle`` records them (per 
 then each other gap with its count, in first-seen order), so the trace's TBT samples come out in the same
 order. Chunked prefill mixes decodes and owed prompt chunks in one batch: each plan reads the batch with
 its decodes first (``partition``, each part in batch order, as ``Scheduler._classify`` sorts it), while
-``oth`` keeps the batch order newcomers join in. ``sim.fastpath`` rebuilds the ``Iteration`` records; its
-family here is one engine with continuous, static, prefill-first or chunked batching, a trace without the
-KV layout.
+``oth`` keeps the batch order newcomers join in. ``sim.compiled_records`` rebuilds the ``Iteration``
+records; the family (``sim.fastpath``) is one engine with continuous, static, prefill-first or chunked
+batching, a trace without the KV layout.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from sim.compiled import _apply_prefill, _running_outside, _account, arrivals_tu
     price_pass, start_events
 from sim.compiled_cohort import _finish, _record_gap
 from sim.kernel_layout import (
-    CLS, COMP, E_EID, E_IDLE, E_PASS, E_STATE, E_TIME, EID, FALLBACK, FINISHED, GSTALL, HELD,
-    KV, LAST, MAX_BATCH, MAXGAP, N_ARR, NDEC, NEED_ROOM, NGAP, NOTH, NPF, NTID, NTR, OUT, P_DELAY, P_DUR, P_START,
-    P_TAKEN, P_WAIT, PCN, PPAD, PROMPT, GEN, NOWED, TR_NOWED, RUNNING, STALLS, STATUS, STORED, TR_HELD, TR_INT, TR_NDEC, TR_NFIN, TR_NPF,
-    TR_NST, TR_RES, TR_RUN, TR_STORED, TR_WAIT, W_HEAD, WHERE
+    CLS, COMP, E_EID, E_IDLE, E_PASS, E_STATE, E_TIME, EID, FALLBACK, FINISHED, GEN, GSTALL, HELD, KV, LAST, MAX_BATCH,
+    MAXGAP, N_ARR, NDEC, NEED_ROOM, NGAP, NOTH, NOWED, NPF, NTID, NTR, OUT, P_DELAY, P_DUR, P_START, P_TAKEN, P_WAIT,
+    PCN, PPAD, PROMPT, RUNNING, STALLS, STATUS, STORED, TR_HELD, TR_INT, TR_NDEC, TR_NFIN, TR_NOWED, TR_NPF, TR_NST,
+    TR_RES, TR_RUN, TR_STORED, TR_WAIT, W_HEAD, WHERE
 )
 
 
