@@ -185,25 +185,31 @@ def _extend_block(lanes: dict, block: list) -> None:
             lane[0] = latest
 
 
+def _continue(lane: list, rid: str, start: float, end: float, phase: str, idx: int, eng: str, detail: str) -> None:
+    """A cell of ``phase`` that continues its request's open stretch of that phase (touching it in time, on the
+    same engine, with the same detail) is written onto it; any other goes through ``_step``."""
+    run = lane[1]
+    if (run is not None and run[0] == phase and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
+            and run[5] == eng and run[3] and idx and run[6] == detail):
+        run[2] = end
+        run[4] = idx
+        if end > lane[0]:
+            lane[0] = end
+    else:
+        _step(lane, rid, start, end, phase, idx, eng, detail)
+
+
 def _pass(lanes: dict, it, pad: tuple) -> None:
     """One pass cell by cell, in ``_cells``'s order: padding, prefills, decodes (stalled or not), stalls of
     sequences not decoding. A cell that continues its request's open stretch (a decode step after a decode
-    step, padding after padding) is written out; any other goes through ``_step``."""
+    step, padding after padding) is written onto it (``_continue``); any other goes through ``_step``."""
     start, end, idx, eng = it.start_s, it.end_s, it.index, it.engine
     get = lanes.get
     for rid in pad:  # static: a finished member pads each pass to the end of its batch
         lane = get(rid)
         if lane is None:
             continue
-        run = lane[1]
-        if (run is not None and run[0] == "padding" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
-                and run[5] == eng and run[3] and idx and run[6] == _PADDING_DETAIL):
-            run[2] = end
-            run[4] = idx
-            if end > lane[0]:
-                lane[0] = end
-        else:
-            _step(lane, rid, start, end, "padding", idx, eng, _PADDING_DETAIL)
+        _continue(lane, rid, start, end, "padding", idx, eng, _PADDING_DETAIL)
     for rid, n in it.prefill:
         if rid in lanes:
             _step(lanes[rid], rid, start, end, "prefill", idx, eng, f"prefill of {n} prompt tokens")
@@ -215,15 +221,7 @@ def _pass(lanes: dict, it, pad: tuple) -> None:
         if stalled and rid in stalled:
             _step(lane, rid, start, end, "stalled", idx, eng, _SLOWED_DETAIL)
             continue
-        run = lane[1]
-        if (run is not None and run[0] == "decode" and start <= lane[0] + 1e-9 and abs(run[2] - start) < 1e-9
-                and run[5] == eng and run[3] and idx and run[6] == _DECODE_DETAIL):
-            run[2] = end
-            run[4] = idx
-            if end > lane[0]:
-                lane[0] = end
-        else:
-            _step(lane, rid, start, end, "decode", idx, eng, _DECODE_DETAIL)
+        _continue(lane, rid, start, end, "decode", idx, eng, _DECODE_DETAIL)
     if stalled:
         decoding = set(it.decode)
         for rid in it.stalled:
