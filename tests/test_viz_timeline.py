@@ -76,8 +76,12 @@ def test_frames_capped_and_lean(chat):
         assert list(f.traces[:-2]) == bars
         assert all(d.to_plotly_json() == {"type": "bar"} for d in f.data[:-2])
         assert all(len(d.x) <= 4 for d in f.data[-2:])
+    # One slider step every other frame of the 300 (and the last frame), each naming its frame: Play draws
+    # every frame, the slider's handle and value follow the frames that have a step.
     steps = fig.layout.sliders[0].steps
-    assert len(steps) == 300 and fig.layout.sliders[0].active == 299
+    assert len(steps) == 151 and fig.layout.sliders[0].active == 150
+    assert [s.args[0][0] for s in steps] == names[::2] + names[-1:]
+    assert len(tl.request_lanes(chat, max_frames=120).layout.sliders[0].steps) == 120
     assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["Play", "Pause"]
     assert len(tl.request_lanes(chat, max_frames=50).frames) == 50
 
