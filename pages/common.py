@@ -429,6 +429,38 @@ def chart_data(fig, key: str | None = None) -> None:
             st.dataframe(rows, hide_index=True, width="stretch", height=320, alt=alt)
 
 
+# ---- what a new session's page draws second ----------------------------------------------------------------
+
+# A component with no HTML whose script, run by the browser when it mounts the component, sends one trigger
+# value back. Mounted below a page's first chart, it mounts in the same browser render as that chart (the
+# browser holds back every element after a chart until plotly.js has loaded, then draws them all at once), so
+# the trigger arrives once the chart is on screen, whatever the machine's speed. A timer could not know that.
+_DRAWN_JS = """export default function (component) {
+    component.setTriggerValue("drawn", true);
+}"""
+_drawn_signal = None
+
+
+def drawn_later(key: str, note: str) -> bool:
+    """Whether the charts this guards may be drawn in this run. In a session's first run of the page: no.
+    It shows ``note`` in their place and mounts ``_DRAWN_JS``; the browser, having drawn everything above it,
+    triggers a rerun (of the enclosing fragment), and that run and every later one draw them.
+
+    Why: plotly.js is evaluated once per browser page and then every chart already sent is drawn in one
+    go, so a new session's first chart waited for the charts below it too (the playground's composition and
+    KV charts, below the fold, added ~0.12x the browser yardstick: scripts/bench_app.py)."""
+    global _drawn_signal
+    flag = f"_drawn_{key}"
+    if st.session_state.get(flag):
+        return True
+    st.session_state[flag] = True
+    if _drawn_signal is None:  # registered once per process: a second registration logs a warning
+        _drawn_signal = st.components.v2.component("batchlab_drawn_signal", js=_DRAWN_JS)
+    st.caption(note)
+    _drawn_signal(key=f"{flag}_signal", on_drawn_change=lambda: None)
+    return False
+
+
 # ---- links between pages (the catalog's URL paths) ---------------------------------------------------------
 
 def _exists(p: catalog.Page) -> bool:

@@ -316,7 +316,14 @@ def _inspect(result) -> None:
     st.markdown(f"> {nr.narrate_at(result, int(pick) - 1)}")
 
 
+@st.fragment
 def _charts(views, follow: str | None) -> None:
+    """The composition and KV charts. A fragment of its own, so that the rerun a new session's browser asks
+    for once the timeline is drawn (common.drawn_later) redraws only these two: a note the first run showed
+    above them (a link's refused parameter) stays, and the timeline is not sent again."""
+    if not common.drawn_later("pg_charts", "The batch composition and KV cache charts are drawn next, once the "
+                                           "timeline is on screen."):
+        return
     c1, c2 = st.columns(2)
     with c1:
         common.plot(views.composition, key="pg_comp")

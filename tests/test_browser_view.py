@@ -29,6 +29,32 @@ def _bars_while_playing(page, nth: int, waits_ms=(500, 2000, 3500)) -> list[int]
     return seen
 
 
+# ---- issue 15: a new session's first chart is the timeline, drawn alone ----------------------------------
+
+# Drawn plotly charts (each has a .main-svg) counted whenever the page changes, with the time (ms).
+CHART_COUNTS = """window.__counts = []; new MutationObserver(() => {
+    const n = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+    const last = window.__counts.length ? window.__counts[window.__counts.length - 1][1] : 0;
+    if (n !== last) window.__counts.push([performance.now(), n]); })
+  .observe(document, {subtree: true, childList: true});"""
+
+
+def test_playground_new_session_draws_the_timeline_then_the_other_charts(server, page):
+    """A new session sees the timeline drawn on its own, then the composition and KV charts without touching
+    anything (the browser's signal reruns the views once the timeline is on screen: common.drawn_later)."""
+    page.add_init_script(CHART_COUNTS)
+    open_page(page, f"{server}/playground?requests=40")
+    kv = chart_index(page, "KV memory and queue", 60_000)
+    comp = chart_index(page, "Batch composition", 60_000)
+    lanes = chart_index(page, "Batch timeline")
+    assert lanes < comp < kv, (lanes, comp, kv)
+    counts = [n for _, n in page.evaluate("window.__counts")]
+    per_chart = counts[0]  # plotly draws a chart into a few stacked <svg class="main-svg">
+    assert counts[-1] == 3 * per_chart and counts[0] < counts[-1], counts
+    assert "drawn next" not in main_text(page)
+    no_exception(page)
+
+
 # ---- issue 11, broken 1: Play, the slider and the bars ---------------------------------------------------
 
 def test_playground_play_and_slider_keep_the_bars(server, page):

@@ -118,6 +118,25 @@ def test_playground_strategy_changes_timeline_and_metrics():
     assert at.query_params["policy"] in ("static", ["static"])
 
 
+def test_playground_new_session_draws_the_timeline_first():
+    """A new session's first run sends the timeline and, in place of the composition and KV charts, a note and
+    the script-only component whose trigger (sent by the browser once it has drawn the timeline) reruns the
+    page's views with both charts; every later run draws all three at once."""
+    at = _run("pages/playground.py", requests="30")
+    titles = lambda: [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]  # noqa: E731
+    first = titles()
+    assert len(first) == 1 and "timeline" in first[0].lower(), first
+    note = [c.value for c in at.caption if "drawn next" in c.value]
+    assert note == ["The batch composition and KV cache charts are drawn next, once the timeline is on screen."]
+    assert at.session_state["_drawn_pg_charts"] is True
+    at.run()  # the browser's trigger
+    assert not at.exception
+    assert len(titles()) == 3 and titles()[0] == first[0]
+    assert not [c.value for c in at.caption if "drawn next" in c.value]
+    at.selectbox(key="w_policy@chat").set_value("static").run()
+    assert len(titles()) == 3
+
+
 def test_playground_reads_the_url():
     at = _run("pages/playground.py", scenario="book-example", policy="static", max_batch="3")
     assert at.selectbox(key="w_policy@book-example").value == "static"

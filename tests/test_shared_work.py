@@ -60,6 +60,7 @@ def test_two_learners_with_the_same_settings_share_the_figures(monkeypatch):
         at = AppTest.from_file(os.path.join(ROOT, "pages", "playground.py"), default_timeout=180)
         at.query_params["seed"] = str(seed)
         at.run()
+        at.run()  # what the browser's signal asks for once the timeline is drawn (common.drawn_later)
         assert not at.exception, at.exception
         assert len(at.get("plotly_chart")) == 3
     assert sorted(built) == ["batch_composition", "kv_and_queue", "request_lanes"], built
