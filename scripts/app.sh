@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ -d /opt/wheels ] && [ -z "${PIP_FIND_LINKS:-}" ]; then export PIP_FIND_LINKS=/opt/wheels; fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
-# The simulator's compiled kernel: built once per machine (~30 s the first time, then a cached object file the
+# The simulator's compiled kernel: built once per machine (15-60 s the first time, then a cached object file the
 # server links as it starts); without numba this does nothing and the pages run on the Python engine.
 .venv/bin/python -c "from sim.fastpath import warm; warm()"
 exec .venv/bin/streamlit run app.py --server.address 127.0.0.1 --browser.gatherUsageStats false "$@"

@@ -163,7 +163,7 @@ def engine_for(cfg) -> str:
 
 
 def warm() -> None:
-    """Build the kernel's native code and its cache file, if numba is here (a first run compiles for ~15 s)."""
+    """Build the kernel's native code and its cache file, if numba is here (a first build compiles for 15-60 s, by the machine)."""
     from sim.config import scenario
     if _kernel() is not None and covered(cfg := scenario("chat", requests=2, record_iterations=False)):
         simulate(cfg)

@@ -10,7 +10,7 @@ code numba made, so the results are the same bits (``tests/test_compiled.py`` ru
 
 The file is keyed by the kernel's sources, numba's and llvmlite's installation, the Python version and
 the host CPU (numba compiles for the host's features). A missing, stale or unreadable file is rebuilt by
-numba (a first run on a machine: ~15 s, as before); without numba nobody builds and the Python engine
+numba (a first run on a machine: 15-60 s); without numba nobody builds and the Python engine
 runs. The object refers to a few of numba's runtime helpers that only its error path calls; ``_STUBS``
 defines them here, so an exception inside the kernel (none is known) makes the call return 0 and the
 Python engine run the config instead of crashing the process.
@@ -202,6 +202,19 @@ def _write(path: Path, name: str, obj: bytes) -> None:
         os.replace(tmp, path)  # another process reading meanwhile sees the old file or the whole new one
     except OSError:  # a read-only cache: the next process builds again
         tmp.unlink(missing_ok=True)
+        return
+    if path.parent == _HERE / "__pycache__":
+        _prune(path)
+
+
+def _prune(keep: Path) -> None:
+    """Delete the other kernel object files beside ``keep``: each edit of a kernel source left one (~0.25 MB)
+    behind. Only in the checkout's own sim/__pycache__, whose files no other checkout reads: a shared cache
+    (NUMBA_CACHE_DIR, ~/.cache/batch-lab) may hold the current file of another checkout or Python, which
+    would then rebuild it, and each would delete the other's in turn."""
+    for old in keep.parent.glob("kernel-*.o"):
+        if old != keep:
+            old.unlink(missing_ok=True)  # another process may have pruned it first
 
 
 def link(llvm, name: str, obj: bytes) -> tuple[int, object]:
@@ -237,7 +250,8 @@ def _fresh_numba_cache() -> None:
     """Start numba's own cache of the kernel's functions over. numba keys each cached function by its own file
     alone, so a function whose callee in another kernel file changed comes back from that cache stale (a
     traced run fell back to Python that way once). A build only happens for a new key, which covers every
-    kernel source, so everything is compiled from the sources as they are now (~30 s) and cached again."""
+    kernel source, so everything is compiled from the sources as they are now (15-60 s, by the machine) and
+    cached again."""
     from numba.core.dispatcher import Dispatcher
     for name in _SOURCES:
         if name.startswith("compiled"):

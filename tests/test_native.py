@@ -1,6 +1,7 @@
 """The compiled kernel's native code (sim.native): a fresh process runs it from the cached object file without
-importing numba, a damaged file is rebuilt, an exception inside native code hands the run to the Python
-engine instead of crashing, and the file's key follows the kernel's sources."""
+importing numba, a damaged file is rebuilt, a new file in the checkout's own cache deletes the stale ones
+beside it, an exception inside native code hands the run to the Python engine instead of crashing, and the
+file's key follows the kernel's sources."""
 
 import ctypes
 import os
@@ -85,6 +86,21 @@ def test_wrong_arrays_are_refused_before_native_code_reads_them():
     arrays[1] = np.zeros(8)[::2]  # floats, but not contiguous
     with pytest.raises(TypeError, match="T must be"):
         k(*arrays, 1)
+
+
+def test_writing_the_checkouts_object_file_deletes_its_stale_ones_only_there(monkeypatch, tmp_path):
+    own = tmp_path / "sim" / "__pycache__"
+    shared = tmp_path / "shared-cache"
+    for d in (own, shared):
+        d.mkdir(parents=True)
+        (d / "kernel-0ld.o").write_bytes(b"cfunc.old\0obj")
+        (d / "other.txt").write_text("not ours")
+    monkeypatch.setattr(native, "_HERE", tmp_path / "sim")
+    native._write(own / "kernel-new.o", "cfunc.new", b"obj")
+    native._write(shared / "kernel-new.o", "cfunc.new", b"obj")
+    assert sorted(p.name for p in own.iterdir()) == ["kernel-new.o", "other.txt"]
+    assert sorted(p.name for p in shared.iterdir()) == ["kernel-0ld.o", "kernel-new.o", "other.txt"]
+    assert native._read(own / "kernel-new.o") == ("cfunc.new", b"obj")
 
 
 def test_the_cache_key_follows_the_kernel_sources(monkeypatch, tmp_path):
