@@ -12,7 +12,11 @@ pairs' ratios is printed.
 - Animated timeline: frames drawn per second while playing in headless Chromium (plotly's
   ``plotly_animatingframe`` events over wall time): target >= 30 frames/s; and its JSON size.
 
-Usage: .venv/bin/python scripts/bench_app.py [--repeat N] [--no-browser] [--json]
+With ``--vs DIR`` (another checkout, e.g. ``git worktree add /tmp/before HEAD~1``) it also serves DIR's app
+beside this one, with this checkout's Python, and times both first charts against the same yardstick page
+in each round, the two in alternating order: an A/B of a change that is inside the spread of single runs.
+
+Usage: .venv/bin/python scripts/bench_app.py [--repeat N] [--no-browser] [--json] [--vs DIR]
 """
 
 from __future__ import annotations
@@ -209,7 +213,14 @@ def _fps(page) -> dict:
     return got
 
 
-def bench_browser(repeat: int) -> dict | None:
+def _warm_kernel(root: str) -> None:
+    """Build ``root``'s compiled kernel before its server starts, as scripts/app.sh does (a server without the
+    object file runs its pages on the Python engine, which would be a different comparison)."""
+    import subprocess
+    subprocess.run([sys.executable, "-c", "from sim.fastpath import warm; warm()"], cwd=root, check=True)
+
+
+def bench_browser(repeat: int, vs: str | None = None) -> dict | None:
     import tempfile
 
     from browser_kit import CHROMIUM, CHROMIUM_ARGS, free_port as _free_port, missing as _missing, start_server
@@ -217,23 +228,32 @@ def bench_browser(repeat: int) -> dict | None:
     if reason:
         return {"skipped": reason}
     from playwright.sync_api import sync_playwright
-    port, yport = _free_port(), _free_port()
+    port, yport, vport = _free_port(), _free_port(), _free_port()
+    if vs:
+        _warm_kernel(vs)
     proc = start_server(port)
-    url, yurl = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{yport}"
-    pairs_new, pairs_default, fps = [], [], []
+    url, yurl, vurl = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{yport}", f"http://127.0.0.1:{vport}"
+    pairs_new, pairs_default, fps, rounds_vs = [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
-        yproc = None
+        yproc = vproc = None
         try:
             yproc = _serve_yardstick(yport, folder)
+            vproc = start_server(vport, root=os.path.abspath(vs)) if vs else None
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-                for warm in (url + "/playground", yurl):  # first script runs import plotly, numpy, the simulator
-                    _first_chart(browser, warm)
+                for warm in (url + "/playground", yurl) + ((vurl + "/playground",) if vs else ()):
+                    _first_chart(browser, warm)  # first script runs import plotly, numpy, the simulator
                 for i in range(repeat):
                     b = _first_chart(browser, yurl)["chart"]
                     pairs_default.append((b, _first_chart(browser, f"{url}/playground")["chart"]))
                     b = _first_chart(browser, yurl)["chart"]
                     pairs_new.append((b, _first_chart(browser, f"{url}/playground?seed={3000 + i}")["chart"]))
+                for i in range(repeat if vs else 0):
+                    b = _first_chart(browser, yurl)["chart"]
+                    # which server goes first alternates: the second page of a round finds a warmer browser
+                    order = [(url, "this"), (vurl, "vs")][:: 1 if i % 2 == 0 else -1]
+                    got = {who: _first_chart(browser, f"{u}/playground")["chart"] for u, who in order}
+                    rounds_vs.append((b, got["this"], got["vs"]))
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.set_default_timeout(180_000)
                 for _ in range(repeat):
@@ -242,7 +262,7 @@ def bench_browser(repeat: int) -> dict | None:
                     fps.append(_fps(page))
                 browser.close()
         finally:
-            for pr in (proc, yproc):
+            for pr in (proc, yproc, vproc):
                 if pr is not None:
                     pr.terminate()
                     pr.wait(timeout=10)
@@ -253,7 +273,10 @@ def bench_browser(repeat: int) -> dict | None:
             "yardstick_page_s": statistics.median(b for b, _ in pairs_default + pairs_new),
             "first_chart_default_s": statistics.median(a for _, a in pairs_default),
             "pairs_default": pairs_default, "pairs_new": pairs_new,
-            "fps": statistics.median(f["fps"] for f in fps) if fps else None, "fps_runs": fps, "repeat": repeat}
+            "fps": statistics.median(f["fps"] for f in fps) if fps else None, "fps_runs": fps, "repeat": repeat,
+            "vs": vs and {"dir": vs, "rounds": rounds_vs,
+                          "this_b": statistics.median(a / b for b, a, _ in rounds_vs),
+                          "vs_b": statistics.median(v / b for b, _, v in rounds_vs)}}
 
 
 def _or_failure(fn, *args) -> dict:
@@ -269,12 +292,19 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--vs", metavar="DIR", help="another checkout whose playground's first chart is timed beside "
+                                                "this one's, against the same yardstick page each round")
     args = ap.parse_args(argv)
+    if args.vs and not os.path.isfile(os.path.join(args.vs, "app.py")):
+        ap.error(f"--vs: {args.vs!r} is not a Batch Lab checkout (no app.py there); "
+                 "make one with: git worktree add /tmp/before HEAD~1")
+    if args.vs and args.no_browser:
+        ap.error("--vs compares first charts in the browser; it cannot go with --no-browser")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"1-min load average at the start: {load:.2f}", file=sys.stderr)
     res = {"cpu_count": os.cpu_count(), "load_1min": round(load, 2),
            "rerun": bench_rerun(args.repeat), "figure": bench_figure(),
-           "browser": None if args.no_browser else _or_failure(bench_browser, args.repeat)}
+           "browser": None if args.no_browser else _or_failure(bench_browser, args.repeat, args.vs)}
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -308,6 +338,11 @@ def main(argv=None) -> int:
               ", ".join(f"{f['fps']:.1f} ({f['frames']} frames in {f['span']:.2f} s, browser ticks "
                         f"{f['ticks'] / f['seconds']:.0f}/s, bars {f['bars_before']} -> {f['bars']})"
                         for f in b["fps_runs"]) + ")")
+        if b["vs"]:
+            v = b["vs"]
+            print(f"first chart, default config, this checkout vs {v['dir']}: {v['this_b']:.2f} B vs "
+                  f"{v['vs_b']:.2f} B  (rounds, this / vs: " +
+                  ", ".join(f"{a / y:.2f} / {o / y:.2f}" for y, a, o in v["rounds"]) + ")")
     return 0
 
 

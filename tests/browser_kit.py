@@ -47,14 +47,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, env: dict | None = None) -> subprocess.Popen:
+def start_server(port: int, env: dict | None = None, root: str = ROOT) -> subprocess.Popen:
     """The README's command: streamlit run app.py, headless, local only, no usage statistics (``env``: the
-    process's environment, e.g. a private data folder; default this one's)."""
+    process's environment, e.g. a private data folder; default this one's; ``root``: the checkout whose
+    app.py it serves, this one unless a benchmark compares two)."""
     streamlit = os.path.join(ROOT, ".venv", "bin", "streamlit")
     cmd = [streamlit if os.path.exists(streamlit) else os.path.join(os.path.dirname(sys.executable), "streamlit"),
            "run", "app.py", "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port",
            str(port), "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
