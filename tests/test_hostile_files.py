@@ -19,6 +19,16 @@ from sim.trace_files import parse_trace, parse_trace_upload
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(scope="module")
+def cpu_y():
+    """CPU seconds of the issues' yardstick, ``sum(i*i for i in range(10**7))``, measured in this process: the
+    refusals' time bounds are in these units, so a slow or shared machine moves bound and time together (each
+    refusal takes milliseconds; the work it refuses takes seconds to minutes)."""
+    t0 = time.process_time()
+    sum(i * i for i in range(10**7))
+    return time.process_time() - t0
+
+
 def alias_bomb(levels=9, width=9, key="policy"):
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
     for i in range(1, levels):
@@ -35,7 +45,7 @@ def one_line_error(args, capsys):
     return err
 
 
-def test_yaml_alias_bomb_refused_fast_and_small():
+def test_yaml_alias_bomb_refused_fast_and_small(cpu_y):
     text = alias_bomb()
     import yaml  # noqa: F401 (imported once per process anyway; the time below is the refusal's own)
     tracemalloc.start()
@@ -46,15 +56,15 @@ def test_yaml_alias_bomb_refused_fast_and_small():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert "expand to more than" in str(e.value)
-    assert elapsed < 1.0 and peak < 100e6, (elapsed, peak)
+    assert elapsed < cpu_y and peak < 100e6, (elapsed, cpu_y, peak)
 
 
-def test_alias_bomb_in_a_scenario_file_and_a_bank_file(tmp_path, capsys):
+def test_alias_bomb_in_a_scenario_file_and_a_bank_file(tmp_path, capsys, cpu_y):
     p = tmp_path / "bomb.yaml"
     p.write_text(alias_bomb(key="policy"))
     t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
-    assert time.process_time() - t0 < 1.0 and "scenario" in err
+    assert time.process_time() - t0 < cpu_y and "scenario" in err
     from quiz.bank import BankError, load_bank
     d = tmp_path / "bank"
     d.mkdir()
@@ -93,22 +103,22 @@ def test_yaml_aliases_within_limits_still_work():
     ("rate.yaml", b"workload: legal-archive\nrate_per_s: 5\n", "rate"),
     ("bad.json", b'{"policy": ', "not valid JSON"),
 ])
-def test_bad_scenario_files_are_one_line(tmp_path, capsys, name, data, fragment):
+def test_bad_scenario_files_are_one_line(tmp_path, capsys, cpu_y, name, data, fragment):
     p = tmp_path / name
     p.write_bytes(data)
     t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
     assert fragment in err
-    assert time.process_time() - t0 < 2.0
+    assert time.process_time() - t0 < 2 * cpu_y
 
 
-def test_big_scenario_file_refused_before_reading(tmp_path, capsys):
+def test_big_scenario_file_refused_before_reading(tmp_path, capsys, cpu_y):
     p = tmp_path / "huge.yaml"
     with open(p, "wb") as f:
         f.truncate(2_000_000_000)  # a sparse 2 GB file: reading it would take seconds and the memory
     t0 = time.process_time()
     err = one_line_error(["run", str(p)], capsys)
-    assert "limit" in err and time.process_time() - t0 < 1.0
+    assert "limit" in err and time.process_time() - t0 < cpu_y
 
 
 @pytest.mark.parametrize("text, fmt, field, row", [
@@ -139,19 +149,15 @@ def test_trace_row_limit_refused_at_the_first_row_beyond_it(monkeypatch):
     assert MAX_REQUESTS == 100_000
 
 
-def test_a_backlog_under_a_waiting_time_order_stops_with_one_message(capsys):
+def test_a_backlog_under_a_waiting_time_order_stops_with_one_message(capsys, cpu_y):
     # 5,000 requests at once under aging: re-sorting thousands of waiting requests at every step took
     # minutes (hours at 100,000); the work budget stops it in seconds, naming the order.
-    # The bound is in CPU yardsticks measured here (sum(i*i for i in range(10**7)), the issues' yardstick):
-    # the budget's 10 million evaluations took 4.3 Y (5.2 CPU-s) on an idle 2-core machine and 10.7 CPU-s
+    # The bound is in CPU yardsticks (cpu_y): the budget's 10 million evaluations took 4.3 Y (5.2 CPU-s) on an idle 2-core machine and 10.7 CPU-s
     # while a CI run shared it, over a 10 CPU-s bound; the backlog without the budget ran for minutes.
-    t0 = time.process_time()
-    sum(i * i for i in range(10**7))
-    yardstick = time.process_time() - t0
     t0 = time.process_time()
     err = one_line_error(["run", "--requests", "5000", "--rate", "1000000", "--order", "aging"], capsys)
     assert err.startswith("error: order: the aging order re-sorts")
-    assert time.process_time() - t0 < 20 * yardstick
+    assert time.process_time() - t0 < 20 * cpu_y
 
 
 def test_upload_row_limit():
@@ -213,11 +219,11 @@ def test_kv_capacity_that_fits_still_runs():
     (["--policies", "static,fastest"], "policies"),
     (["legal-archive", "--rates", "1,2"], "rate"),
 ])
-def test_sweep_grid_limits(args, field, capsys):
+def test_sweep_grid_limits(args, field, capsys, cpu_y):
     t0 = time.process_time()
     err = one_line_error(["sweep", *args], capsys)
     assert err.startswith(f"error: {field}"), err
-    assert time.process_time() - t0 < 2.0
+    assert time.process_time() - t0 < 2 * cpu_y
 
 
 def test_output_never_overwrites_an_input(tmp_path, capsys):
