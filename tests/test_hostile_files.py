@@ -152,8 +152,9 @@ def test_trace_row_limit_refused_at_the_first_row_beyond_it(monkeypatch):
 def test_a_backlog_under_a_waiting_time_order_stops_with_one_message(capsys, cpu_y):
     # 5,000 requests at once under aging: re-sorting thousands of waiting requests at every step took
     # minutes (hours at 100,000); the work budget stops it in seconds, naming the order.
-    # The bound is in CPU yardsticks (cpu_y): the budget's 10 million evaluations took 4.3 Y (5.2 CPU-s) on an idle 2-core machine and 10.7 CPU-s
-    # while a CI run shared it, over a 10 CPU-s bound; the backlog without the budget ran for minutes.
+    # The bound is in CPU yardsticks (cpu_y): the budget's 10 million evaluations took 4.3 Y (5.2 CPU-s) on
+    # an idle 2-core machine and 10.7 CPU-s while a CI run shared it, over a 10 CPU-s bound; the backlog
+    # without the budget ran for minutes.
     t0 = time.process_time()
     err = one_line_error(["run", "--requests", "5000", "--rate", "1000000", "--order", "aging"], capsys)
     assert err.startswith("error: order: the aging order re-sorts")
