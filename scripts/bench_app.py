@@ -214,8 +214,9 @@ def _fps(page) -> dict:
 
 
 def _warm_kernel(root: str) -> None:
-    """Build ``root``'s compiled kernel before its server starts, as scripts/app.sh does (a server without the
-    object file runs its pages on the Python engine, which would be a different comparison)."""
+    """Build ``root``'s compiled kernel's object file if it is missing, as scripts/app.sh does before it starts
+    the server: a page process never compiles, and without the file its pages run on the Python engine, which
+    is not what the app serves (nor, in an A/B, what the other checkout runs)."""
     import subprocess
     subprocess.run([sys.executable, "-c", "from sim.fastpath import warm; warm()"], cwd=root, check=True)
 
@@ -229,8 +230,6 @@ def bench_browser(repeat: int, vs: str | None = None) -> dict | None:
         return {"skipped": reason}
     from playwright.sync_api import sync_playwright
     port, yport, vport = _free_port(), _free_port(), _free_port()
-    if vs:
-        _warm_kernel(vs)
     proc = start_server(port)
     url, yurl, vurl = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{yport}", f"http://127.0.0.1:{vport}"
     pairs_new, pairs_default, fps, rounds_vs = [], [], [], []
@@ -300,6 +299,8 @@ def main(argv=None) -> int:
                  "make one with: git worktree add /tmp/before HEAD~1")
     if args.vs and args.no_browser:
         ap.error("--vs compares first charts in the browser; it cannot go with --no-browser")
+    for root in (ROOT, args.vs) if args.vs else (ROOT,):
+        _warm_kernel(root)  # this checkout's too: the rerun here and its server only link the file, never build it
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"1-min load average at the start: {load:.2f}", file=sys.stderr)
     res = {"cpu_count": os.cpu_count(), "load_1min": round(load, 2),
